@@ -1,0 +1,16 @@
+"""cnnkit: a convolutional neural network library whose engine is plain NumPy you can read.
+
+Tensors are NumPy arrays in NCHW layout (batch, channels, height, width), float32 by default.
+"""
+
+from cnnkit import analysis, functional, init, layers
+from cnnkit.analysis import output_size
+from cnnkit.errors import ShapeError
+from cnnkit.gradcheck import gradcheck
+from cnnkit.layers import *  # noqa: F403 -- the layers are the public API; layers.__all__ lists them
+from cnnkit.layers import __all__ as _layer_names
+
+__version__ = "0.1.0"
+
+__all__ = ["ShapeError", "__version__", "analysis", "functional", "gradcheck", "init", "layers",
+           "output_size", *_layer_names]

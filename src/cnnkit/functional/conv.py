@@ -1,0 +1,141 @@
+"""Convolution in 1, 2 or 3 spatial dimensions: im2col + matrix multiply, and its backward.
+
+Layout: ``x`` is (N, C, *S) -- batch, channels, then the spatial axes (W; H, W; or D, H, W). The notes'
+W x H x D "volume" of one image is ``x[n]`` here, with depth D = C first (NCHW, as in PyTorch and ONNX).
+The weight is (K, C/groups, *F) like PyTorch's, the bias (K,).
+
+Forward lowers the convolution to one matrix multiply: im2col copies every receptive field into a column,
+so that ``y = W @ cols``. Backward is the same two steps read backwards: ``dW = dy @ cols^T`` (a matrix
+multiply) and ``dx = col2im(W^T @ dy)``, which is a transposed convolution of dy with the same filters.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from cnnkit.analysis.shapes import as_tuple, axis_names, padding_pairs, window_geometry
+from cnnkit.errors import ShapeError
+
+
+def conv_geometry(spatial, kernel_size, stride, padding, dilation, fit="error", *, name="conv"):
+    """Output sizes and (before, after) padding per spatial axis, via the one output-size rule."""
+    nd = len(spatial)
+    pads = padding_pairs(padding, nd, kernel_size, dilation)
+    geo = [window_geometry(n, k, s, p, d, fit, name=name, axis=a)
+           for n, k, s, p, d, a in zip(spatial, kernel_size, stride, pads, dilation, axis_names(nd))]
+    return tuple(g[0] for g in geo), tuple((g[1], g[2]) for g in geo)
+
+
+def pad(x, pads, value=0.0):
+    """Pad the spatial axes of (N, C, *S) with ``value``; returns x itself when there is nothing to pad."""
+    if not any(lo or hi for lo, hi in pads):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), *pads), constant_values=value)
+
+
+def unpad(xp, pads):
+    """The inverse of :func:`pad`: a view of the interior."""
+    return xp[(..., *(slice(lo, xp.shape[2 + i] - hi) for i, (lo, hi) in enumerate(pads)))]
+
+
+def _window_slices(offset, dilation, stride, out):
+    # Input positions that kernel tap `offset` reads for every output position, as one strided slice.
+    return (..., *(slice(o * d, o * d + s * (n - 1) + 1, s) for o, d, s, n in zip(offset, dilation, stride, out)))
+
+
+def im2col(xp, kernel_size, stride, dilation, out):
+    """(N, C, *S_padded) -> cols (N, C, prod(F), *S_out): one slice copy per kernel tap, no pixel loops."""
+    N, C = xp.shape[:2]
+    cols = np.empty((N, C, math.prod(kernel_size), *out), dtype=xp.dtype)
+    for i, offset in enumerate(itertools.product(*map(range, kernel_size))):
+        cols[:, :, i] = xp[_window_slices(offset, dilation, stride, out)]
+    return cols
+
+
+def col2im(cols, padded_shape, kernel_size, stride, dilation, out):
+    """The adjoint of :func:`im2col`: (N, C, prod(F), *S_out) -> (N, C, *S_padded), summing overlaps."""
+    xp = np.zeros(padded_shape, dtype=cols.dtype)
+    for i, offset in enumerate(itertools.product(*map(range, kernel_size))):
+        xp[_window_slices(offset, dilation, stride, out)] += cols[:, :, i]
+    return xp
+
+
+def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *, name="conv"):
+    """N-d convolution (really cross-correlation, as in every deep learning library).
+
+    Shape:
+        x (N, C, *S), weight (K, C/groups, *F), bias (K,) or None -> y (N, K, *S_out) with, per axis,
+        ``S_out = (S - F_eff + P_before + P_after) / stride + 1`` and ``F_eff = dilation * (F - 1) + 1``.
+
+    Returns ``(y, cache)``; pass the cache to :func:`convnd_backward`.
+    """
+    nd = x.ndim - 2
+    N, C, *spatial = x.shape
+    K, Cg, *F = weight.shape
+    if C != Cg * groups or K % groups:
+        raise ShapeError(f"{name}: input has {C} channels and the weight {tuple(weight.shape)}; with "
+                         f"groups={groups} the weight must be (K, C/groups={C // groups}, ...) "
+                         f"and K divisible by groups.")
+    stride, dilation = as_tuple(stride, nd, "stride"), as_tuple(dilation, nd, "dilation")
+    out, pads = conv_geometry(spatial, F, stride, padding, dilation, fit, name=name)
+    G, Kg, L = groups, K // groups, math.prod(out)
+
+    xp = pad(x, pads)
+    pointwise = all(f == 1 for f in F) and all(s == 1 for s in stride) and xp is x
+    if pointwise:
+        cols = x.reshape(N, G, Cg, L)  # a 1x1 convolution is already a matrix multiply over channels
+    else:
+        cols = im2col(xp, F, stride, dilation, out).reshape(N, G, Cg * math.prod(F), L)
+    w = weight.reshape(G, Kg, -1)  # (G, K/G, C/G * prod(F))
+    y = np.matmul(w, cols).reshape(N, K, *out)  # (G,Kg,CF) @ (N,G,CF,L) -> (N,G,Kg,L): already NCHW order
+    if bias is not None:
+        y += bias.reshape(K, *(1,) * nd)
+    cache = dict(x_shape=x.shape, padded_shape=xp.shape, weight=weight, cols=cols, pads=pads,
+                 stride=stride, dilation=dilation, out=out, groups=groups, has_bias=bias is not None,
+                 pointwise=pointwise)
+    return y, cache
+
+
+def convnd_backward(dy, cache):
+    """dy (N, K, *S_out) -> (dx, dweight, dbias); dbias is None when the forward had no bias."""
+    weight, cols, G = cache["weight"], cache["cols"], cache["groups"]
+    N, K, *out = dy.shape
+    Kg, F = K // G, weight.shape[2:]
+    dy_g = dy.reshape(N, G, Kg, -1)
+    db = dy.sum(axis=(0, *range(2, dy.ndim))) if cache["has_bias"] else None
+    # dW = dy @ cols^T, summed over the batch and the output positions.
+    dw = np.stack([np.tensordot(dy_g[:, g], cols[:, g], axes=([0, 2], [0, 2])) for g in range(G)])
+    dw = dw.reshape(weight.shape)
+    dcols = np.matmul(weight.reshape(G, Kg, -1).transpose(0, 2, 1), dy_g)  # W^T @ dy: (N, G, CF, L)
+    if cache["pointwise"]:
+        return dcols.reshape(cache["x_shape"]), dw, db
+    N, C = cache["x_shape"][:2]
+    dcols = dcols.reshape(N, C, math.prod(F), *out)
+    dxp = col2im(dcols, cache["padded_shape"], F, cache["stride"], cache["dilation"], out)
+    return np.ascontiguousarray(unpad(dxp, cache["pads"])), dw, db
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error"):
+    """1-D convolution: x (N, C, W) -> y (N, K, W_out). See :func:`convnd`."""
+    return convnd(x, weight, bias, stride, padding, dilation, groups, fit, name="conv1d")
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error"):
+    """2-D convolution: x (N, C, H, W) -> y (N, K, H_out, W_out). See :func:`convnd`.
+
+    >>> y, cache = conv2d(np.ones((1, 3, 5, 5), np.float32), np.ones((2, 3, 3, 3), np.float32), padding=1)
+    >>> y.shape, float(y[0, 0, 2, 2]), float(y[0, 0, 0, 0])
+    ((1, 2, 5, 5), 27.0, 12.0)
+    """
+    return convnd(x, weight, bias, stride, padding, dilation, groups, fit, name="conv2d")
+
+
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error"):
+    """3-D convolution: x (N, C, D, H, W) -> y (N, K, D_out, H_out, W_out). See :func:`convnd`."""
+    return convnd(x, weight, bias, stride, padding, dilation, groups, fit, name="conv3d")
+
+
+conv1d_backward = conv2d_backward = conv3d_backward = convnd_backward

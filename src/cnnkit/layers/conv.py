@@ -1,0 +1,120 @@
+"""Convolution layers: Conv1d, Conv2d, Conv3d, one N-d implementation (kernels in cnnkit.functional.conv)."""
+
+from __future__ import annotations
+
+import numbers
+
+from cnnkit.analysis.shapes import as_tuple, check_fit, padding_pairs
+from cnnkit.errors import ShapeError
+from cnnkit.functional.conv import conv_geometry, convnd, convnd_backward
+from cnnkit.init import default_parameters
+from cnnkit.layers.base import Layer, Parameter
+
+
+def positive_int(value, name: str, owner: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{owner}: Received {name}={value!r}; expected a positive int.")
+    return int(value)
+
+
+class _ConvNd(Layer):
+    ndim = 2
+    layout = "(N, C, H, W)"
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, *, fit="error", rng=None):
+        owner = type(self).__name__
+        self.in_channels = positive_int(in_channels, "in_channels", owner)
+        self.out_channels = positive_int(out_channels, "out_channels", owner)
+        self.groups = positive_int(groups, "groups", owner)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{owner}: Received groups={groups}; in_channels={in_channels} and "
+                             f"out_channels={out_channels} must both be divisible by groups.")
+        nd = self.ndim
+        self.kernel_size = as_tuple(kernel_size, nd, "kernel_size")
+        self.stride = as_tuple(stride, nd, "stride")
+        self.dilation = as_tuple(dilation, nd, "dilation")
+        if padding == "same" and any(s != 1 for s in self.stride):
+            raise ValueError(f"{owner}: padding='same' is only defined for stride=1, received stride={stride}.")
+        self.padding = padding_pairs(padding, nd, self.kernel_size, self.dilation)
+        self.fit = check_fit(fit)
+        w, b = default_parameters((out_channels, in_channels // groups, *self.kernel_size),
+                                  (out_channels,) if bias else None, rng)
+        self.weight = Parameter(w)
+        self.bias = Parameter(b) if bias else None
+
+    def extra_repr(self):
+        a = self._init_args
+        text = f"{self.in_channels}->{self.out_channels}, kernel_size={a['kernel_size']}, " \
+               f"stride={a['stride']}, padding={a['padding']!r}"
+        for key, default in (("dilation", 1), ("groups", 1), ("bias", True), ("fit", "error")):
+            if a[key] != default:
+                text += f", {key}={a[key]!r}"
+        return text
+
+    def output_shape(self, input_shape):
+        N, C, *spatial = input_shape
+        self._check_shape(input_shape)
+        out, _ = conv_geometry(spatial, self.kernel_size, self.stride, self.padding, self.dilation, self.fit,
+                               name=repr(self))
+        return (N, self.out_channels, *out)
+
+    def _check_shape(self, shape):
+        if len(shape) != self.ndim + 2 or shape[1] != self.in_channels:
+            raise ShapeError(f"{self!r}: expected input {self.layout} with C={self.in_channels}, "
+                             f"received shape {tuple(shape)}.")
+
+    def forward(self, x):
+        self.check_input(x, self.ndim + 2, self.in_channels, self.layout)
+        bias = None if self.bias is None else self.bias.data
+        y, self._cache = convnd(x, self.weight.data, bias, self.stride, self.padding, self.dilation,
+                                self.groups, self.fit, name=repr(self))
+        return y
+
+    def backward(self, dy):
+        dx, dw, db = convnd_backward(dy, self._pop_cache())
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C, W): the notes' 1-D filters, sequences, signals.
+
+    Shape: (N, C, W) -> (N, K, W_out), ``W_out = (W - F_eff + 2P) / S + 1``, ``F_eff = dilation*(F-1)+1``.
+    """
+
+    ndim, layout = 1, "(N, C, W)"
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution: K filters of size F x F x C slide over the input volume with stride S.
+
+    Shape:
+        (N, C, H, W) -> (N, K, H_out, W_out) with ``W_out = (W - F + 2P) / S + 1`` (F is the effective size
+        ``dilation * (kernel_size - 1) + 1``), and the same for H. In the notes' words the input volume of
+        one image is W x H x D with depth D = C; here it is ``x[n]`` with shape (C, H, W).
+
+    Args:
+        in_channels (C), out_channels (K), kernel_size (F): ints or per-axis tuples.
+        stride (S)=1, padding (P)=0 (an int, per-axis ints, (before, after) pairs, "same" or "valid"),
+        dilation=1, groups=1 (``groups=in_channels`` is a depthwise convolution), bias=True.
+        fit: "error" (default) raises when the windows do not tile the input, "crop" rounds down like
+            PyTorch, "pad" rounds up by zero-padding the far side.
+        rng: a ``numpy.random.Generator`` for the initial weights (PyTorch's default init).
+
+    Raises:
+        ValueError/TypeError for bad hyperparameters; ShapeError for an input that does not fit.
+
+    >>> Conv2d(3, 96, kernel_size=11, stride=4).output_shape((1, 3, 227, 227))
+    (1, 96, 55, 55)
+    """
+
+    ndim, layout = 2, "(N, C, H, W)"
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C, D, H, W), e.g. video or volumetric scans. Shape as Conv2d, per axis."""
+
+    ndim, layout = 3, "(N, C, D, H, W)"

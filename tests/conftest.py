@@ -1,0 +1,48 @@
+"""Shared test helpers: PyTorch parity tolerance, real-data locations, seeded generators."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MNIST_DIR = Path(os.environ.get("CNNKIT_TEST_MNIST", SHARED / "datasets" / "mnist"))
+TORCHVISION_FIXTURES = SHARED / "fixtures" / "torchvision"
+
+# Keep PyTorch to the same two cores the NumPy engine uses and make its float32 results reproducible.
+try:
+    import torch
+
+    torch.set_num_threads(2)
+except ImportError:  # the test extra installs torch; without it the parity tests say so and skip
+    torch = None
+
+
+def rel_err(a, b) -> float:
+    """max |a - b| / max |b|: the parity metric (float32 results agree to about 1e-6 of their scale)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = np.abs(b).max(initial=0.0)
+    return float(np.abs(a - b).max(initial=0.0) / (scale if scale > 0 else 1.0))
+
+
+def assert_parity(ours, theirs, tol=1e-4, what="output"):
+    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else theirs
+    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} != {theirs.shape}"
+    err = rel_err(ours, theirs)
+    assert err <= tol, f"{what}: relative error {err:.2e} > {tol}"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def mnist_dir():
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"real MNIST is expected at {MNIST_DIR} (../shared/datasets/mnist from the project root)")
+    return MNIST_DIR
