@@ -3,7 +3,7 @@
 Tensors are NumPy arrays in NCHW layout (batch, channels, height, width), float32 by default.
 """
 
-from cnnkit import analysis, functional, init, layers
+from cnnkit import analysis, functional, init, layers, losses
 from cnnkit.analysis import output_size
 from cnnkit.errors import ShapeError
 from cnnkit.gradcheck import gradcheck
@@ -12,5 +12,5 @@ from cnnkit.layers import __all__ as _layer_names
 
 __version__ = "0.1.0"
 
-__all__ = ["ShapeError", "__version__", "analysis", "functional", "gradcheck", "init", "layers",
+__all__ = ["ShapeError", "__version__", "analysis", "functional", "gradcheck", "init", "layers", "losses",
            "output_size", *_layer_names]
