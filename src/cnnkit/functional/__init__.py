@@ -32,6 +32,12 @@ from cnnkit.functional.conv import (
     convnd_backward,
     im2col,
 )
+from cnnkit.functional.conv_transpose import (
+    conv_transpose2d,
+    conv_transpose2d_backward,
+    conv_transposend,
+    conv_transposend_backward,
+)
 from cnnkit.functional.linear import (
     dropout,
     dropout_backward,
@@ -40,11 +46,39 @@ from cnnkit.functional.linear import (
     linear,
     linear_backward,
 )
+from cnnkit.functional.local import (
+    locally_connected,
+    locally_connected2d,
+    locally_connected2d_backward,
+    locally_connected_backward,
+)
 from cnnkit.functional.norm import (
     batch_norm,
     batch_norm_backward,
     local_response_norm,
     local_response_norm_backward,
+)
+from cnnkit.functional.pool import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    avg_poolnd,
+    avg_poolnd_backward,
+    blurnd,
+    blurnd_backward,
+    global_avg_pool,
+    global_avg_pool_backward,
+    global_max_pool,
+    global_max_pool_backward,
+    lp_pool2d,
+    lp_pool2d_backward,
+    lp_poolnd,
+    lp_poolnd_backward,
+    max_pool1d,
+    max_pool1d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+    max_poolnd,
+    max_poolnd_backward,
 )
 
 __all__ = [
@@ -56,4 +90,12 @@ __all__ += [
     "flatten_backward", "leaky_relu", "leaky_relu_backward", "linear", "linear_backward",
     "local_response_norm", "local_response_norm_backward", "relu", "relu6", "relu6_backward", "relu_backward",
     "sigmoid", "sigmoid_backward", "softmax", "softmax_backward", "tanh", "tanh_backward",
+]
+__all__ += [
+    "avg_pool2d", "avg_pool2d_backward", "avg_poolnd", "avg_poolnd_backward", "blurnd", "blurnd_backward",
+    "conv_transpose2d", "conv_transpose2d_backward", "conv_transposend", "conv_transposend_backward",
+    "global_avg_pool", "global_avg_pool_backward", "global_max_pool", "global_max_pool_backward",
+    "locally_connected", "locally_connected2d", "locally_connected2d_backward", "locally_connected_backward",
+    "lp_pool2d", "lp_pool2d_backward", "lp_poolnd", "lp_poolnd_backward", "max_pool1d", "max_pool1d_backward",
+    "max_pool2d", "max_pool2d_backward", "max_poolnd", "max_poolnd_backward",
 ]

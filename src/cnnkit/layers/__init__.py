@@ -3,8 +3,20 @@
 from cnnkit.layers.activation import ELU, Identity, LeakyReLU, ReLU, ReLU6, Sigmoid, Softmax, Tanh
 from cnnkit.layers.base import Concat, Layer, Parameter, Residual, Sequential, from_config
 from cnnkit.layers.conv import Conv1d, Conv2d, Conv3d
+from cnnkit.layers.conv_transpose import ConvTranspose2d
 from cnnkit.layers.linear import Dropout, Flatten, Linear
+from cnnkit.layers.local import LocallyConnected2d
 from cnnkit.layers.norm import BatchNorm1d, BatchNorm2d, LocalResponseNorm
+from cnnkit.layers.pool import (
+    AvgPool2d,
+    Blur2d,
+    BlurPool2d,
+    GlobalAvgPool2d,
+    GlobalMaxPool2d,
+    LPPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 
 __all__ = [
     "Concat", "Conv1d", "Conv2d", "Conv3d", "Layer", "Parameter", "Residual", "Sequential", "from_config",
@@ -12,4 +24,8 @@ __all__ = [
 __all__ += [
     "BatchNorm1d", "BatchNorm2d", "Dropout", "ELU", "Flatten", "Identity", "LeakyReLU", "Linear",
     "LocalResponseNorm", "ReLU", "ReLU6", "Sigmoid", "Softmax", "Tanh",
+]
+__all__ += [
+    "AvgPool2d", "Blur2d", "BlurPool2d", "ConvTranspose2d", "GlobalAvgPool2d", "GlobalMaxPool2d", "LPPool2d",
+    "LocallyConnected2d", "MaxPool1d", "MaxPool2d",
 ]

@@ -1,0 +1,295 @@
+"""Pooling: max, average, power-average (L_p) and fixed-filter blur over sliding windows, plus global pools.
+
+Layout: ``x`` is (N, C, *S) (NCHW for 2-D). Pooling works on every depth slice independently: the notes'
+W x H x D volume keeps its depth D = C and shrinks in W and H.
+
+Every windowed kernel here loops over the F x F kernel *taps* (at most prod(F) iterations), never over
+pixels or batch items: tap ``i`` reads one strided slice of the padded input that holds, for every output
+position at once, the input value under that tap. Backward scatters gradients through the same slices
+(the adjoint of the gather, like ``col2im``).
+
+Sizes come from the one output-size rule (:func:`cnnkit.analysis.shapes.window_geometry`, through
+:func:`cnnkit.functional.conv.conv_geometry`): ``fit="error"`` raises when the windows do not tile the
+input, ``fit="crop"`` is PyTorch's floor rule and ``fit="pad"`` its ``ceil_mode=True``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import numpy as np
+
+from cnnkit.analysis.shapes import as_tuple, padding_pairs
+from cnnkit.errors import ShapeError
+from cnnkit.functional.conv import _window_slices, conv_geometry, pad, unpad
+
+
+def pool_geometry(x_shape, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, nd=None,
+                  name="pool"):
+    """Per-axis kernel_size, stride (None = kernel_size), dilation, output sizes and applied padding.
+
+    Raises:
+        ShapeError: the input has the wrong rank, the kernel is larger than the padded input, or (with
+            ``fit="error"``) the windows do not tile the input.
+    """
+    if nd is not None and len(x_shape) != nd + 2:
+        raise ShapeError(f"{name}: expected a {nd + 2}-D input (N, C, {nd} spatial axes), "
+                         f"received shape {tuple(x_shape)}.")
+    nd = len(x_shape) - 2
+    kernel_size = as_tuple(kernel_size, nd, "kernel_size")
+    stride = kernel_size if stride is None else as_tuple(stride, nd, "stride")
+    dilation = as_tuple(dilation, nd, "dilation")
+    out, pads = conv_geometry(x_shape[2:], kernel_size, stride, padding, dilation, fit, name=name)
+    return dict(kernel_size=kernel_size, stride=stride, dilation=dilation, out=out, pads=pads)
+
+
+def _taps(geometry):
+    """(tap index, the slice of the padded input that this tap reads for every output position)."""
+    g = geometry
+    for i, offset in enumerate(itertools.product(*map(range, g["kernel_size"]))):
+        yield i, _window_slices(offset, g["dilation"], g["stride"], g["out"])
+
+
+def _window_sum(xp, geometry, weights=None):
+    """sum over each window of xp (times ``weights[tap]`` when given): (N, C, *S_padded) -> (N, C, *S_out)."""
+    y = None
+    for i, window in _taps(geometry):
+        term = xp[window] if weights is None else xp[window] * weights[i]
+        if y is None:
+            y = np.array(term, copy=True)
+        else:
+            y += term
+    return y
+
+
+def _scatter(dy_per_tap, padded_shape, geometry, dtype):
+    """The adjoint of a window gather: add ``dy_per_tap(i, window)`` into the input under tap i, unpad."""
+    dxp = np.zeros(padded_shape, dtype=dtype)
+    for i, window in _taps(geometry):
+        dxp[window] += dy_per_tap(i, window)
+    return np.ascontiguousarray(unpad(dxp, geometry["pads"]))
+
+
+# -- max pooling ------------------------------------------------------------------------------------------
+
+def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, nd=None, name="max_pool"):
+    """Max over each window, in 1, 2 or 3 spatial dimensions.
+
+    Shape:
+        x (N, C, *S) -> y (N, C, *S_out), per axis ``S_out = (S - F_eff + 2P) / stride + 1`` with
+        ``F_eff = dilation * (kernel_size - 1) + 1`` (rounded as ``fit`` says).
+
+    Padding is -inf so that it never wins a max (PyTorch's rule); so are the extra far-side positions
+    that ``fit="pad"`` adds. Returns ``(y, cache)``: the cache holds the *switches*, the tap index of the
+    max of every window, so that :func:`max_poolnd_backward` routes each gradient to the one input that won.
+    """
+    g = pool_geometry(x.shape, kernel_size, stride, padding, dilation, fit, nd=nd, name=name)
+    xp = pad(x, g["pads"], value=-np.inf)
+    taps = math.prod(g["kernel_size"])
+    y = switches = None
+    for i, window in _taps(g):
+        v = xp[window]
+        if y is None:
+            y = np.array(v, copy=True)
+            switches = np.zeros(y.shape, dtype=np.min_scalar_type(taps - 1))  # uint8 up to 16x16 kernels
+            continue
+        # Strictly greater: a tie keeps the first max in row-major window order, as PyTorch does. A NaN
+        # wins too, so that NaN propagates instead of silently disappearing (PyTorch's rule as well).
+        better = (v > y) | np.isnan(v)
+        np.copyto(y, v, where=better)
+        switches[better] = i
+    cache = dict(geometry=g, switches=switches, padded_shape=xp.shape)
+    return y, cache
+
+
+def max_poolnd_backward(dy, cache):
+    """dy (N, C, *S_out) -> dx (N, C, *S): zero except at the argmax of every window, which gets its dy
+    (summed where overlapping windows share the same winner)."""
+    switches = cache["switches"]
+    return _scatter(lambda i, _: np.where(switches == i, dy, 0), cache["padded_shape"], cache["geometry"],
+                    dy.dtype)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, name="max_pool1d"):
+    """1-D max pooling: x (N, C, W) -> (y (N, C, W_out), cache). See :func:`max_poolnd`."""
+    return max_poolnd(x, kernel_size, stride, padding, dilation, fit, nd=1, name=name)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, name="max_pool2d"):
+    """2-D max pooling: x (N, C, H, W) -> (y (N, C, H_out, W_out), cache). See :func:`max_poolnd`.
+
+    The notes' example: 2x2 windows with stride 2 keep the largest of every four numbers.
+
+    >>> x = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]], np.float32)[None, None]
+    >>> y, cache = max_pool2d(x, 2, stride=2)
+    >>> y[0, 0].tolist()
+    [[6.0, 8.0], [3.0, 4.0]]
+    >>> max_pool2d_backward(np.ones_like(y), cache)[0, 0].astype(int).tolist()
+    [[0, 0, 0, 0], [0, 1, 0, 1], [1, 0, 0, 0], [0, 0, 0, 1]]
+    """
+    return max_poolnd(x, kernel_size, stride, padding, dilation, fit, nd=2, name=name)
+
+
+# -- average and L_p pooling ------------------------------------------------------------------------------
+
+def avg_poolnd(x, kernel_size, stride=None, padding=0, count_include_pad=True, fit="error", *, nd=None,
+               name="avg_pool"):
+    """Mean over each window.
+
+    Shape: as :func:`max_poolnd` (no dilation).
+
+    The divisor follows PyTorch: with ``count_include_pad`` it is the window clipped to the zero-padded
+    input (``padding`` counts, the extra far-side zeros of ``fit="pad"`` do not); without it, only the
+    input values inside the window count.
+    """
+    g = pool_geometry(x.shape, kernel_size, stride, padding, 1, fit, nd=nd, name=name)
+    xp = pad(x, g["pads"])
+    divisor = _divisor(x.shape[2:], g, padding_pairs(padding, len(g["out"]), g["kernel_size"], g["dilation"]),
+                       count_include_pad, x.dtype)
+    y = _window_sum(xp, g)
+    y /= divisor
+    return y, dict(geometry=g, divisor=divisor, padded_shape=xp.shape)
+
+
+def _divisor(spatial, geometry, user_pads, count_include_pad, dtype):
+    """How many values each window averages over, (*S_out), as PyTorch counts them (see avg_poolnd)."""
+    counts = []
+    for n, k, s, m, (lo, hi) in zip(spatial, geometry["kernel_size"], geometry["stride"], geometry["out"],
+                                    user_pads, strict=True):
+        start = np.arange(m) * s - lo
+        stop = np.minimum(start + k, n + hi)
+        if not count_include_pad:
+            start, stop = np.maximum(start, 0), np.minimum(stop, n)
+        counts.append(np.maximum(stop - start, 1))  # >= 1: a window of padding only averages to 0, not NaN
+    return functools.reduce(np.multiply.outer, counts).astype(dtype)
+
+
+def avg_poolnd_backward(dy, cache):
+    """dy (N, C, *S_out) -> dx (N, C, *S): every input in a window gets dy / divisor."""
+    share = dy / cache["divisor"]
+    return _scatter(lambda i, _: share, cache["padded_shape"], cache["geometry"], dy.dtype)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, fit="error", *,
+               name="avg_pool2d"):
+    """2-D average pooling: x (N, C, H, W) -> (y (N, C, H_out, W_out), cache). See :func:`avg_poolnd`.
+
+    >>> y, _ = avg_pool2d(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4), 2)
+    >>> y[0, 0].tolist()
+    [[2.5, 4.5], [10.5, 12.5]]
+    """
+    return avg_poolnd(x, kernel_size, stride, padding, count_include_pad, fit, nd=2, name=name)
+
+
+def lp_poolnd(x, norm_type, kernel_size, stride=None, fit="error", *, nd=None, name="lp_pool"):
+    """Power-average pooling: the L_p norm of each window, ``(sum |x|^p) ** (1/p)``; p=2 is L2 pooling.
+
+    Shape: as :func:`max_poolnd` (no padding, no dilation). ``fit="pad"`` zero-pads the far side, which
+    adds nothing to a window's norm.
+
+    This is PyTorch's ``lp_pool2d`` wherever PyTorch's result is a norm (even p, or x >= 0 as after a
+    ReLU). PyTorch raises x (not |x|) to the power p, which is NaN or not a norm for odd or fractional p
+    and negative inputs, and with ``ceil_mode`` it rescales partial windows by kernel area / window area;
+    here a partial window is the norm of what it covers. The gradient of a window whose norm is 0 is 0.
+    """
+    p = float(norm_type)  # a Python float keeps float32 arrays float32 (a NumPy float64 would upcast)
+    g = pool_geometry(x.shape, kernel_size, stride, 0, 1, fit, nd=nd, name=name)
+    xp = pad(x, g["pads"])
+    y = _window_sum(np.abs(xp) ** p, g) ** (1.0 / p)
+    return y, dict(geometry=g, xp=xp, y=y, p=p)
+
+
+def lp_poolnd_backward(dy, cache):
+    """dy -> dx. With s = sum |x|^p and y = s^(1/p): dy/dx = y^(1-p) * |x|^(p-1) * sign(x)."""
+    xp, y, p = cache["xp"], cache["y"], cache["p"]
+    y_power = y ** (p - 1)
+    scale = np.zeros_like(dy)
+    np.divide(dy, y_power, out=scale, where=y_power > 0)  # a window of zeros has gradient 0, not inf
+    slope = np.sign(xp) * np.abs(xp) ** (p - 1)  # d|x|^p/dx / p, once on the padded input, shared by taps
+    return _scatter(lambda i, window: scale * slope[window], xp.shape, cache["geometry"], dy.dtype)
+
+
+def lp_pool2d(x, norm_type, kernel_size, stride=None, fit="error", *, name="lp_pool2d"):
+    """2-D power-average pooling: x (N, C, H, W) -> (y, cache). See :func:`lp_poolnd`.
+
+    >>> y, _ = lp_pool2d(np.array([[[[3, 0], [0, 4]]]], np.float32), 2, 2)
+    >>> float(y[0, 0, 0, 0])
+    5.0
+    """
+    return lp_poolnd(x, norm_type, kernel_size, stride, fit, nd=2, name=name)
+
+
+# -- fixed-filter blur ------------------------------------------------------------------------------------
+
+def binomial_filter(size: int, nd: int = 2) -> np.ndarray:
+    """The normalised binomial (Pascal's triangle) filter: size 3 is [1, 2, 1] / 4 per axis, outer product.
+
+    >>> (binomial_filter(3) * 16).tolist()
+    [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
+    """
+    row = np.array([math.comb(size - 1, k) for k in range(size)], dtype=np.float64)
+    kernel = functools.reduce(np.multiply.outer, [row] * nd)
+    return kernel / kernel.sum()
+
+
+def blurnd(x, kernel, stride=1, padding=0, fit="error", *, name="blur"):
+    """One fixed filter applied to every channel (a depthwise convolution with a shared, frozen kernel).
+
+    Shape: x (N, C, *S), kernel (*F) -> y (N, C, *S_out), sizes as for a convolution.
+
+    Written as a weighted window sum (one multiply-add per tap), which is all a depthwise filter shared by
+    every channel needs.
+    """
+    kernel = np.asarray(kernel)
+    g = pool_geometry(x.shape, kernel.shape, stride, padding, 1, fit, nd=kernel.ndim, name=name)
+    weights = kernel.astype(x.dtype, copy=False).reshape(-1)
+    xp = pad(x, g["pads"])
+    return _window_sum(xp, g, weights), dict(geometry=g, weights=weights, padded_shape=xp.shape)
+
+
+def blurnd_backward(dy, cache):
+    """dy (N, C, *S_out) -> dx (N, C, *S): the transposed filter, scattered back through the same taps."""
+    weights = cache["weights"].astype(dy.dtype, copy=False)
+    return _scatter(lambda i, _: dy * weights[i], cache["padded_shape"], cache["geometry"], dy.dtype)
+
+
+# -- global pools -------------------------------------------------------------------------------------------
+
+def global_avg_pool(x):
+    """Mean over all spatial positions: (N, C, *S) -> (N, C, 1, ..., 1). Returns (y, cache)."""
+    return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True), dict(x_shape=x.shape)
+
+
+def global_avg_pool_backward(dy, cache):
+    """dy (N, C, 1, ..., 1) -> dx (N, C, *S): each position gets dy / (number of positions)."""
+    shape = cache["x_shape"]
+    return np.broadcast_to(dy / math.prod(shape[2:]), shape).copy()
+
+
+def global_max_pool(x):
+    """Max over all spatial positions: (N, C, *S) -> (N, C, 1, ..., 1); the cache holds the argmax.
+
+    >>> y, cache = global_max_pool(np.array([[[[1, 9], [9, 2]]]], np.float32))
+    >>> float(y[0, 0, 0, 0]), global_max_pool_backward(np.ones_like(y), cache)[0, 0].tolist()
+    (9.0, [[0.0, 1.0], [0.0, 0.0]])
+    """
+    N, C = x.shape[:2]
+    flat = x.reshape(N, C, -1)
+    argmax = flat.argmax(axis=2)[..., None]  # the first max (or the first NaN), as PyTorch
+    y = np.take_along_axis(flat, argmax, axis=2).reshape(N, C, *(1,) * (x.ndim - 2))
+    return y, dict(x_shape=x.shape, argmax=argmax)
+
+
+def global_max_pool_backward(dy, cache):
+    """dy (N, C, 1, ..., 1) -> dx (N, C, *S), zero except at each channel's argmax."""
+    shape = cache["x_shape"]
+    dx = np.zeros((*shape[:2], math.prod(shape[2:])), dtype=dy.dtype)
+    np.put_along_axis(dx, cache["argmax"], dy.reshape(*shape[:2], 1), axis=2)
+    return dx.reshape(shape)
+
+
+max_pool1d_backward = max_pool2d_backward = max_poolnd_backward
+avg_pool2d_backward = avg_poolnd_backward
+lp_pool2d_backward = lp_poolnd_backward
