@@ -3,10 +3,12 @@
 Tensors are NumPy arrays in NCHW layout (batch, channels, height, width), float32 by default.
 """
 
-from cnnkit import analysis, functional, init, layers, losses
-from cnnkit.analysis import output_size
+from cnnkit import analysis, data, functional, init, layers, losses, models, optim, train
+from cnnkit.analysis import output_size, summary
+from cnnkit.build import build
 from cnnkit.errors import ShapeError
 from cnnkit.gradcheck import gradcheck
+from cnnkit.io import load, save
 from cnnkit.layers import *  # noqa: F403 -- the layers are the public API; layers.__all__ lists them
 from cnnkit.layers import __all__ as _layer_names
 
@@ -14,3 +16,6 @@ __version__ = "0.1.0"
 
 __all__ = ["ShapeError", "__version__", "analysis", "functional", "gradcheck", "init", "layers", "losses",
            "output_size", *_layer_names]
+__all__ += ["load", "optim", "save", "train"]
+__all__ += ["data"]
+__all__ += ["build", "models", "summary"]
