@@ -41,10 +41,13 @@ class _Pool(Layer):
                                  f"that every window covers some input.")
 
     def _check_shape(self, shape, channels=None):
-        if len(shape) != self.ndim + 2 or (channels is not None and shape[1] != channels):
-            expected = f" with C={channels}" if channels is not None else ""
-            raise ShapeError(f"{self!r}: expected input {self.layout}{expected}, "
+        """The shape checks of ``forward`` (Layer.check_input), with the same messages, for output_shape."""
+        if len(shape) != self.ndim + 2:
+            raise ShapeError(f"{self!r}: expected a {self.ndim + 2}-D input {self.layout}, "
                              f"received shape {tuple(shape)}.")
+        if channels is not None and shape[1] != channels:
+            raise ShapeError(f"{self!r}: expected {channels} input channels, received shape {tuple(shape)} "
+                             f"with {shape[1]}.")
 
     def output_shape(self, input_shape):
         self._check_shape(input_shape)
@@ -179,11 +182,12 @@ class _GlobalPool(Layer):
 
     def output_shape(self, input_shape):
         if len(input_shape) != 4:
-            raise ShapeError(f"{self!r}: expected input (N, C, H, W), received shape {tuple(input_shape)}.")
+            raise ShapeError(f"{self!r}: expected a 4-D input (N, C, H, W), "
+                             f"received shape {tuple(input_shape)}.")
         return (*input_shape[:2], 1, 1)
 
     def forward(self, x):
-        self.check_input(x, 4)
+        self.check_input(x, 4, layout="(N, C, H, W)")
         y, self._cache = self._kernel(x)
         return y
 
@@ -236,7 +240,7 @@ class Blur2d(_Pool):
         self.channels = positive_int(channels, "channels", "Blur2d")
         self.filter_size = positive_int(filter_size, "filter_size", "Blur2d")
         f = self.filter_size
-        self._set_window(f, stride, ((f - 1) // 2, f // 2), 1, fit)
+        self._set_window(f, stride, (((f - 1) // 2, f // 2),) * self.ndim, 1, fit)
         self.filter = P.binomial_filter(f, self.ndim)  # not a Parameter: fixed, like a convolution's padding
 
     def output_shape(self, input_shape):
