@@ -109,6 +109,9 @@ def test_hinge_gradient_at_the_kink_is_zero_like_torch():
     loss = MulticlassSVM()
     assert loss.forward(np.array([[2.0, 1.0]]), np.array([0])) == 0.0
     assert loss.backward().tolist() == [[0.0, 0.0]]
+    ts = torch.tensor([[2.0, 1.0]], requires_grad=True)
+    tF.multi_margin_loss(ts, torch.tensor([0])).backward()
+    assert ts.grad.tolist() == [[0.0, 0.0]]
 
 
 def test_backward_twice_and_before_forward():
