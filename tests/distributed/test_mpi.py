@@ -1,0 +1,50 @@
+"""Data-parallel training over MPI: 2 ranks x batch B equal 1 process x batch 2B; a dead rank ends the job."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mpi4py", reason='needs the [mpi] extra: pip install "cnnkit[mpi]"')
+
+JOB = Path(__file__).with_name("mpi_job.py")
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def run(args, n=None, timeout=120):
+    cmd = [sys.executable, str(JOB), *map(str, args)]
+    if n is not None:
+        cmd = [MPIEXEC, "-n", str(n), *cmd]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SRC}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_two_ranks_equal_one_process_with_double_batch(tmp_path):
+    steps = 6
+    one = run([tmp_path / "one.npz", 32, steps])
+    assert one.returncode == 0, one.stderr
+    two = run([tmp_path / "two.npz", 16, steps], n=2)
+    assert two.returncode == 0, two.stderr
+    a, b = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    assert sorted(a.files) == sorted(b.files)
+    for key in a.files:
+        scale = np.abs(a[key]).max()
+        assert np.abs(a[key] - b[key]).max() <= 1e-5 * scale, key
+    # and the training really moved the weights (a job that does nothing would also "agree")
+    start = run([tmp_path / "start.npz", 32, 0])
+    assert start.returncode == 0, start.stderr
+    assert np.abs(np.load(tmp_path / "start.npz")["0.weight"] - a["0.weight"]).max() > 1e-3
+
+
+def test_a_killed_rank_stops_the_whole_job(tmp_path):
+    began = time.monotonic()
+    result = run([tmp_path / "never.npz", 16, 1000, "--die-at", 3], n=2, timeout=90)
+    assert result.returncode != 0
+    assert time.monotonic() - began < 60
+    assert not (tmp_path / "never.npz").exists()
