@@ -7,6 +7,9 @@ The weight is (K, C/groups, *F) like PyTorch's, the bias (K,).
 Forward lowers the convolution to one matrix multiply: im2col copies every receptive field into a column,
 so that ``y = W @ cols``. Backward is the same two steps read backwards: ``dW = dy @ cols^T`` (a matrix
 multiply) and ``dx = col2im(W^T @ dy)``, which is a transposed convolution of dy with the same filters.
+
+Faster kernels sit behind the same two functions, chosen per shape by :func:`choose_algorithm` (the
+``algorithm=`` keyword forces one): Winograd for 3x3 stride-1 layers (cnnkit.functional.winograd).
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ import numpy as np
 
 from cnnkit.analysis.shapes import as_tuple, axis_names, padding_pairs, window_geometry
 from cnnkit.errors import ShapeError
+from cnnkit.functional.winograd import winograd_conv2d, winograd_conv2d_backward
+
+ALGORITHMS = ("auto", "im2col", "winograd", "winograd2")
+WINOGRAD_TILES = {"winograd": 4, "winograd2": 2}  # F(4x4, 3x3) and F(2x2, 3x3)
 
 
 def conv_geometry(spatial, kernel_size, stride, padding, dilation, fit="error", *, name="conv"):
@@ -25,7 +32,8 @@ def conv_geometry(spatial, kernel_size, stride, padding, dilation, fit="error", 
     nd = len(spatial)
     pads = padding_pairs(padding, nd, kernel_size, dilation)
     geo = [window_geometry(n, k, s, p, d, fit, name=name, axis=a)
-           for n, k, s, p, d, a in zip(spatial, kernel_size, stride, pads, dilation, axis_names(nd))]
+           for n, k, s, p, d, a in zip(spatial, kernel_size, stride, pads, dilation, axis_names(nd),
+                                       strict=True)]
     return tuple(g[0] for g in geo), tuple((g[1], g[2]) for g in geo)
 
 
@@ -43,7 +51,8 @@ def unpad(xp, pads):
 
 def _window_slices(offset, dilation, stride, out):
     # Input positions that kernel tap `offset` reads for every output position, as one strided slice.
-    return (..., *(slice(o * d, o * d + s * (n - 1) + 1, s) for o, d, s, n in zip(offset, dilation, stride, out)))
+    return (..., *(slice(o * d, o * d + s * (n - 1) + 1, s)
+                   for o, d, s, n in zip(offset, dilation, stride, out, strict=True)))
 
 
 def im2col(xp, kernel_size, stride, dilation, out):
@@ -63,12 +72,54 @@ def col2im(cols, padded_shape, kernel_size, stride, dilation, out):
     return xp
 
 
-def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *, name="conv"):
+class ConvCache(dict):
+    """The forward cache. Only im2col builds the matrix of columns; code that reads ``cache["cols"]`` after
+    another kernel ran (ConvTranspose2d's dweight does) gets it computed on demand from the input."""
+
+    def __missing__(self, key):
+        if key != "cols" or "x" not in self:
+            raise KeyError(key)
+        xp, F = pad(self["x"], self["pads"]), self["weight"].shape[2:]
+        N, C = xp.shape[:2]
+        G = self["groups"]
+        cols = im2col(xp, F, self["stride"], self["dilation"], self["out"])
+        self["cols"] = cols.reshape(N, G, C // G * math.prod(F), -1)
+        return self["cols"]
+
+
+def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *, name="conv"):
+    """The per-shape dispatch: which kernel computes this convolution.
+
+    ``"auto"`` picks Winograd F(4x4, 3x3) for 2-D 3x3 stride-1 undilated layers with at least 32 input
+    channels per group, where it measured faster than im2col (docs/performance.md), and im2col otherwise.
+    A forced algorithm that cannot compute the layer raises ValueError.
+
+    >>> [choose_algorithm((64, C, 3, 3), (1, 1), (1, 1), 1) for C in (64, 3)]
+    ['winograd', 'im2col']
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"{name}: Invalid algorithm {algorithm!r}, should be one of {ALGORITHMS}.")
+    K, Cg, *F = weight_shape
+    winograd_fits = F == [3, 3] and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+    if algorithm == "auto":
+        return "winograd" if winograd_fits and Cg >= 32 else "im2col"
+    if algorithm in WINOGRAD_TILES and not winograd_fits:
+        raise ValueError(f"{name}: algorithm={algorithm!r} computes 2-D 3x3 convolutions with stride 1 and "
+                         f"dilation 1; received kernel_size={tuple(F)}, stride={tuple(stride)}, "
+                         f"dilation={tuple(dilation)}. Use algorithm='auto' or 'im2col'.")
+    return algorithm
+
+
+def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *, name="conv",
+           algorithm="auto"):
     """N-d convolution (really cross-correlation, as in every deep learning library).
 
     Shape:
         x (N, C, *S), weight (K, C/groups, *F), bias (K,) or None -> y (N, K, *S_out) with, per axis,
         ``S_out = (S - F_eff + P_before + P_after) / stride + 1`` and ``F_eff = dilation * (F - 1) + 1``.
+
+    ``algorithm``: "auto" (per shape, see :func:`choose_algorithm`), "im2col", "winograd" (F(4x4, 3x3),
+    float32 results within ~1e-5 of im2col's) or "winograd2" (F(2x2, 3x3), ~1e-6).
 
     Returns ``(y, cache)``; pass the cache to :func:`convnd_backward`.
     """
@@ -82,6 +133,10 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     stride, dilation = as_tuple(stride, nd, "stride"), as_tuple(dilation, nd, "dilation")
     out, pads = conv_geometry(spatial, F, stride, padding, dilation, fit, name=name)
     G, Kg, L = groups, K // groups, math.prod(out)
+    algorithm = choose_algorithm(weight.shape, stride, dilation, groups, algorithm, name=name)
+    if algorithm in WINOGRAD_TILES:
+        y, cache = winograd_conv2d(x, weight, bias, pads, groups, tile=WINOGRAD_TILES[algorithm])
+        return y, ConvCache(cache, x=x, stride=stride, dilation=dilation, out=out)
 
     xp = pad(x, pads)
     pointwise = all(f == 1 for f in F) and all(s == 1 for s in stride) and xp is x
@@ -93,14 +148,16 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     y = np.matmul(w, cols).reshape(N, K, *out)  # (G,Kg,CF) @ (N,G,CF,L) -> (N,G,Kg,L): already NCHW order
     if bias is not None:
         y += bias.reshape(K, *(1,) * nd)
-    cache = dict(x_shape=x.shape, padded_shape=xp.shape, weight=weight, cols=cols, pads=pads,
-                 stride=stride, dilation=dilation, out=out, groups=groups, has_bias=bias is not None,
-                 pointwise=pointwise)
+    cache = ConvCache(x_shape=x.shape, padded_shape=xp.shape, weight=weight, cols=cols, pads=pads,
+                      stride=stride, dilation=dilation, out=out, groups=groups, has_bias=bias is not None,
+                      pointwise=pointwise, algorithm="im2col")
     return y, cache
 
 
 def convnd_backward(dy, cache):
     """dy (N, K, *S_out) -> (dx, dweight, dbias); dbias is None when the forward had no bias."""
+    if cache.get("algorithm", "im2col").startswith("winograd"):
+        return winograd_conv2d_backward(dy, cache)
     weight, cols, G = cache["weight"], cache["cols"], cache["groups"]
     N, K, *out = dy.shape
     Kg, F = K // G, weight.shape[2:]
@@ -118,24 +175,27 @@ def convnd_backward(dy, cache):
     return np.ascontiguousarray(unpad(dxp, cache["pads"])), dw, db
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error"):
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *,
+           algorithm="auto"):
     """1-D convolution: x (N, C, W) -> y (N, K, W_out). See :func:`convnd`."""
-    return convnd(x, weight, bias, stride, padding, dilation, groups, fit, name="conv1d")
+    return convnd(x, weight, bias, stride, padding, dilation, groups, fit, name="conv1d", algorithm=algorithm)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error"):
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *,
+           algorithm="auto"):
     """2-D convolution: x (N, C, H, W) -> y (N, K, H_out, W_out). See :func:`convnd`.
 
     >>> y, cache = conv2d(np.ones((1, 3, 5, 5), np.float32), np.ones((2, 3, 3, 3), np.float32), padding=1)
     >>> y.shape, float(y[0, 0, 2, 2]), float(y[0, 0, 0, 0])
     ((1, 2, 5, 5), 27.0, 12.0)
     """
-    return convnd(x, weight, bias, stride, padding, dilation, groups, fit, name="conv2d")
+    return convnd(x, weight, bias, stride, padding, dilation, groups, fit, name="conv2d", algorithm=algorithm)
 
 
-def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error"):
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *,
+           algorithm="auto"):
     """3-D convolution: x (N, C, D, H, W) -> y (N, K, D_out, H_out, W_out). See :func:`convnd`."""
-    return convnd(x, weight, bias, stride, padding, dilation, groups, fit, name="conv3d")
+    return convnd(x, weight, bias, stride, padding, dilation, groups, fit, name="conv3d", algorithm=algorithm)
 
 
 conv1d_backward = conv2d_backward = conv3d_backward = convnd_backward

@@ -6,7 +6,7 @@ import numbers
 
 from cnnkit.analysis.shapes import as_tuple, check_fit, padding_pairs
 from cnnkit.errors import ShapeError
-from cnnkit.functional.conv import conv_geometry, convnd, convnd_backward
+from cnnkit.functional.conv import ALGORITHMS, conv_geometry, convnd, convnd_backward
 from cnnkit.init import default_parameters
 from cnnkit.layers.base import Layer, Parameter
 
@@ -22,8 +22,11 @@ class _ConvNd(Layer):
     layout = "(N, C, H, W)"
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, *, fit="error", rng=None):
+                 bias=True, *, fit="error", algorithm="auto", rng=None):
         owner = type(self).__name__
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"{owner}: Invalid algorithm {algorithm!r}, should be one of {ALGORITHMS}.")
+        self.algorithm = algorithm
         self.in_channels = positive_int(in_channels, "in_channels", owner)
         self.out_channels = positive_int(out_channels, "out_channels", owner)
         self.groups = positive_int(groups, "groups", owner)
@@ -35,7 +38,8 @@ class _ConvNd(Layer):
         self.stride = as_tuple(stride, nd, "stride")
         self.dilation = as_tuple(dilation, nd, "dilation")
         if padding == "same" and any(s != 1 for s in self.stride):
-            raise ValueError(f"{owner}: padding='same' is only defined for stride=1, received stride={stride}.")
+            raise ValueError(f"{owner}: padding='same' is only defined for stride=1, "
+                             f"received stride={stride}.")
         self.padding = padding_pairs(padding, nd, self.kernel_size, self.dilation)
         self.fit = check_fit(fit)
         w, b = default_parameters((out_channels, in_channels // groups, *self.kernel_size),
@@ -47,7 +51,8 @@ class _ConvNd(Layer):
         a = self._init_args
         text = f"{self.in_channels}->{self.out_channels}, kernel_size={a['kernel_size']}, " \
                f"stride={a['stride']}, padding={a['padding']!r}"
-        for key, default in (("dilation", 1), ("groups", 1), ("bias", True), ("fit", "error")):
+        for key, default in (("dilation", 1), ("groups", 1), ("bias", True), ("fit", "error"),
+                             ("algorithm", "auto")):
             if a[key] != default:
                 text += f", {key}={a[key]!r}"
         return text
@@ -68,7 +73,7 @@ class _ConvNd(Layer):
         self.check_input(x, self.ndim + 2, self.in_channels, self.layout)
         bias = None if self.bias is None else self.bias.data
         y, self._cache = convnd(x, self.weight.data, bias, self.stride, self.padding, self.dilation,
-                                self.groups, self.fit, name=repr(self))
+                                self.groups, self.fit, name=repr(self), algorithm=self.algorithm)
         return y
 
     def backward(self, dy):
@@ -102,6 +107,8 @@ class Conv2d(_ConvNd):
         dilation=1, groups=1 (``groups=in_channels`` is a depthwise convolution), bias=True.
         fit: "error" (default) raises when the windows do not tile the input, "crop" rounds down like
             PyTorch, "pad" rounds up by zero-padding the far side.
+        algorithm: the kernel: "auto" (default, chosen per shape), "im2col", "winograd" or "winograd2"
+            (see cnnkit.functional.conv.choose_algorithm).
         rng: a ``numpy.random.Generator`` for the initial weights (PyTorch's default init).
 
     Raises:

@@ -1,0 +1,6 @@
+"""cnnkit vs PyTorch, side by side in one process: ``python -m benchmarks`` regenerates docs/performance.md.
+
+Run it with the BLAS defaults, e.g. ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks``:
+those two variables (set on some machines) halve NumPy's matrix multiply speed. The report prints the
+BLAS kernel and thread counts actually in use, so a slow run says why.
+"""

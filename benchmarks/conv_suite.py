@@ -1,0 +1,105 @@
+"""The convolution layer suite of issue 7: cnnkit's Conv2d against torch.nn.functional.conv2d.
+
+Each case is timed forward and forward+backward (dx, dweight, dbias), float32. cnnkit runs with the
+default dispatch (``algorithm="auto"``) and, as the "before" column, with the plain im2col kernel forced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchmarks.harness import compare
+
+
+@dataclass(frozen=True)
+class ConvCase:
+    N: int
+    C: int
+    H: int
+    K: int
+    F: int
+    S: int
+    P: int
+    groups: int = 1
+
+    @property
+    def label(self) -> str:
+        g = f", g={self.groups}" if self.groups > 1 else ""
+        return f"({self.N},{self.C},{self.H},{self.K},{self.F},{self.S},{self.P}{g})"
+
+    @property
+    def out(self) -> int:
+        return (self.H + 2 * self.P - self.F) // self.S + 1
+
+    @property
+    def flops(self) -> int:
+        """Forward multiply-adds x 2; backward costs twice that (dx and dweight)."""
+        return 2 * self.N * self.K * self.out**2 * (self.C // self.groups) * self.F**2
+
+
+SUITE = [
+    ConvCase(64, 3, 32, 32, 5, 1, 2), ConvCase(64, 32, 32, 32, 3, 1, 1), ConvCase(64, 64, 32, 64, 3, 1, 1),
+    ConvCase(32, 128, 16, 128, 3, 1, 1), ConvCase(32, 256, 8, 256, 3, 1, 1), ConvCase(8, 64, 56, 64, 3, 1, 1),
+    ConvCase(8, 256, 14, 256, 3, 1, 1), ConvCase(8, 3, 224, 64, 7, 2, 3), ConvCase(8, 256, 14, 512, 1, 1, 0),
+    ConvCase(8, 64, 56, 64, 3, 1, 1, groups=64), ConvCase(64, 1, 28, 6, 5, 1, 0),
+]
+
+
+def _contenders(case: ConvCase, backward: bool, algorithms):
+    import torch
+    import torch.nn.functional as tF
+
+    import cnnkit as ck
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((case.N, case.C, case.H, case.H), dtype=np.float32)
+    layers = {alg: ck.Conv2d(case.C, case.K, case.F, case.S, case.P, groups=case.groups, rng=rng,
+                             algorithm=alg) for alg in algorithms}
+    first = next(iter(layers.values()))
+    for layer in layers.values():  # same weights everywhere
+        layer.weight.data[...] = first.weight.data
+        layer.bias.data[...] = first.bias.data
+    dy = rng.standard_normal(first.output_shape(x.shape), dtype=np.float32)
+    tx = torch.from_numpy(x).requires_grad_(backward)
+    tw = torch.from_numpy(first.weight.data.copy()).requires_grad_(backward)
+    tb = torch.from_numpy(first.bias.data.copy()).requires_grad_(backward)
+    tdy = torch.from_numpy(dy)
+
+    def torch_run():
+        if backward:
+            tF.conv2d(tx, tw, tb, case.S, case.P, 1, case.groups).backward(tdy)
+        else:
+            with torch.no_grad():
+                tF.conv2d(tx, tw, tb, case.S, case.P, 1, case.groups)
+
+    def cnnkit_run(layer):
+        def run():
+            layer(x)
+            if backward:
+                layer.backward(dy)
+            else:
+                layer._cache = None  # inference: nothing keeps the forward cache alive
+        return run
+
+    contenders = {"torch": torch_run}
+    contenders.update({alg: cnnkit_run(layer) for alg, layer in layers.items()})
+    return contenders
+
+
+def run(cases=SUITE, algorithms=("auto", "im2col"), *, budget=1.5, progress=print):
+    """Rows of {case, pass, seconds per contender, ratio, GFLOP/s}; ``auto`` is cnnkit's default."""
+    rows = []
+    for case in cases:
+        for backward in (False, True):
+            timing = compare(_contenders(case, backward, algorithms), budget=budget)
+            flops = case.flops * (3 if backward else 1)
+            row = dict(case=case.label, step="fwd+bwd" if backward else "fwd", seconds=timing.best,
+                       gflops={k: flops / v / 1e9 for k, v in timing.best.items()},
+                       ratio={alg: timing.best[alg] / timing.best["torch"] for alg in algorithms})
+            rows.append(row)
+            progress(f"conv {row['case']:<28} {row['step']:<8} torch {timing.best['torch'] * 1e3:8.2f} ms  "
+                     + "  ".join(f"{alg} {timing.best[alg] * 1e3:8.2f} ms ({row['ratio'][alg]:.2f}x)"
+                                 for alg in algorithms))
+    return rows

@@ -1,0 +1,121 @@
+"""Timing and machine description shared by every suite.
+
+Timings are the *minimum* over repeated runs, with the contenders interleaved (a, b, a, b, ...) so that a
+burst of load from another process hits both sides alike; the minimum is the least noisy estimate of
+what the code costs when nothing else interferes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Timing:
+    """Best (minimum) seconds per call of each named contender."""
+
+    best: dict[str, float] = field(default_factory=dict)
+    runs: int = 0
+
+    def ratio(self, ours: str = "cnnkit", theirs: str = "torch") -> float:
+        return self.best[ours] / self.best[theirs]
+
+
+def compare(contenders: dict, *, min_runs: int = 3, max_runs: int = 15, budget: float = 1.5) -> Timing:
+    """Time each zero-argument callable, interleaved, keeping the minimum.
+
+    One warm-up call each (allocations, caches, lazy imports), then rounds until ``max_runs`` rounds or
+    ``budget`` seconds have been spent, but at least ``min_runs`` rounds.
+    """
+    for fn in contenders.values():
+        fn()
+    timing = Timing({name: float("inf") for name in contenders})
+    start = time.perf_counter()
+    while timing.runs < max_runs and (timing.runs < min_runs or time.perf_counter() - start < budget):
+        for name, fn in contenders.items():
+            t0 = time.perf_counter()
+            fn()
+            timing.best[name] = min(timing.best[name], time.perf_counter() - t0)
+        timing.runs += 1
+    return timing
+
+
+def gemm_peak(n: int = 2048, runs: int = 5) -> float:
+    """GFLOP/s of one float32 n x n matrix multiply through NumPy (the BLAS ceiling every kernel shares)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty_like(a)
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def torch_gemm_peak(n: int = 2048, runs: int = 5) -> float:
+    """The same multiply through PyTorch (oneDNN/MKL or its own OpenBLAS)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """What the numbers depend on: CPU, cores, load, library versions, BLAS kernel and thread counts."""
+    import torch
+
+    info = {
+        "cpu": cpu_model(),
+        "logical cores": os.cpu_count(),
+        "load average (1, 5, 15 min)": " ".join(f"{v:.2f}" for v in os.getloadavg()),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "torch threads": torch.get_num_threads(),
+    }
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        info[var] = os.environ.get(var, "(unset)")
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        info["numpy BLAS"] = "unknown (pip install threadpoolctl)"
+    else:
+        for pool in threadpool_info():
+            if pool.get("user_api") == "blas":
+                info["numpy BLAS"] = (f"{pool['internal_api']} {pool.get('version')} kernel "
+                                      f"{pool.get('architecture')}, {pool['num_threads']} threads")
+                break
+    info["torch parallel"] = torch.__config__.parallel_info().splitlines()[0]
+    return info
+
+
+def slow_blas_warning() -> str | None:
+    """A sentence when the environment is known to slow OpenBLAS down, else None."""
+    bad = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ]
+    if bad:
+        return (f"{' and '.join(bad)} set: OpenBLAS may pick a slower kernel. Run "
+                f"`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks` for honest numbers.")
+    return None

@@ -1,0 +1,167 @@
+"""Winograd convolution F(m x m, 3 x 3) for 3x3 stride-1 layers: forward and backward in the Winograd domain.
+
+Lavin & Gray (2015), "Fast Algorithms for Convolutional Neural Networks". The output is cut into m x m
+tiles; each needs an (m+2) x (m+2) input tile d. With the small constant matrices B, G, A below,
+
+    y_tile = A^T [ (G w G^T)  *  (B^T d B) ] A          (* elementwise, summed over input channels)
+
+so the 9 m^2 multiplies of a direct 3x3 convolution become (m+2)^2: 2.25x fewer for m=2, 4x for m=4.
+Summed over channels, the elementwise product becomes one matrix multiply per position (xi, nu) of the
+(m+2)^2 tile positions: M[xi,nu] (K, P) = U[xi,nu] (K, C) @ V[xi,nu] (C, P), P = N * tiles. That is where
+the time goes and where BLAS runs at full speed.
+
+Backward is the same algorithm read backwards (its exact adjoint), sharing the transformed output
+gradient dM = A dY A^T between both gradients:
+
+    dU = dM @ V^T  ->  dweight = G^T dU G           dV = U^T @ dM  ->  dx tiles = B dV B^T
+
+and the dx tiles, which overlap by 2 pixels, are summed back in place like col2im.
+
+Rounding: the transforms multiply by up to 5 (m=4) or 1 (m=2) and G by 1/6 and 1/24, so float32 results
+differ from a direct convolution by about 1e-6 (m=2) to 1e-5 (m=4) of their scale instead of 1e-7.
+Use ``algorithm="im2col"`` where bit-level comparability matters more than speed.
+
+Layout: inside, everything is channels-last -- (tile position, N, tile row, tile column, channels) -- so
+that every tile copy moves runs of C contiguous floats (an NCHW tile gather moves runs of W/m floats and
+was 10x slower), and the matrix multiplies see (P, C) @ (C, K). The outputs y and dx are NCHW-shaped
+views of channels-last memory (what PyTorch calls channels_last): a following Winograd layer reads them
+without a transpose, and any other NumPy code sees an ordinary (N, C, H, W) array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnkit.functional.workspace import workspace
+
+# Lavin & Gray's matrices with interpolation points 0, +-1 (m=2) and 0, +-1, +-2 (m=4), plus infinity.
+_MATRICES = {
+    2: dict(
+        BT=[[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+        G=[[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
+        AT=[[1, 1, 1, 0], [0, 1, -1, -1]],
+    ),
+    4: dict(
+        BT=[[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+            [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+        G=[[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+           [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+        AT=[[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+    ),
+}
+TILES = tuple(_MATRICES)
+
+
+def _matrices(tile: int, dtype):
+    return {k: np.array(v, dtype=np.float64).astype(dtype) for k, v in _MATRICES[tile].items()}
+
+
+def _sandwich(L, d, out=None):
+    """L d L^T over the first two axes of d (a, b, *rest): two small-by-wide matrix multiplies."""
+    p, (a, b), rest = L.shape[0], d.shape[:2], d.shape[2:]
+    t = np.matmul(L, d.reshape(a, -1), out=workspace("winograd.half", (p, b * int(np.prod(rest))), d.dtype))
+    return np.matmul(L, t.reshape(p, b, -1), out=out).reshape(p, p, *rest)
+
+
+def _pad_into(buffer, x, top, left):
+    """Copy x (N, H, W, C) into buffer at (top, left), zeroing only the border around it (not a full pass)."""
+    H, W = x.shape[1:3]
+    buffer[:, :top] = 0
+    buffer[:, top + H:] = 0
+    buffer[:, top:top + H, :left] = 0
+    buffer[:, top:top + H, left + W:] = 0
+    buffer[:, top:top + H, left:left + W] = x
+    return buffer
+
+
+def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=4):
+    """3x3 stride-1 convolution by Winograd F(tile x tile, 3 x 3); same result as im2col up to rounding.
+
+    Shape:
+        x (N, C, H, W), weight (K, C/groups, 3, 3), bias (K,) or None, pads ((top, bottom), (left, right))
+        -> y (N, K, H_out, W_out) with ``H_out = H + top + bottom - 2`` (and the same for W); y is a view
+        of channels-last memory.
+
+    Returns ``(y, cache)`` for :func:`winograd_conv2d_backward`.
+
+    >>> x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((3, 2, 3, 3), np.float32)
+    >>> y, _ = winograd_conv2d(x, w, pads=((1, 1), (1, 1)))
+    >>> y.shape, round(float(y[0, 0, 2, 2]), 4), round(float(y[0, 0, 0, 0]), 4)
+    ((1, 3, 5, 5), 18.0, 8.0)
+    """
+    mats, dtype = _matrices(tile, x.dtype), x.dtype
+    N, C, H, W = x.shape
+    K, Cg = weight.shape[:2]
+    G, Kg, m, alpha = groups, K // groups, tile, tile + 2
+    (top, bottom), (left, right) = pads
+    Ho, Wo = H + top + bottom - 2, W + left + right - 2
+    th, tw = -(-Ho // m), -(-Wo // m)  # tiles per column and row; the last ones may hang over the edge
+    P = N * th * tw
+
+    xp = workspace("winograd.xp", (N, th * m + 2, tw * m + 2, C), dtype)
+    _pad_into(xp, x.transpose(0, 2, 3, 1), top, left)
+    d = workspace("winograd.tiles", (alpha, alpha, N, th, tw, C), dtype)
+    for a in range(alpha):  # overlapping input tiles: im2col with window alpha and stride m
+        for b in range(alpha):
+            d[a, b] = xp[:, a:a + m * th:m, b:b + m * tw:m]
+    V = _sandwich(mats["BT"], d).reshape(alpha * alpha, P, G, Cg)  # kept for dweight
+    U = np.einsum("ai,gkcij,bj->abgck", mats["G"], weight.reshape(G, Kg, Cg, 3, 3), mats["G"])
+    U = U.reshape(alpha * alpha, G, Cg, Kg)
+
+    M = workspace("winograd.M", (alpha * alpha, P, G, Kg), dtype)
+    np.matmul(V.transpose(0, 2, 1, 3), U, out=M.transpose(0, 2, 1, 3))  # per position: (P, C) @ (C, K)
+    Y = _sandwich(mats["AT"], M.reshape(alpha, alpha, -1), out=workspace("winograd.Y", (m, m, P * K), dtype))
+    y = np.empty((N, th, m, tw, m, K), dtype)
+    y[...] = Y.reshape(m, m, N, th, tw, K).transpose(2, 3, 0, 4, 1, 5)
+    y = y.reshape(N, th * m, tw * m, K)
+    if (Ho, Wo) != (th * m, tw * m):
+        y = np.ascontiguousarray(y[:, :Ho, :Wo])
+    if bias is not None:
+        y += bias
+    cache = dict(algorithm=f"winograd{tile}", x_shape=x.shape, weight=weight, U=U, V=V, pads=pads,
+                 groups=groups, tile=tile, tiles=(th, tw), has_bias=bias is not None)
+    return y.transpose(0, 3, 1, 2), cache
+
+
+def winograd_conv2d_backward(dy, cache):
+    """dy (N, K, H_out, W_out) -> (dx, dweight, dbias), all three in the Winograd domain of the forward."""
+    mats, dtype = _matrices(cache["tile"], dy.dtype), dy.dtype
+    U, V, G = cache["U"], cache["V"], cache["groups"]
+    N, C, H, W = cache["x_shape"]
+    K, Cg = cache["weight"].shape[:2]
+    (th, tw), m, alpha = cache["tiles"], cache["tile"], cache["tile"] + 2
+    (top, _), (left, _) = cache["pads"]
+    P = N * th * tw
+    db = dy.sum(axis=(0, 2, 3)) if cache["has_bias"] else None
+
+    dy = dy.transpose(0, 2, 3, 1)  # (N, H_out, W_out, K): free when dy came from a channels-last layer
+    if dy.shape[1:3] != (th * m, tw * m):  # tiles that hang over the edge see zero gradient there
+        dy = _pad_into(workspace("winograd.dy", (N, th * m, tw * m, K), dtype), dy, 0, 0)
+    dY = workspace("winograd.dY", (m, m, N, th, tw, K), dtype)
+    dY.transpose(2, 3, 0, 4, 1, 5)[...] = dy.reshape(N, th, m, tw, m, K)
+    dM = _sandwich(mats["AT"].T.copy(), dY, out=workspace("winograd.M", (alpha, alpha, P * K), dtype))
+    dM = dM.reshape(alpha * alpha, P, G, K // G).transpose(0, 2, 1, 3)  # (alpha^2, G, P, K/G)
+
+    dU = np.matmul(V.transpose(0, 2, 3, 1), dM)  # (alpha^2, G, C/G, K/G)
+    dw = np.einsum("ai,abgck,bj->gkcij", mats["G"], dU.reshape(alpha, alpha, G, Cg, K // G), mats["G"])
+    dV = workspace("winograd.tiles", (alpha * alpha, P, G, Cg), dtype)
+    np.matmul(dM, U.transpose(0, 1, 3, 2), out=dV.transpose(0, 2, 1, 3))
+    dd = _sandwich(mats["BT"].T.copy(), dV.reshape(alpha, alpha, -1),
+                   out=workspace("winograd.dd", (alpha, alpha, P * C), dtype))
+    dd = dd.reshape(alpha, alpha, N, th, tw, C)
+
+    # Sum the overlapping tiles back (col2im with window alpha, stride m). The offsets a, b < m cover the
+    # th*m x tw*m block exactly once, so they assign; only the 2-pixel fringe needs zeros before adding.
+    dxp = workspace("winograd.xp", (N, th * m + 2, tw * m + 2, C), dtype)
+    dxp[:, th * m:] = 0
+    dxp[:, :, tw * m:] = 0
+    for a in range(alpha):
+        for b in range(alpha):
+            window = dxp[:, a:a + m * th:m, b:b + m * tw:m]
+            if a < m and b < m:
+                window[...] = dd[a, b]
+            else:
+                window += dd[a, b]
+    dx = np.empty((N, H, W, C), dtype)
+    dx[...] = dxp[:, top:top + H, left:left + W]
+    return dx.transpose(0, 3, 1, 2), dw.reshape(K, Cg, 3, 3), db

@@ -1,0 +1,159 @@
+"""Every convolution algorithm against PyTorch: the seeded parity grid with each algorithm forced, float64
+gradients, the dispatch, and the errors. (Speed is measured by ``python -m benchmarks``, never asserted.)"""
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as tF
+
+import cnnkit as ck
+from cnnkit.functional.conv import ConvCache, choose_algorithm, conv2d, convnd_backward
+from conftest import assert_parity
+
+_TEST_CONV = Path(__file__).parents[1] / "layers" / "test_conv.py"
+_spec = importlib.util.spec_from_file_location("_test_conv", _TEST_CONV)
+_test_conv = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_test_conv)  # tests/layers/test_conv.py: its grid and parity test, reused unchanged
+
+GRID = _test_conv._grid(240, seed=1)
+WINOGRAD = ("winograd", "winograd2")
+
+
+def _winograd_fits(cfg):
+    return cfg["nd"] == 2 and cfg["kernel_size"] == (3, 3) and cfg["stride"] == cfg["dilation"] == (1, 1)
+
+
+def _winograd_grid(n, seed):
+    """3x3 stride-1 layers: channels up to 48 (where Winograd is used), odd sizes, uneven padding."""
+    r = np.random.default_rng(seed)
+    configs = []
+    for _ in range(n):
+        groups = int(r.choice([1, 1, 1, 2, 4]))
+        C, K = groups * int(r.integers(1, 48 // groups + 1)), groups * int(r.integers(1, 40 // groups + 1))
+        size, padding = (tuple(int(v) for v in r.integers(lo, hi, 2)) for lo, hi in ((3, 14), (0, 3)))
+        configs.append(dict(nd=2, N=int(r.integers(1, 4)), C=C, K=K, size=size, kernel_size=(3, 3),
+                            stride=(1, 1), padding=padding, dilation=(1, 1), groups=groups,
+                            bias=bool(r.random() < 0.8)))
+    return configs
+
+
+def _check_parity(cfg, algorithm, monkeypatch):
+    """tests/layers/test_conv.py's parity test (forward, dx, dweight, dbias vs torch), `algorithm` forced."""
+    nd = cfg["nd"]
+    monkeypatch.setitem(_test_conv.CONV, nd, functools.partial(_test_conv.CONV[nd], algorithm=algorithm))
+    _test_conv.test_parity_with_pytorch(cfg)
+
+
+@pytest.mark.parametrize("cfg", GRID, ids=lambda c: f"{c['nd']}d-C{c['C']}K{c['K']}g{c['groups']}")
+def test_im2col_forced_matches_pytorch(cfg, monkeypatch):
+    _check_parity(cfg, "im2col", monkeypatch)
+
+
+@pytest.mark.parametrize("algorithm", WINOGRAD)
+@pytest.mark.parametrize("cfg", [c for c in GRID if _winograd_fits(c)] + _winograd_grid(40, seed=7),
+                         ids=lambda c: f"C{c['C']}K{c['K']}g{c['groups']}-{c['size']}-p{c['padding']}")
+def test_winograd_forced_matches_pytorch(cfg, algorithm, monkeypatch):
+    _check_parity(cfg, algorithm, monkeypatch)
+
+
+@pytest.mark.parametrize("algorithm", ["auto", "im2col", *WINOGRAD])
+@pytest.mark.parametrize("make, shape", [
+    (lambda a: ck.Conv2d(3, 4, 3, padding=1, algorithm=a), (2, 3, 5, 6)),
+    (lambda a: ck.Conv2d(4, 6, 3, padding=((0, 2), (1, 0)), groups=2, algorithm=a), (1, 4, 7, 5)),
+    (lambda a: ck.Conv2d(2, 3, 3, bias=False, algorithm=a), (2, 2, 9, 4)),
+])
+def test_numeric_gradients_for_every_algorithm(make, shape, algorithm):
+    errors = ck.gradcheck(make(algorithm), np.random.default_rng(1).standard_normal(shape))
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_auto_uses_winograd_for_wide_3x3_layers_and_matches_pytorch():
+    """The default dispatch on a layer of the benchmark suite's shape class (C >= 32), at a small size."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 40, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((36, 40, 3, 3)).astype(np.float32) * 0.1
+    b = rng.standard_normal(36).astype(np.float32)
+    y, cache = conv2d(x, w, b, padding=1)
+    assert cache["algorithm"] == "winograd4"
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dw, db = convnd_backward(dy, cache)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = tF.conv2d(tx, tw, tb, padding=1)
+    ty.backward(torch.tensor(dy))
+    for ours, theirs, what in ((y, ty, "y"), (dx, tx.grad, "dx"), (dw, tw.grad, "dw"), (db, tb.grad, "db")):
+        assert_parity(ours, theirs, what=what)
+
+
+@pytest.mark.parametrize("weight_shape, stride, dilation, groups, expected", [
+    ((64, 64, 3, 3), (1, 1), (1, 1), 1, "winograd"),
+    ((64, 32, 3, 3), (1, 1), (1, 1), 2, "winograd"),  # 32 channels per group
+    ((64, 16, 3, 3), (1, 1), (1, 1), 1, "im2col"),  # too few channels to repay the transforms
+    ((64, 64, 3, 3), (2, 2), (1, 1), 1, "im2col"),
+    ((64, 64, 3, 3), (1, 1), (2, 2), 1, "im2col"),
+    ((64, 64, 5, 5), (1, 1), (1, 1), 1, "im2col"),
+    ((64, 64, 3, 3, 3), (1, 1, 1), (1, 1, 1), 1, "im2col"),
+])
+def test_dispatch(weight_shape, stride, dilation, groups, expected):
+    assert choose_algorithm(weight_shape, stride, dilation, groups) == expected
+
+
+def test_winograd_output_is_channels_last_memory_with_nchw_shape():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    y, _ = conv2d(x, w, padding=1, algorithm="winograd")
+    assert y.shape == (2, 4, 6, 6) and y.transpose(0, 2, 3, 1).flags.c_contiguous
+    expected, _ = conv2d(x, w, padding=1, algorithm="im2col")
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_winograd_cache_still_offers_the_im2col_columns():
+    """ConvTranspose2d's backward reads cache["cols"]; other kernels build it on demand, identically."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 4, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    _, fast = conv2d(x, w, padding=((1, 0), (2, 1)), groups=2, algorithm="winograd2")
+    _, plain = conv2d(x, w, padding=((1, 0), (2, 1)), groups=2, algorithm="im2col")
+    assert isinstance(fast, ConvCache) and "cols" not in fast
+    np.testing.assert_array_equal(fast["cols"], plain["cols"])
+    with pytest.raises(KeyError):
+        fast["no such key"]
+
+
+def test_conv_transpose_backward_through_the_auto_dispatch():
+    """A 3x3 stride-1 ConvTranspose2d with 32 output channels runs a Winograd conv in its backward."""
+    rng = np.random.default_rng(5)
+    layer = ck.ConvTranspose2d(8, 32, 3, padding=1, rng=rng)
+    x = rng.standard_normal((2, 8, 5, 5)).astype(np.float32)
+    y = layer(x)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = layer.backward(dy)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(layer.weight.data, requires_grad=True)
+    ty = tF.conv_transpose2d(tx, tw, torch.tensor(layer.bias.data), padding=1)
+    ty.backward(torch.tensor(dy))
+    assert_parity(dx, tx.grad, what="dx")
+    assert_parity(layer.weight.grad, tw.grad, what="dweight")
+
+
+@pytest.mark.parametrize("kwargs, error, pattern", [
+    (dict(algorithm="winograd"), ValueError,
+     r"conv2d: algorithm='winograd' computes 2-D 3x3 convolutions.*received kernel_size=\(5, 5\)"),
+    (dict(algorithm="fft"), ValueError, r"Invalid algorithm 'fft', should be one of"),
+])
+def test_functional_errors(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        conv2d(np.zeros((1, 2, 8, 8), np.float32), np.zeros((2, 2, 5, 5), np.float32), **kwargs)
+
+
+def test_layer_errors_and_repr():
+    with pytest.raises(ValueError, match=r"Conv2d: Invalid algorithm 'fast', should be one of \('auto'"):
+        ck.Conv2d(3, 4, 3, algorithm="fast")
+    with pytest.raises(ValueError, match=r"algorithm='winograd2' computes 2-D 3x3.*stride=\(2, 2\)"):
+        ck.Conv2d(3, 4, 3, stride=2, algorithm="winograd2")(np.zeros((1, 3, 7, 7), np.float32))
+    layer = ck.Conv2d(3, 4, 3, algorithm="im2col")
+    assert repr(layer) == "Conv2d(3->4, kernel_size=3, stride=1, padding=0, algorithm='im2col')"
+    assert ck.layers.from_config(layer.config()).algorithm == "im2col"
