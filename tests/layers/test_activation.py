@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as tF
-from conftest import assert_parity
 
 import cnnkit as ck
 from cnnkit.functional import activation as F
+from conftest import assert_parity
 
 # (cnnkit layer, the matching torch function)
 PAIRS = [
