@@ -46,8 +46,9 @@ def test_mean_mode_averages_input_channels_and_limits_are_applied():
 
 def test_accepts_a_bare_weight_array():
     w = np.random.default_rng(0).standard_normal((4, 1, 5, 5))
-    tiles = filters(w)
-    assert tiles.shape == (4, 1, 5, 5) and tiles.min() == 0.0 and tiles.max() == 1.0
+    tiles = filters(w)  # one input channel: the filters as they are, (K, F, F)
+    assert tiles.shape == (4, 5, 5) and tiles.min() == 0.0 and tiles.max() == 1.0
+    np.testing.assert_allclose(tiles[2], (w[2, 0] - w[2, 0].min()) / np.ptp(w[2, 0]))
 
 
 @pytest.mark.parametrize("mode, channels", [("rgb", 3), ("channels", 2), ("mean", 16)])

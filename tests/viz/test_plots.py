@@ -21,8 +21,20 @@ def test_history_series_from_a_dict_an_object_and_per_epoch_records():
     assert list(series) == ["loss", "val_loss", "accuracy", "val_accuracy", "lr"]  # "seconds" is not plotted
     np.testing.assert_allclose(series["val_loss"], [1.5, 0.9, 0.8])
     assert list(history(FakeHistory(CURVES))) == list(series)
-    records = {"epochs": [{"epoch": i + 1, **{k: v[i] for k, v in CURVES.items()}} for i in range(3)]}
-    np.testing.assert_allclose(history_dict(json.loads(json.dumps(records)))["accuracy"], CURVES["accuracy"])
+    records = {"records": [{"epoch": i + 1, **{k: v[i] for k, v in CURVES.items()}} for i in range(3)]}
+    records["records"][1]["val_loss"] = None  # NaN is written as null in history.json
+    series = history_dict(json.loads(json.dumps(records)))
+    np.testing.assert_allclose(series["accuracy"], CURVES["accuracy"])
+    np.testing.assert_allclose(series["val_loss"], [1.5, np.nan, 0.8])
+    assert "epoch" not in series
+
+
+def test_history_from_a_real_training_history():
+    from cnnkit.train.history import History
+
+    h = History([{"epoch": e, "train_loss": 1 / e, "train_accuracy": 0.5, "val_loss": 0.9, "lr": 0.1,
+                  "time": 2.0} for e in (1, 2)])
+    assert list(history(h)) == ["train_loss", "train_accuracy", "val_loss", "lr"]
 
 
 def test_history_png(tmp_path):

@@ -52,9 +52,17 @@ def normalize_tiles(tiles, axes):
 
 
 def grid_shape(count, columns=None):
-    """(rows, columns) of a near-square grid holding ``count`` tiles, a little wider than tall."""
-    columns = columns or max(1, math.ceil(math.sqrt(count * 1.5)))
-    columns = min(columns, max(count, 1))
+    """(rows, columns) of a grid for ``count`` tiles: about square to twice as wide, fewest empty cells.
+
+    >>> [grid_shape(n) for n in (1, 6, 16, 24, 32, 64)]
+    [(1, 1), (2, 3), (4, 4), (4, 6), (4, 8), (8, 8)]
+    """
+    count = max(count, 1)
+    if columns is None:
+        candidates = range(math.ceil(math.sqrt(count)), math.ceil(math.sqrt(2 * count)) + 1)
+        # Least waste first; among equals, the wider grid (pages are wider than tall).
+        columns = min(candidates, key=lambda c: (math.ceil(count / c) * c - count, -c))
+    columns = min(columns, count)
     return math.ceil(count / columns), columns
 
 

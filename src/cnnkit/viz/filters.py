@@ -28,7 +28,7 @@ def filters(layer, *, mode="auto", max_filters=64, max_channels=16, save=None, f
         ``"channels"`` (K', C', F_h, F_w): one grey tile per filter and input channel (rows x columns);
         ``"mean"``     (K', F_h, F_w): each filter averaged over its input channels.
         K' = min(K, max_filters), C' = min(C, max_channels). ``"auto"`` is ``"rgb"`` when C = 3,
-        ``"channels"`` when C <= 4 and ``"mean"`` otherwise.
+        ``"channels"`` when C is 2 or 4, and ``"mean"`` otherwise (for C = 1 that is the filters as they are).
 
     Args:
         layer: a ``Conv2d`` (anything with a 4-D ``weight``), or the weight array itself.
@@ -55,7 +55,7 @@ def filters(layer, *, mode="auto", max_filters=64, max_channels=16, save=None, f
         raise ValueError(f"filters: Received mode={mode!r}; expected one of {', '.join(map(repr, MODES))}.")
     K, C = weight.shape[:2]
     if mode == "auto":
-        mode = "rgb" if C == 3 else "channels" if C <= 4 else "mean"
+        mode = "rgb" if C == 3 else "channels" if C in (2, 4) else "mean"
     if mode == "rgb" and C != 3:
         raise ValueError(f"filters: mode='rgb' needs 3 input channels, the weight {weight.shape} has {C}; "
                          f"use mode='channels' or mode='mean'.")
@@ -103,7 +103,8 @@ def _draw(tiles, mode, K, C, save, figsize, dpi, title):
         for spine in ax.spines.values():
             spine.set_visible(False)
         shown = f"{len(tiles)} of {K} filters" if len(tiles) < K else f"{K} filters"
-        how = "colour = the 3 input channels" if mode == "rgb" else f"averaged over {C} input channels"
+        how = "colour = the 3 input channels" if mode == "rgb" else \
+            "one input channel" if C == 1 else f"averaged over {C} input channels"
         ax.set_xlabel(f"{shown}, row by row; {how}; each tile scaled to its own min..max", fontsize=9)
     ax.set_title(title, fontsize=10)
     finish(fig, save)

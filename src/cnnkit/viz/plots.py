@@ -10,7 +10,7 @@ from cnnkit.viz._draw import finish, new_figure
 
 
 def history_dict(history) -> dict[str, np.ndarray]:
-    """The per-epoch series of a ``cnnkit.train.History`` (or a dict of lists, or a history.json's content).
+    """The per-epoch series of a ``cnnkit.train.History``, a history.json's content, or a dict of lists.
 
     Only numeric series are kept: name -> 1-D float array, in the order given.
     """
@@ -22,10 +22,11 @@ def history_dict(history) -> dict[str, np.ndarray]:
         source = history.history
     else:
         source = vars(history)
-    records = source.get("epochs")
+    records = source.get("records", source.get("epochs"))
     if isinstance(records, list) and records and isinstance(records[0], Mapping):
-        # A list of per-epoch records [{"loss": ..., "val_loss": ...}, ...] becomes one series per key.
-        source = {k: [r.get(k, np.nan) for r in records] for k in records[0]}
+        # History's per-epoch records [{"epoch": 1, "train_loss": ...}, ...] become one series per key.
+        keys = dict.fromkeys(k for r in records for k in r)
+        source = {k: [np.nan if r.get(k) is None else r[k] for r in records] for k in keys}
     series = {}
     for name, values in source.items():
         if name in ("epoch", "epochs"):
@@ -43,7 +44,7 @@ def _panel_of(name):
     low = name.lower()
     if "loss" in low:
         return "loss"
-    if "acc" in low:
+    if "acc" in low or "top5" in low:
         return "accuracy"
     if low in ("lr", "learning_rate") or low.endswith("_lr"):
         return "learning rate"
@@ -54,8 +55,8 @@ def history(history, *, save=None, figsize=None, dpi=100, title=None):
     """Loss and accuracy curves per epoch (training and validation on one panel each; the learning rate too).
 
     Args:
-        history: a ``cnnkit.train.History``, a dict name -> list per epoch (``{"loss": [...],
-            "val_loss": [...], "accuracy": [...], ...}``) or the content of a run's history.json.
+        history: a ``cnnkit.train.History`` (records with ``train_loss``, ``val_loss``, ``train_accuracy``,
+            ``val_accuracy``, ``lr`` ...), the content of a run's history.json, or a dict name -> list.
         save: path (or binary file) for a PNG.
 
     Returns:
