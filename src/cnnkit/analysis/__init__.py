@@ -1,5 +1,10 @@
 """ConvNet arithmetic without running data: output sizes, and (later) summary, receptive fields, checks."""
 
+from cnnkit.analysis.arithmetic import macs, params_without_sharing
+from cnnkit.analysis.check import CheckReport, check
+from cnnkit.analysis.receptive_field import Field, receptive_field
 from cnnkit.analysis.shapes import output_size, window_geometry
+from cnnkit.analysis.summary import Summary, summary
 
-__all__ = ["output_size", "window_geometry"]
+__all__ = ["CheckReport", "Field", "Summary", "check", "macs", "output_size", "params_without_sharing",
+           "receptive_field", "summary", "window_geometry"]
