@@ -18,35 +18,41 @@ from cnnkit.data.transforms import as_transforms
 def channel_stats(images) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and (population) standard deviation, on the [0, 1] scale for uint8 images.
 
-    uint8 images are counted with a 256-bin histogram per channel: exact, and no float copy of the data.
+    uint8 images are counted with a 256-bin histogram per channel: exact. Both kinds are read in chunks of
+    images, so no float64 copy of the whole dataset is ever made.
 
     >>> m, s = channel_stats(np.array([[[[0, 255]]], [[[255, 255]]]], np.uint8))
     >>> m, s.round(4)
     (array([0.75], dtype=float32), array([0.433], dtype=float32))
     """
     images = np.asarray(images)
-    C = images.shape[1]
-    mean, std = np.empty(C), np.empty(C)
-    for c in range(C):
-        channel = images[:, c]
-        if images.dtype == np.uint8:
-            counts = np.bincount(channel.ravel(), minlength=256)
-            values = np.arange(256) / 255.0
-            n = counts.sum()
-            mean[c] = counts @ values / n
-            std[c] = np.sqrt(max(counts @ values**2 / n - mean[c] ** 2, 0.0))
-        else:
-            mean[c] = channel.mean(dtype=np.float64)
-            std[c] = channel.std(dtype=np.float64)
+    C, chunk = images.shape[1], 2048
+    counts = np.zeros((C, 256), np.int64)
+    total, total_sq = np.zeros(C), np.zeros(C)
+    for start in range(0, len(images), chunk):
+        block = images[start:start + chunk]
+        for c in range(C):
+            if images.dtype == np.uint8:
+                counts[c] += np.bincount(block[:, c].ravel(), minlength=256)
+            else:
+                values = block[:, c].astype(np.float64)
+                total[c] += values.sum()
+                total_sq[c] += np.square(values).sum()
+    if images.dtype == np.uint8:
+        levels = np.arange(256) / 255.0
+        total, total_sq = counts @ levels, counts @ levels**2
+    n = images.size // C
+    mean = total / n
+    std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
     return mean.astype(np.float32), std.astype(np.float32)
 
 
 class DataLoader:
     """Iterate over a dataset in batches: ``for x, y in loader`` is one epoch.
 
-    Each batch: x float32 (B, C, H, W) -- uint8 images are scaled to [0, 1], float images kept as they are --
-    then augmented (on the stored images, so crop padding is black), then normalized per channel
-    ``(x - mean) / std``; y int64 (B,).
+    Each batch: the stored images are augmented (so crop padding is black), made float32 (uint8 divided by
+    255, float images kept as they are), then normalized per channel ``(x - mean) / std``. Yields x float32
+    (B, C, H, W) and y int64 (B,).
 
     Args:
         dataset: an ArrayDataset (anything with ``images`` (N, C, H, W) and ``labels`` (N,)).
@@ -109,6 +115,10 @@ class DataLoader:
                              "normalize=(mean, std) with positive std")
         return mean, std
 
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration epoch ``epoch`` (torch's convention; same as ``loader.epoch = epoch``)."""
+        self.epoch = int(epoch)
+
     def __len__(self) -> int:
         n = len(self.dataset.labels)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
@@ -129,7 +139,7 @@ class DataLoader:
         scaled = x.dtype == np.uint8
         x = x.astype(np.float32)
         if scaled:
-            x *= np.float32(1 / 255)
+            x /= np.float32(255)  # a division, so x equals images / 255 exactly, not to a rounding
         if self.mean is not None:
             x -= self.mean[:, None, None]
             x /= self.std[:, None, None]
