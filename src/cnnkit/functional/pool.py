@@ -88,18 +88,18 @@ def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", 
     g = pool_geometry(x.shape, kernel_size, stride, padding, dilation, fit, nd=nd, name=name)
     xp = pad(x, g["pads"], value=-np.inf)
     taps = math.prod(g["kernel_size"])
-    y = switches = None
+    y = switches = better = None
     for i, window in _taps(g):
         v = xp[window]
         if y is None:
             y = np.array(v, copy=True)
             switches = np.zeros(y.shape, dtype=np.min_scalar_type(taps - 1))  # uint8 up to 16x16 kernels
+            better = np.empty(y.shape, dtype=bool)
             continue
-        # Strictly greater: a tie keeps the first max in row-major window order, as PyTorch does. A NaN
-        # wins too, so that NaN propagates instead of silently disappearing (PyTorch's rule as well).
-        better = (v > y) | np.isnan(v)
-        np.copyto(y, v, where=better)
-        switches[better] = i
+        # Strictly greater: a tie keeps the first max in row-major window order, as PyTorch does.
+        np.greater(v, y, out=better)
+        np.copyto(switches, i, where=better)
+        np.maximum(y, v, out=y)  # (not copyto: np.maximum propagates a NaN instead of hiding it)
     cache = dict(geometry=g, switches=switches, padded_shape=xp.shape)
     return y, cache
 
