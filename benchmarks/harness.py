@@ -108,7 +108,11 @@ def machine() -> dict:
                 info["numpy BLAS"] = (f"{pool['internal_api']} {pool.get('version')} kernel "
                                       f"{pool.get('architecture')}, {pool['num_threads']} threads")
                 break
-    info["torch parallel"] = torch.__config__.parallel_info().splitlines()[0]
+    lines = [line.strip() for line in torch.__config__.parallel_info().splitlines()]
+    libraries = [line.split(" Version")[0].split(" v")[0] for line in lines
+                 if line.startswith(("Intel(R) oneAPI", "Intel(R) MKL-DNN", "OpenBLAS"))]
+    backend = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("ATen parallel")), "?")
+    info["torch kernels"] = f"{', '.join(libraries) or 'unknown'}; parallel backend {backend}"
     return info
 
 
