@@ -184,3 +184,26 @@ def test_step_interval_schedule_and_clipping(data):
     history = fit(net, SoftmaxCrossEntropy(), opt, data[0], epochs=3, scheduler=sched, clip_norm=0.5,
                   quiet=True)
     assert history["lr"] == [0.1, 0.05, 0.025]
+
+
+def test_bitwise_resume_with_cnnkit_dataloader(tmp_path):
+    """The same with cnnkit.data.DataLoader (shuffle and crop+flip augmentation seeded by (seed, epoch))."""
+    from cnnkit.data import ArrayDataset, DataLoader
+
+    x, y = blobs(48)
+    images = (np.clip(x, 0, 1.5) * 170).astype(np.uint8)
+    ds = ArrayDataset(images, y, ["a", "b", "c"])
+
+    def run(epochs, name, resume=None):
+        net = small_net(seed=0 if resume is None else 5)
+        opt = Adam(net, lr=0.01)
+        loader = DataLoader(ds, 16, shuffle=True, seed=3, augment="crop+flip", normalize="auto")
+        fit(net, SoftmaxCrossEntropy(), opt, loader, epochs=epochs, checkpoint=tmp_path / name, resume=resume,
+            quiet=True)
+        return net
+
+    straight = run(2, "a.npz")
+    run(1, "b.npz")
+    resumed = run(2, "b.npz", resume=tmp_path / "b.npz")
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert np.array_equal(a, b)

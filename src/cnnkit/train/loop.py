@@ -8,9 +8,9 @@ One training step, written out (this is the whole algorithm)::
     model.backward(loss.backward())           # fills every param.grad
     optimizer.step()                          # updates every trainable param.data
 
-Determinism: ``fit`` calls ``train_loader.set_epoch(epoch)`` when the loader has it, so shuffling depends on
-(seed, epoch) only; together with the optimizer state, the schedule and the dropout generators saved in the
-checkpoint, 2 epochs in one go and 1 epoch + resume + 1 epoch give bitwise-identical weights.
+Determinism: ``fit`` tells the loader the epoch (``set_epoch(epoch)`` or ``loader.epoch``), so shuffling
+depends on (seed, epoch) only; together with the optimizer state, the schedule and the dropout generators
+saved in the checkpoint, 2 epochs in one go and 1 epoch + resume + 1 epoch give bitwise-identical weights.
 """
 
 from __future__ import annotations
@@ -87,8 +87,7 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
         for hook in hooks:
             hook.on_epoch_begin(epoch)
         lr, began = optimizer.lr, time.perf_counter()
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
+        _set_epoch(train_loader, epoch)
         try:
             train = _train_epoch(model, loss, optimizer, train_loader, epoch, epochs, scheduler, hooks,
                                  clip_norm, quiet, stream)
@@ -130,6 +129,15 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
     if stopper is not None:
         stopper.restore(model)
     return history
+
+
+def _set_epoch(loader, epoch):
+    """Tell the loader which epoch runs next, so its shuffle depends on (seed, epoch) only: torch's
+    ``set_epoch(epoch)`` convention, or cnnkit.data.DataLoader's ``epoch`` attribute."""
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+    elif hasattr(loader, "epoch"):
+        loader.epoch = epoch
 
 
 class _Diverged(Exception):

@@ -1,0 +1,58 @@
+"""The ``cnnkit`` command: ``main()`` runs the Typer app and turns user mistakes into one-line errors.
+
+Exit codes: 0 success, 1 a failure (missing file, unknown model, corrupt checkpoint, diverged training),
+2 a usage error (unknown option, bad value), 130 interrupted. A user mistake never prints a traceback; set
+``CNNKIT_DEBUG=1`` to see one for an unexpected error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from cnnkit.cli import evaluate, predict, report, train, viz  # noqa: F401 -- importing a command module registers it
+from cnnkit.cli.app import app
+
+KNOWN = (FileNotFoundError, ValueError, KeyError, TypeError, FloatingPointError, PermissionError, ImportError)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script; exits with the command's status."""
+    try:
+        code = app(args=argv, prog_name="cnnkit", standalone_mode=False)
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("cnnkit: interrupted", 130)
+    except Exception as e:  # noqa: BLE001 -- the whole point: one line, no traceback, for every user mistake
+        if _is_cli_error(e):
+            ctx = getattr(e, "ctx", None)
+            where = ctx.command_path if ctx is not None else "cnnkit"
+            hint = f" (see '{where} --help')" if e.exit_code == 2 else ""
+            _fail(f"{where}: error: {' '.join(e.format_message().split())}{hint}", e.exit_code)
+        if os.environ.get("CNNKIT_DEBUG"):
+            raise
+        _fail(f"cnnkit: error: {one_line(e)}", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_cli_error(error) -> bool:
+    """Typer/Click usage errors (exit code 2) and other ClickExceptions, recognised by duck typing."""
+    return isinstance(getattr(error, "exit_code", None), int) and hasattr(error, "format_message")
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (KeyError's quotes removed); the type is named when it helps."""
+    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    message = " ".join(str(message).split())
+    if not message or not isinstance(error, KNOWN):
+        message = f"{type(error).__name__}: {message} (set CNNKIT_DEBUG=1 for the traceback)"
+    return message
+
+
+def _fail(message: str, code: int):
+    print(message, file=sys.stderr)
+    sys.exit(code)
+
+
+__all__ = ["app", "main"]

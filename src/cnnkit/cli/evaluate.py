@@ -1,0 +1,77 @@
+"""``cnnkit evaluate CHECKPOINT``: loss, accuracy, top-5 and the confusion matrix on a dataset split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cnnkit.cli.app import app
+from cnnkit.cli.train import DATA_HELP, ROOT_HELP, load_split
+
+
+def checkpoint_normalization(metadata: dict):
+    """(mean, std) saved by ``cnnkit train``, or None (then images are only scaled to [0, 1])."""
+    norm = metadata.get("normalize")
+    return (norm["mean"], norm["std"]) if norm else None
+
+
+def confusion_table(confusion, classes) -> str:
+    """The confusion matrix as text: rows are true classes, columns predictions.
+
+    >>> import numpy as np
+    >>> print(confusion_table(np.array([[3, 1], [0, 2]]), ["a", "b"]))
+    true\\pred  a  b
+    a          3  1
+    b          0  2
+    """
+    names = [str(c)[:10] for c in classes]
+    width = max(len(str(int(confusion.max()))), *(len(n) for n in names))
+    first = max(len("true\\pred"), *(len(n) for n in names))
+    lines = ["true\\pred".ljust(first) + "".join(f" {n:>{width}}" for n in names)]
+    for name, row in zip(names, confusion, strict=True):
+        lines.append(name.ljust(first) + "".join(f" {int(v):>{width}}" for v in row))
+    return "\n".join(lines)
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint .npz or a run directory.")],
+    data: Annotated[str | None, typer.Option(
+        "--data", "-d", show_default="the data it was trained on", help=DATA_HELP)] = None,
+    split: Annotated[str, typer.Option(help="train or test.")] = "test",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 500,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N images.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    root: Annotated[Path | None, typer.Option(help=ROOT_HELP)] = None,
+):
+    """Evaluate a saved model: loss, accuracy, top-5 accuracy and the confusion matrix."""
+    from cnnkit.data import DataLoader
+    from cnnkit.io import load_checkpoint
+    from cnnkit.losses import SoftmaxCrossEntropy
+    from cnnkit.train import evaluate as run_evaluation
+
+    ckpt = load_checkpoint(checkpoint)
+    metadata = ckpt.extra.get("metadata", {})
+    data = data or metadata.get("data")
+    if data is None:
+        raise typer.BadParameter("the checkpoint does not say which data it was trained on; pass --data.",
+                                 param_hint="'--data'")
+    dataset = load_split(data, split, root, limit)
+    expected = metadata.get("input_shape")
+    if expected and list(dataset.image_shape) != list(expected):
+        raise ValueError(f"{data} images are {'x'.join(map(str, dataset.image_shape))} but the model was "
+                         f"trained on {'x'.join(map(str, expected))}.")
+    loader = DataLoader(dataset, batch_size, normalize=checkpoint_normalization(metadata))
+    result = run_evaluation(ckpt.model, loader, SoftmaxCrossEntropy())
+    metrics = {k: v for k, v in result.items() if k != "confusion"}
+    if as_json:
+        typer.echo(json.dumps({**metrics, "confusion": result["confusion"].tolist()}))
+        return
+    top5 = f", top-5 {result['top5']:.2%}" if "top5" in result else ""
+    typer.echo(f"{data}/{split}: accuracy {result['accuracy']:.2%}{top5}, loss {result['loss']:.4f} "
+               f"on {result['n']:,} images (checkpoint epoch {ckpt.epoch})")
+    if len(dataset.classes) <= 20:
+        typer.echo(confusion_table(result["confusion"], dataset.classes))

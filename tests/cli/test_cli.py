@@ -1,0 +1,128 @@
+"""The cnnkit command: help for every command, one-line errors with exit codes, and a real small run."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cnnkit.cli import app, main
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"]], ids=["cnnkit", "train",
+                                                                                     "evaluate", "predict"])
+def test_help(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: cnnkit" in result.output or "Usage: root" in result.output
+    if command == ["train"]:
+        for option in ("--model", "--data", "--epochs", "--batch-size", "--lr", "--optimizer", "--seed",
+                       "--out", "--resume", "--quiet"):
+            assert option in result.output
+
+
+def run_main(args, capsys):
+    """(exit code, stdout, stderr) of cnnkit.cli.main(args)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def assert_one_line(err):
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_missing_checkpoint_is_a_one_line_failure(capsys, tmp_path):
+    code, _, err = run_main(["evaluate", str(tmp_path / "nope.npz")], capsys)
+    assert code == 1
+    assert_one_line(err)
+    assert err.startswith("cnnkit: error: ") and "nope.npz: no such checkpoint file" in err
+
+
+def test_unknown_model_names_the_closest(capsys, tmp_path):
+    code, _, err = run_main(["train", "--model", "lenet6", "--limit", "20", "--out", str(tmp_path)], capsys)
+    assert code == 1
+    assert_one_line(err)
+    assert "No model named 'lenet6'. Did you mean 'lenet5'" in err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--bogus"], "No such option: --bogus"),
+    (["train", "--optimizer", "adagrad"], "unknown optimizer 'adagrad'"),
+    (["train", "--epochs", "0"], "--epochs"),
+    (["predict"], "Missing argument 'checkpoint'"),
+    (["fly"], "No such command 'fly'"),
+])
+def test_usage_errors_exit_2(capsys, args, message):
+    code, _, err = run_main(args, capsys)
+    assert code == 2
+    assert_one_line(err)
+    assert message in err and "--help" in err
+
+
+def test_corrupt_checkpoint_and_bad_image(capsys, tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    code, _, err = run_main(["predict", str(tmp_path / "bad.npz"), "x.png"], capsys)
+    assert code == 1
+    assert_one_line(err)
+    assert "bad.npz: truncated or corrupt checkpoint" in err
+
+
+def test_console_script_path_has_no_traceback(tmp_path):
+    """The real process: `python -m cnnkit` with a user mistake prints one line and exits 1."""
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.run([sys.executable, "-m", "cnnkit", "evaluate", str(tmp_path / "missing.npz")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"cnnkit: error: {tmp_path / 'missing.npz'}: no such checkpoint file."
+
+
+def test_train_evaluate_predict_resume(capsys, tmp_path):
+    """A small real run writes the run directory; evaluate and predict read it; resume adds an epoch."""
+    run = tmp_path / "run"
+    code, out, err = run_main(["train", "--epochs", "1", "--limit", "400", "--out", str(run), "--seed", "3"],
+                              capsys)
+    assert code == 0, err
+    files = {"checkpoint.npz", "history.json", "history.csv", "metrics.json", "summary.txt"}
+    assert {p.name for p in run.iterdir()} == files
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) >= {"test_accuracy", "test_loss"} and metrics["test_accuracy"] > 0.3
+    assert out.splitlines()[0].startswith("cnnkit train: lenet5 (61,706 parameters) on embedded (400 train")
+    assert out.splitlines()[-1].startswith(f"test accuracy {metrics['test_accuracy']:.2%}")
+    assert "Total params: 61,706" in (run / "summary.txt").read_text()
+    assert json.loads((run / "history.json").read_text())["records"][0]["epoch"] == 1
+
+    code, out, err = run_main(["evaluate", str(run), "--limit", "400"], capsys)
+    assert code == 0, err
+    assert out.startswith(f"embedded/test: accuracy {metrics['test_accuracy']:.2%}")
+    assert "true\\pred" in out
+
+    from PIL import Image
+
+    from cnnkit.data import load
+
+    test = load("embedded", "test")
+    Image.fromarray(test.images[0, 0]).save(tmp_path / "seven.png")            # white on black, like MNIST
+    Image.fromarray(255 - test.images[1, 0]).save(tmp_path / "two_on_paper.png")  # dark on light: inverted
+    code, out, err = run_main(["predict", str(run / "checkpoint.npz"), str(tmp_path / "seven.png"),
+                               str(tmp_path / "two_on_paper.png"), "--top-k", "2"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{tmp_path / 'seven.png'}: ")
+    assert len(lines[0].split("%)")) == 3   # two classes with probabilities
+
+    code, out, err = run_main(["train", "--resume", str(run), "--epochs", "2", "--quiet"], capsys)
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 1 and out.startswith("test accuracy ")
+    history = json.loads((run / "history.json").read_text())["records"]
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert np.isfinite(history[1]["train_loss"])
