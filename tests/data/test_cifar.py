@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from data_helpers import CIFAR10_NAMES, CIFAR100_COARSE, CIFAR100_FINE, make_cifar, python2_pickle
 
-from cnnkit.data import load, read_cifar_binary, read_cifar_python, safe_unpickle
+from cnnkit.data import cifar, load, read_cifar_binary, read_cifar_python, safe_unpickle
 
 
 @pytest.mark.parametrize("fmt", ["binary", "python"])
@@ -126,6 +126,17 @@ def test_refused_constructs(tmp_path, payload, reason):
     path.write_bytes(payload)
     with pytest.raises(ValueError, match=rf"batch: refused or corrupt pickle: .*{reason}"):
         safe_unpickle(path)
+
+
+@pytest.mark.parametrize("target", [b"numpy.core.multiarray\n_reconstruct", b"numpy\ndtype",
+                                    b"numpy\nndarray"])
+def test_allowed_globals_cannot_be_modified(tmp_path, target):
+    # GLOBAL target, {"x": 1}, BUILD: would set target.x (state that outlives this load) if it were allowed
+    path = tmp_path / "batch"
+    path.write_bytes(b"\x80\x02c" + target + b"\n}X\x01\x00\x00\x00xK\x01sb.")
+    with pytest.raises(ValueError, match="batch: refused or corrupt pickle"):
+        safe_unpickle(path)
+    assert not any(hasattr(g, "x") for g in cifar._ALLOWED_GLOBALS.values())
 
 
 def test_array_size_mismatch_in_pickle(tmp_path):

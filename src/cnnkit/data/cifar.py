@@ -86,6 +86,9 @@ class _NdarrayToken:
 
     __slots__ = ()
 
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError("numpy.ndarray cannot be modified")
+
     def __repr__(self):
         return "<numpy.ndarray token>"
 
@@ -150,13 +153,25 @@ class _PendingArray:
         return array.astype(dtype.newbyteorder("="), order="C")
 
 
-def _reconstruct(subtype, shape, typecode):
-    """Stand-in for ``numpy.core.multiarray._reconstruct(ndarray, (0,), b"b")``: an empty placeholder."""
-    if subtype is not _NDARRAY or tuple(shape) != (0,) or typecode not in (b"b", "b"):
-        raise pickle.UnpicklingError("_reconstruct is only allowed as numpy pickles a plain ndarray")
-    return _PendingArray()
+class _Reconstruct:
+    """Stand-in for ``numpy.core.multiarray._reconstruct(ndarray, (0,), b"b")``: an empty placeholder.
+
+    An object rather than a function: a pickle can BUILD (set attributes) on any global it names, and a
+    function would accept them; this object, like the token and the dtype class, refuses.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, subtype, shape, typecode):
+        if subtype is not _NDARRAY or tuple(shape) != (0,) or typecode not in (b"b", "b"):
+            raise pickle.UnpicklingError("_reconstruct is only allowed as numpy pickles a plain ndarray")
+        return _PendingArray()
+
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError("_reconstruct cannot be modified")
 
 
+_reconstruct = _Reconstruct()
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,   # NumPy 1.x and the official batches
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # NumPy 2.x spelling
