@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 
 import cnnkit as ck
-import cnnkit.layers.local as local_module
 from cnnkit.functional.conv import conv_geometry
-from cnnkit.layers.base import Parameter
 
 
 def _naive(x, w, b, stride, pads, dy):
@@ -90,25 +88,16 @@ def test_with_one_shared_filter_it_is_a_convolution():
     assert y.dtype == np.float32
 
 
-def test_alexnet_first_layer_without_sharing(monkeypatch):
+def test_alexnet_first_layer_without_sharing():
     """55*55*96 neurons, each with 11*11*3 weights and a bias: 105,705,600 parameters (34,944 with sharing).
 
-    The shapes are checked without allocating 0.4 GB twice: initial values become zero-stride views and the
-    gradients are left unallocated; everything else is the layer's own construction code.
+    The real layer, built as a user would build it (0.4 GB of weights and as much for the gradients:
+    the notes' point about why parameter sharing matters, made tangible).
     """
-    class ShapeOnly(Parameter):
-        def __init__(self, data, *, trainable=True):
-            self.data, self.grad, self.trainable = data, None, trainable
-
-    def lazy(weight_shape, bias_shape, rng=None):
-        zero = np.float32(0)
-        return np.broadcast_to(zero, weight_shape), np.broadcast_to(zero, bias_shape)
-
-    monkeypatch.setattr(local_module, "default_parameters", lazy)
-    monkeypatch.setattr(local_module, "Parameter", ShapeOnly)
-    layer = ck.LocallyConnected2d(3, 96, 11, stride=4, input_size=(227, 227))
+    layer = ck.LocallyConnected2d(3, 96, 11, stride=4, input_size=(227, 227), rng=np.random.default_rng(0))
     assert layer.weight.shape == (96, 55, 55, 3, 11, 11) and layer.bias.shape == (96, 55, 55)
     assert layer.num_parameters() == 105_705_600 == 55 * 55 * 96 * (11 * 11 * 3) + 290_400
+    assert layer.weight.data.nbytes == 105_415_200 * 4
     assert layer.output_shape((1, 3, 227, 227)) == (1, 96, 55, 55)
     assert ck.Conv2d(3, 96, 11, stride=4).num_parameters() == 34_944
 
