@@ -4,7 +4,8 @@ Everything is in the one file: the pictures are PNGs embedded as base64 ``data:`
 inline, so the report opens from disk in any browser with no server and no network, and can be mailed or
 archived as is. It reads what ``cnnkit train`` leaves in its run directory:
 
-    checkpoint.npz   the trained model; ``extra["metadata"]`` names the dataset, classes and normalisation
+    checkpoint.npz   the trained model; ``extra["metadata"]`` holds the dataset name (``data``), ``classes``,
+                     ``normalize`` ({"mean": [...], "std": [...]}) and the command's settings (``train``)
     history.json     one record per epoch (cnnkit.train.History)
     metrics.json     the final test metrics
     summary.txt      the model summary table
@@ -62,9 +63,7 @@ def read_run(run_dir) -> dict:
     extra = ckpt.extra or {}
     metadata = dict(extra.get("metadata") or {})
     hist = _read_json(run_dir / "history.json") or (extra.get("fit") or {}).get("history")
-    settings = {}
-    for name in ("settings.json", "config.json", "args.json"):
-        settings.update(_read_json(run_dir / name) or {})
+    settings = dict(metadata.get("train") or {})  # what `cnnkit train` was asked, defaults filled in
     summary = run_dir / "summary.txt"
     return {"dir": run_dir, "model": ckpt.model, "epoch": ckpt.epoch, "metadata": metadata, "history": hist,
             "metrics": _read_json(run_dir / "metrics.json") or {}, "settings": settings,
@@ -79,37 +78,50 @@ def _read_json(path):
         return json.load(f)
 
 
-def load_test_data(run, data=None, limit=10_000):
-    """(x normalised float32, raw images, labels, classes) of the run's test split, or None if unavailable.
+def dataset_name(metadata):
+    """The dataset a run trained on, as ``cnnkit.data.load`` names it, or None."""
+    return metadata.get("data") or metadata.get("dataset") or (metadata.get("train") or {}).get("data")
 
-    ``data`` may be an ``ArrayDataset`` (uint8 images, labels, classes) or a tuple (images, labels); images
-    are scaled to [0, 1] and normalised with the run's ``metadata["normalize"]`` = (mean, std) if present.
-    """
-    meta = run["metadata"]
-    if data is None:
-        name = meta.get("dataset") or run["settings"].get("dataset") or run["settings"].get("data")
-        if not name:
-            return None
-        from cnnkit.data import load
 
-        data = load(name, "test", root=meta.get("data_root") or run["settings"].get("root"))
-    images, labels = (data.images, data.labels) if hasattr(data, "images") else data[:2]
-    classes = getattr(data, "classes", None) or meta.get("classes")
-    images, labels = np.asarray(images)[:limit], np.asarray(labels, dtype=np.int64)[:limit]
-    x = images.astype(np.float32)
-    if images.dtype == np.uint8:
+def model_input(images, metadata):
+    """uint8 images (N, C, H, W) -> float32 as the model saw them in training: [0, 1], then normalised
+    per channel with ``metadata["normalize"]`` ({"mean": [...], "std": [...]} or (mean, std)) if any."""
+    x = np.asarray(images).astype(np.float32)
+    if np.asarray(images).dtype == np.uint8:
         x *= np.float32(1 / 255)
-    normalize = meta.get("normalize") or meta.get("normalization")
+    normalize = metadata.get("normalize")
     if isinstance(normalize, dict):
         normalize = (normalize.get("mean"), normalize.get("std"))
     if normalize and normalize[0] is not None:
         mean, std = (np.asarray(v, np.float32).reshape(1, -1, 1, 1) for v in normalize)
         x = (x - mean) / std
-    return x, images, labels, list(classes) if classes is not None else None
+    return x
+
+
+def load_test_data(run, data=None, limit=10_000, root=None):
+    """(x normalised float32, raw images, labels, classes) of the run's test split, or None if unnamed.
+
+    ``data`` may be an ``ArrayDataset`` (uint8 images, labels, classes) or a tuple (images, labels); else
+    the split is loaded with ``cnnkit.data.load(metadata["data"], "test", root)``, cut to the run's own
+    ``--limit`` if it had one.
+    """
+    meta = run["metadata"]
+    if data is None:
+        name = dataset_name(meta)
+        if not name:
+            return None
+        from cnnkit.data import load
+
+        data = load(name, "test", root)
+        limit = min(limit, run["settings"].get("limit") or limit)
+    images, labels = (data.images, data.labels) if hasattr(data, "images") else data[:2]
+    classes = getattr(data, "classes", None) or meta.get("classes")
+    images, labels = np.asarray(images)[:limit], np.asarray(labels, dtype=np.int64)[:limit]
+    return model_input(images, meta), images, labels, list(classes) if classes is not None else None
 
 
 # -- writing -----------------------------------------------------------------------------------------------
-def write_report(run_dir, *, out=None, data=None, examples=3, limit=10_000) -> Path:
+def write_report(run_dir, *, out=None, data=None, root=None, examples=3, limit=10_000) -> Path:
     """Write ``run_dir/report.html`` (or ``out``): summary, curves, confusion matrix, filters, activations,
     occlusion and saliency maps, the most confused test examples and the run's settings, in one file.
 
@@ -118,6 +130,8 @@ def write_report(run_dir, *, out=None, data=None, examples=3, limit=10_000) -> P
             summary.txt); only checkpoint.npz is required.
         out: where to write the HTML (default ``run_dir/report.html``).
         data: the test set to show, if not the run's own (an ArrayDataset or (uint8 images, labels)).
+        root: the folder datasets are read from (as ``cnnkit train --root``; default $CNNKIT_DATA or
+            ~/.cache/cnnkit).
         examples: how many test images get activation, occlusion and saliency maps.
         limit: how many test images are classified for the confusion matrix and the confused examples.
 
@@ -132,7 +146,7 @@ def write_report(run_dir, *, out=None, data=None, examples=3, limit=10_000) -> P
     run = read_run(run_dir)
     model = run["model"]
     try:
-        test = load_test_data(run, data, limit)
+        test = load_test_data(run, data, limit, root)
         data_note = None if test is not None else "the run does not name its dataset, so no test images"
     except (OSError, ValueError, KeyError) as e:  # the dataset is not on this machine: report the rest
         test, data_note = None, f"the test data could not be loaded ({e})"
@@ -193,22 +207,22 @@ def _summary(run, test, predictions):
     model, meta, metrics = run["model"], run["metadata"], run["metrics"]
     records = (run["history"] or {}).get("records") or []
     last = records[-1] if records else {}
-    rows = [("model", meta.get("model") or run["settings"].get("model") or type(model).__name__),
+    rows = [("model", run["settings"].get("model") or meta.get("model") or type(model).__name__),
             ("parameters", f"{model.num_parameters():,}"),
-            ("dataset", meta.get("dataset") or run["settings"].get("dataset") or "n/a"),
+            ("dataset", dataset_name(meta) or "n/a"),
             ("epochs trained", run["epoch"] if run["epoch"] is not None else len(records))]
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
         if last.get(key) is not None:
             rows.append((f"final {key.replace('_', ' ')}", _metric(key, last[key])))
     for key, value in metrics.items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            name = "test images" if key == "n" else key if key.startswith("test") else f"test {key}"
-            name = name.replace("_", " ")
-            rows.append((name, _metric(key, value)))
+        if isinstance(value, int | float) and not isinstance(value, bool) and key != "epochs":
+            # evaluate()'s bare names (loss, accuracy, n) are about the test set; others carry their prefix.
+            name = {"n": "test images", "loss": "test loss", "accuracy": "test accuracy", "top5": "test top5"}
+            rows.append((name.get(key, key.replace("_", " ")), _metric(key, value)))
     if test is not None and not any(k.endswith("accuracy") for k in metrics):
         rows.append((f"test accuracy (first {len(test[2])} images)",
                      Percent(np.mean(predictions.argmax(1) == test[2]))))
-    if records:
+    if records and "train_seconds" not in metrics:
         total = sum(r.get("time") or 0 for r in records)
         rows.append(("training time", f"{total:.1f} s"))
     text = _table(rows)
@@ -352,7 +366,8 @@ def _draw_examples(images, titles, *, save=None, dpi=100):
 
 
 def _settings(run):
-    settings = {**run["settings"], **{k: v for k, v in run["metadata"].items() if k not in run["settings"]}}
+    meta = {k: v for k, v in run["metadata"].items() if k != "train" and k not in run["settings"]}
+    settings = {**run["settings"], **meta}
     optimizer = run["optimizer"]
     if optimizer.get("type"):
         groups = optimizer.get("param_groups") or [{}]
