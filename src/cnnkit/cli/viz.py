@@ -49,7 +49,7 @@ def _load(checkpoint: Path):
 
 
 def _image(spec: str, metadata: dict, root: Path | None):
-    """(x float32 (C, H, W) as the model takes it, label or None) for an image file or ``test:N``."""
+    """x float32 (C, H, W), as the model takes it, for an image file or ``test:N``."""
     import numpy as np
 
     from cnnkit.viz.report import dataset_name, model_input
@@ -69,7 +69,7 @@ def _image(spec: str, metadata: dict, root: Path | None):
         if i >= len(test):
             raise ValueError(f"{spec!r}: the {name} test split has {len(test)} images "
                              f"(test:0 .. test:{len(test) - 1}).")
-        return model_input(test.images[i:i + 1], metadata)[0], int(test.labels[i])
+        return model_input(test.images[i:i + 1], metadata)[0]
     from cnnkit.cli.predict import MNIST_LIKE, read_image
 
     shape = metadata.get("input_shape")
@@ -77,7 +77,7 @@ def _image(spec: str, metadata: dict, root: Path | None):
         raise ValueError("the checkpoint has no input_shape metadata (cnnkit train saves it), so an image "
                          "file cannot be resized for it; use test:N.")
     pixels = read_image(Path(spec), shape, None, dataset_name(metadata) in MNIST_LIKE)
-    return model_input(pixels[None].astype(np.uint8), metadata)[0], None
+    return model_input(pixels[None].astype(np.uint8), metadata)[0]
 
 
 def _first_conv(model) -> str:
@@ -89,16 +89,19 @@ def _first_conv(model) -> str:
     raise ValueError("the model has no Conv2d layer; name one with --layer.")
 
 
-def _target(model, x, target, metadata):
+def _explained(checkpoint, image, root, target):
+    """(model, x, target class, a description) for the occlusion and saliency commands."""
     from cnnkit.viz._run import scores
 
+    model, metadata = _load(checkpoint)
+    x = _image(image, metadata, root)
     predicted = int(scores(model, x[None]).argmax())
     chosen = predicted if target is None else target
     classes = metadata.get("classes")
     label = str(classes[chosen]) if classes and chosen < len(classes) else str(chosen)
     name = f" ({label})" if label != str(chosen) else ""
     verdict = " (predicted)" if target is None else f", predicted {predicted}"
-    return chosen, f"class {chosen}{name}{verdict}"
+    return model, x, chosen, f"class {chosen}{name}{verdict}"
 
 
 def _done(out: Path, what: str):
@@ -125,7 +128,7 @@ def activations_command(checkpoint: CheckpointArg, image: ImageArg = "test:0", l
     from cnnkit.viz import activations
 
     model, metadata = _load(checkpoint)
-    x, _ = _image(image, metadata, root)
+    x = _image(image, metadata, root)
     name = layer or _first_conv(model)
     result = activations(model, x, name, save=out)
     _done(out, f"layer {name}, shape {tuple(result.shape)}")
@@ -140,9 +143,7 @@ def occlusion_command(checkpoint: CheckpointArg, image: ImageArg = "test:0", tar
     """Slide a grey patch over the image: how much does the class probability drop at each place?"""
     from cnnkit.viz import occlusion
 
-    model, metadata = _load(checkpoint)
-    x, _ = _image(image, metadata, root)
-    target, what = _target(model, x, target, metadata)
+    model, x, target, what = _explained(checkpoint, image, root, target)
     heat = occlusion(model, x, target, patch=patch, stride=stride, overlay=overlay, save=out)
     _done(out, f"{what}; largest drop {heat.max():.3f}")
 
@@ -153,8 +154,6 @@ def saliency_command(checkpoint: CheckpointArg, image: ImageArg = "test:0", targ
     """The gradient of the class score with respect to each input pixel."""
     from cnnkit.viz import saliency
 
-    model, metadata = _load(checkpoint)
-    x, _ = _image(image, metadata, root)
-    target, what = _target(model, x, target, metadata)
+    model, x, target, what = _explained(checkpoint, image, root, target)
     saliency(model, x, target, save=out)
     _done(out, what)
