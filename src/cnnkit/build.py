@@ -221,8 +221,8 @@ def build(spec: str, input_shape, num_classes: int = 10, *, width: int = 32, hid
         try:
             shape = layer.output_shape(shape)
         except ShapeError as e:
-            raise _point(spec, token, f"{e} (in the spec, pass fit='crop' to build to round down)",
-                         ShapeError) from None
+            hint = " (for the whole spec: build(..., fit='crop'))" if "not an integer" in str(e) else ""
+            raise _point(spec, token, f"{e}{hint}", ShapeError) from None
         _add(layers, seen, {"FC": "fc", "DROPOUT": "dropout", "BN": "bn"}.get(kind, kind.lower()), layer)
     if not layers:
         raise _point(spec, tokens[0] if tokens else Token("end", spec, 0), "the spec has no layers")

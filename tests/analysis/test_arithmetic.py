@@ -1,4 +1,4 @@
-"""The notes' worked numbers: neurons, parameters with and without sharing, bottlenecks, depthwise separable."""
+"""The notes' worked numbers: neurons, parameters with and without sharing, bottlenecks, depthwise convs."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cnnkit.analysis import macs, params_without_sharing, summary
-from cnnkit.layers import (ConvTranspose2d, Conv2d, Linear, LocallyConnected2d, MaxPool2d, ReLU, Sequential)
+from cnnkit.layers import Conv2d, ConvTranspose2d, Linear, LocallyConnected2d, MaxPool2d, ReLU, Sequential
 
 
 def test_alexnet_first_layer_neurons_and_parameters():
@@ -33,22 +33,29 @@ def test_without_sharing_is_exactly_a_locally_connected_layer():
 
 def test_bottleneck_versus_one_3x3_conv():
     """256 -> 64 (1x1) -> 64 (3x3) -> 256 (1x1) is about 70,000 weights; one 3x3 256 -> 256 is 589,824."""
-    bottleneck = Sequential(Conv2d(256, 64, 1, bias=False), Conv2d(64, 64, 3, padding=1, bias=False),
-                            Conv2d(64, 256, 1, bias=False))
+    bottleneck = Sequential(
+        Conv2d(256, 64, 1, bias=False),
+        Conv2d(64, 64, 3, padding=1, bias=False),
+        Conv2d(64, 256, 1, bias=False),
+    )
     assert bottleneck.num_parameters() == 256 * 64 + 9 * 64 * 64 + 64 * 256 == 69_632
     assert Conv2d(256, 256, 3, padding=1, bias=False).num_parameters() == 589_824
 
 
 def test_depthwise_separable_ops_per_location():
     """Depthwise 3x3 (groups=256) + pointwise 1x1 from 256 to 256: 67,840 MACs per position, 8.7x fewer."""
-    separable = Sequential(Conv2d(256, 256, 3, padding=1, groups=256, bias=False), Conv2d(256, 256, 1, bias=False))
+    separable = Sequential(
+        Conv2d(256, 256, 3, padding=1, groups=256, bias=False), Conv2d(256, 256, 1, bias=False)
+    )
     standard = Conv2d(256, 256, 3, padding=1, bias=False)
     positions = 8 * 8
     per_location = summary(separable, (256, 8, 8)).total_macs / positions
     assert per_location == 3 * 3 * 256 + 256 * 256 == 67_840
     assert summary(standard, (256, 8, 8)).total_macs / positions == 589_824
     assert 589_824 / 67_840 == pytest.approx(8.69, abs=0.01)
-    assert separable.num_parameters() == 67_840  # the same count as weights: one multiply per weight per position
+    assert (
+        separable.num_parameters() == 67_840
+    )  # the same count as weights: one multiply per weight per position
 
 
 def test_macs_of_each_layer_kind_against_a_naive_count():

@@ -1,11 +1,21 @@
-"""Receptive fields: the notes' 1 + 2L and 2^(L+1) - 1, dilation, pooling, branches, and a brute-force check."""
+"""Receptive fields: the notes' 1 + 2L and 2^(L+1) - 1, dilation, pooling, branches, and brute force."""
 
 import numpy as np
 import pytest
 
 from cnnkit.analysis import receptive_field, summary
-from cnnkit.layers import (AvgPool2d, Concat, Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Residual,
-                           Sequential)
+from cnnkit.layers import (
+    AvgPool2d,
+    Concat,
+    Conv2d,
+    Flatten,
+    GlobalAvgPool2d,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Residual,
+    Sequential,
+)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
@@ -26,8 +36,13 @@ def test_stacked_3x3_stride_2_convs_grow_exponentially(depth):
 
 
 def test_dilation_and_pooling():
-    net = Sequential(Conv2d(1, 1, 3, dilation=1), Conv2d(1, 1, 3, dilation=2), Conv2d(1, 1, 3, dilation=4),
-                     MaxPool2d(2), Conv2d(1, 1, 3))
+    net = Sequential(
+        Conv2d(1, 1, 3, dilation=1),
+        Conv2d(1, 1, 3, dilation=2),
+        Conv2d(1, 1, 3, dilation=4),
+        MaxPool2d(2),
+        Conv2d(1, 1, 3),
+    )
     fields = receptive_field(net, (1, 40, 40))
     assert [fields[k].size[0] for k in "01234"] == [3, 7, 15, 16, 20]
     assert [fields[k].jump[0] for k in "01234"] == [1, 1, 1, 2, 2]
@@ -72,8 +87,13 @@ def _brute_force_field(net, shape, position):
 
 
 def test_matches_which_input_pixels_really_reach_a_unit():
-    net = Sequential(Conv2d(1, 2, 3), AvgPool2d(2), Conv2d(2, 2, 3, dilation=2), Conv2d(2, 1, 5, stride=2),
-                     AvgPool2d(3, stride=1)).astype(np.float64)
+    net = Sequential(
+        Conv2d(1, 2, 3),
+        AvgPool2d(2),
+        Conv2d(2, 2, 3, dilation=2),
+        Conv2d(2, 1, 5, stride=2),
+        AvgPool2d(3, stride=1),
+    ).astype(np.float64)
     shape = (1, 48, 48)
     field = receptive_field(net, shape)["4"]
     out = summary(net, shape).rows[-1].output_shape

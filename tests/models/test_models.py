@@ -1,21 +1,40 @@
-"""The model zoo: torchvision's names, shapes and counts, the issue's MACs, honest fits, real forward shapes."""
+"""The model zoo: torchvision's names, shapes and counts, the issue's MACs, honest fits, forward shapes."""
 
 import json
 
 import numpy as np
 import pytest
-from conftest import TORCHVISION_FIXTURES
 
 import cnnkit.layers.conv
 import cnnkit.layers.linear
 from cnnkit import models
 from cnnkit.analysis import check, receptive_field, summary
 from cnnkit.layers import Layer
+from conftest import TORCHVISION_FIXTURES
 
 TORCHVISION = sorted(p.stem for p in TORCHVISION_FIXTURES.glob("*.json"))
-ZOO = ["alexnet", "cifar_net", "googlenet", "lenet5", "mobilenet_v1", "mobilenet_v2", "resnet101", "resnet152",
-       "resnet18", "resnet34", "resnet50", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
-       "vgg19_bn", "zfnet"]
+ZOO = [
+    "alexnet",
+    "cifar_net",
+    "googlenet",
+    "lenet5",
+    "mobilenet_v1",
+    "mobilenet_v2",
+    "resnet101",
+    "resnet152",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "zfnet",
+]
 
 # The issue's figures (multiply-adds of conv and FC layers for one 224x224 image).
 MACS_224 = {"resnet50": 4.09e9, "vgg16": 15.47e9, "mobilenet_v2": 0.30e9, "alexnet": 0.71e9}
@@ -27,6 +46,7 @@ OWN_COUNTS = {"lenet5": 61_706, "cifar_net": 1_341_226, "mobilenet_v1": 4_231_97
 def fast_init(monkeypatch):
     """Zero initial weights: these tests read names, shapes and counts, and zeros cost no time to draw
     (VGG-19 would otherwise draw 144 M random numbers)."""
+
     def zeros(weight_shape, bias_shape, rng=None, dtype=np.float32):
         return np.zeros(weight_shape, dtype), None if bias_shape is None else np.zeros(bias_shape, dtype)
 
@@ -85,16 +105,28 @@ def test_fit_is_declared_on_exactly_the_layers_that_do_not_tile(name, fast_init)
 
 def test_which_layers_round_in_resnet_and_googlenet(fast_init):
     resnet = check(models.get("resnet18"), (3, 224, 224)).names(handled=True)
-    assert resnet == ["conv1", "maxpool", "layer2.0.conv1", "layer2.0.downsample.0", "layer3.0.conv1",
-                      "layer3.0.downsample.0", "layer4.0.conv1", "layer4.0.downsample.0"]
+    assert resnet == [
+        "conv1",
+        "maxpool",
+        "layer2.0.conv1",
+        "layer2.0.downsample.0",
+        "layer3.0.conv1",
+        "layer3.0.downsample.0",
+        "layer4.0.conv1",
+        "layer4.0.downsample.0",
+    ]
     googlenet = check(models.get("googlenet"), (3, 224, 224)).names(handled=True)
     assert googlenet == ["conv1.conv", "maxpool1", "maxpool2", "maxpool3"]
 
 
 # The smallest inputs each architecture takes (VGG halves five times, GoogLeNet's pools need 32), so that
 # a real forward pass stays quick.
-SMALL = {"lenet5": (1, 28, 28), "alexnet": (3, 64, 64), "zfnet": (3, 64, 64),
-         **{name: (3, 16, 16) for name in ZOO if name.startswith(("resnet", "mobilenet"))}}
+SMALL = {
+    "lenet5": (1, 28, 28),
+    "alexnet": (3, 64, 64),
+    "zfnet": (3, 64, 64),
+    **{name: (3, 16, 16) for name in ZOO if name.startswith(("resnet", "mobilenet"))},
+}
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -117,6 +149,7 @@ def _recording(forward, seen, name):
         y = forward(x)
         seen[name] = y.shape[1:]
         return y
+
     return record
 
 
@@ -132,8 +165,12 @@ def test_num_classes_and_input_shape_are_arguments():
 
 def test_known_receptive_fields_of_classic_networks(fast_init):
     # Published values (Araujo et al., "Computing receptive fields of convolutional neural networks", 2019).
-    expected = {"alexnet": ("features.12", 195), "vgg16": ("features.30", 212), "resnet18": ("layer4", 435),
-                "mobilenet_v2": ("features.18", 491)}
+    expected = {
+        "alexnet": ("features.12", 195),
+        "vgg16": ("features.30", 212),
+        "resnet18": ("layer4", 435),
+        "mobilenet_v2": ("features.18", 491),
+    }
     for name, (prefix, size) in expected.items():
         fields = receptive_field(models.get(name), (3, 224, 224))
         last = [k for k in fields if k.startswith(prefix)][-1]
@@ -150,8 +187,12 @@ def test_vgg16_numbers_from_the_notes(fast_init):
     convs = [r for r in s.rows if r.type == "Conv2d"]
     assert [r.activations for r in convs[:2]] == [224 * 224 * 64] * 2  # 3.2 M each, the largest volumes
     assert max(s.rows, key=lambda r: r.activations).name == "features.0"
-    early = sum(r.activations for r in s.rows if r.name in ("input", "features.0", "features.2", "features.4",
-                                                              "features.5", "features.7", "features.9"))
+    early = sum(
+        r.activations
+        for r in s.rows
+        if r.name
+        in ("input", "features.0", "features.2", "features.4", "features.5", "features.7", "features.9")
+    )
     assert early / s.activation_elements > 0.7  # the first two blocks hold 72% of the memory
     fc = sum(r.params for r in s.rows if r.type == "Linear")
     assert fc == 123_642_856 and fc / s.total_params > 0.89  # 102.8 M in the first FC alone

@@ -1,0 +1,188 @@
+"""summary(): rows, totals, the memory rule, max_batch_size and the exports."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+import cnnkit
+from cnnkit.analysis import summary
+from cnnkit.analysis.summary import parse_bytes
+from cnnkit.errors import ShapeError
+from cnnkit.layers import (
+    BatchNorm2d,
+    Concat,
+    Conv2d,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2d,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Residual,
+    Sequential,
+)
+
+
+@pytest.fixture
+def net():
+    rng = np.random.default_rng(0)
+    return Sequential(
+        conv=Conv2d(3, 8, 3, padding=1, rng=rng),
+        bn=BatchNorm2d(8),
+        relu=ReLU(),
+        pool=MaxPool2d(2),
+        flatten=Flatten(),
+        drop=Dropout(0.5),
+        fc=Linear(8 * 4 * 4, 10, rng=rng),
+    )
+
+
+def test_rows_have_every_field_computed_by_hand(net):
+    s = cnnkit.summary(net, (3, 8, 8))
+    assert [r.name for r in s.rows] == ["input", "conv", "bn", "relu", "pool", "flatten", "drop", "fc"]
+    assert [r.type for r in s.rows][:3] == ["Input", "Conv2d", "BatchNorm2d"]
+    assert [r.output_shape for r in s.rows] == [
+        (3, 8, 8),
+        (8, 8, 8),
+        (8, 8, 8),
+        (8, 8, 8),
+        (8, 4, 4),
+        (128,),
+        (128,),
+        (10,),
+    ]
+    assert [r.params for r in s.rows] == [0, 8 * 27 + 8, 16, 0, 0, 0, 0, 128 * 10 + 10]
+    assert [r.macs for r in s.rows] == [0, 8 * 8 * 8 * 27, 0, 0, 0, 0, 0, 1280]
+    assert [r.flops for r in s.rows] == [2 * r.macs for r in s.rows]
+    # in-place and view layers (ReLU, Flatten, Dropout) store no new volume
+    assert [r.activations for r in s.rows] == [192, 512, 512, 0, 128, 0, 0, 10]
+    # the FC layers see all 4x4 pooled units: 4 + 3*2 = 10 pixels, the padded 8x8 input
+    assert [r.receptive_field for r in s.rows] == [1, 3, 3, 3, 4, 10, 10, 10]
+    assert [r.jump for r in s.rows] == [1, 1, 1, 1, 2, 8, 8, 8]
+
+
+def test_totals(net):
+    s = summary(net, (3, 8, 8))
+    assert s.total_params == net.num_parameters() == sum(r.params for r in s.rows) == 1530
+    assert s.total_macs == 13_824 + 1280 and s.total_flops == 2 * s.total_macs
+    assert s.activation_elements == 192 + 512 + 512 + 128 + 10
+
+
+def test_trainable_parameters_exclude_frozen_ones(net):
+    net.get("conv").weight.trainable = False
+    s = summary(net, (3, 8, 8))
+    assert s.total_params == 1530 and s.trainable_params == 1530 - 216
+    assert s.rows[1].params == 224 and s.rows[1].trainable_params == 8
+
+
+def test_memory_follows_the_notes_rule(net):
+    s = summary(net, (3, 8, 8))
+    acts, params, trainable = s.activation_elements, s.total_params, s.trainable_params
+    # inference: the volumes once, plus the parameters, 4 bytes each
+    assert s.memory_bytes(1, training=False) == (acts + params) * 4
+    # training: volumes twice (their gradients), parameters and their gradients
+    assert s.memory_bytes(1) == (2 * acts + params + trainable) * 4
+    assert s.memory_bytes(32) == (2 * acts * 32 + 2 * params) * 4
+    # optimizer state: one copy for momentum, two for Adam
+    assert s.memory_bytes(1, optimizer="momentum") == s.memory_bytes(1) + trainable * 4
+    assert s.memory_bytes(1, optimizer="adam") == s.memory_bytes(1) + 2 * trainable * 4
+    assert s.memory_bytes(1, bytes_per_element=8) == 2 * s.memory_bytes(1)
+    with pytest.raises(ValueError, match="Received optimizer='lbfgs'; expected one of"):
+        s.memory_bytes(1, optimizer="lbfgs")
+    with pytest.raises(ValueError, match="Received batch_size=-1"):
+        s.memory_bytes(-1)
+
+
+def test_max_batch_size_is_the_largest_batch_that_fits(net):
+    s = summary(net, (3, 8, 8))
+    for budget in (10**5, 10**6, "4GB", "1.5 MiB"):
+        b = s.max_batch_size(budget, optimizer="adam")
+        assert (
+            s.memory_bytes(b, optimizer="adam")
+            <= parse_bytes(budget)
+            < s.memory_bytes(b + 1, optimizer="adam")
+        )
+    assert s.max_batch_size(100) == 0  # not even the parameters fit
+    assert s.max_batch_size(10**6, training=False) > s.max_batch_size(10**6)
+
+
+def test_parse_bytes():
+    assert (
+        parse_bytes("4GB") == 4 * 10**9 and parse_bytes("4GiB") == 4 * 2**30 and parse_bytes("512mb") == 512e6
+    )
+    assert parse_bytes("100") == 100 and parse_bytes(7) == 7
+    with pytest.raises(ValueError, match="Received memory='4 parsecs'"):
+        parse_bytes("4 parsecs")
+
+
+def test_table_markdown_csv_and_dict(net):
+    s = summary(net, (3, 8, 8))
+    table = str(s)
+    assert "Layer" in table and "Output shape" in table and "8x4x4" in table
+    assert "Total params: 1,530" in table and "FLOPs = 2 x MACs" in table
+    widths = {len(line) for line in table.splitlines()[1:10] if line.strip()}
+    assert len(widths) == 1  # aligned columns
+    markdown = s.to_markdown()
+    assert (
+        markdown.startswith("| Layer | Type | Output shape |") and "| fc | Linear | 10 | 1,290 |" in markdown
+    )
+    rows = list(csv.DictReader(io.StringIO(s.to_csv())))
+    assert [r["name"] for r in rows] == [r.name for r in s.rows]
+    assert rows[1]["macs"] == "13824" and rows[1]["flops"] == "27648" and rows[4]["output_shape"] == "8x4x4"
+    data = json.loads(json.dumps(s.to_dict()))
+    assert data["total_params"] == 1530 and data["rows"][-1]["output_shape"] == [10]
+    assert data["rows"][1]["flops"] == 27648
+    assert repr(s).startswith("Summary(Sequential, input_shape=(3, 8, 8), total_params=1,530")
+
+
+def test_branches_are_opened_and_named_by_their_path():
+    block = Residual(
+        Sequential(conv1=Conv2d(4, 4, 3, padding=1), relu1=ReLU(), conv2=Conv2d(4, 4, 3, padding=1)),
+        activation=ReLU(),
+    )
+    inception = Concat(a=Conv2d(4, 2, 1), b=Sequential(Conv2d(4, 2, 1), Conv2d(2, 3, 3, padding=1)))
+    net = Sequential(block=block, mix=inception, pool=GlobalAvgPool2d())
+    s = summary(net, (4, 6, 6))
+    assert [r.name for r in s.rows] == [
+        "input",
+        "block.conv1",
+        "block.relu1",
+        "block.conv2",
+        "block.activation",
+        "mix.a",
+        "mix.b.0",
+        "mix.b.1",
+        "pool",
+    ]
+    assert s.rows[-1].output_shape == (5, 1, 1)
+    assert s.total_params == net.num_parameters()
+
+
+def test_a_layer_that_does_not_fit_raises_with_its_dotted_name():
+    net = Sequential(stem=Sequential(Conv2d(3, 8, 3, stride=2)))
+    with pytest.raises(
+        ShapeError, match=r"^stem.0: Conv2d\(3->8.*\(32 - 3 \+ 0\)/2 \+ 1 = 15.5 is not an integer"
+    ):
+        summary(net, (3, 32, 32))
+    bad = Residual(Conv2d(4, 8, 1))
+    with pytest.raises(ShapeError, match=r"Residual: body gives \(8, 5, 5\) but shortcut gives \(4, 5, 5\)"):
+        summary(bad, (4, 5, 5))
+
+
+def test_a_single_layer_can_be_summarized():
+    s = summary(Conv2d(3, 96, 11, stride=4), (3, 227, 227))
+    assert s.rows[1].output_shape == (96, 55, 55) and s.rows[1].activations == 290_400
+    assert s.rows[1].params == 34_944 and s.rows[1].receptive_field == 11 and s.rows[1].jump == 4
+
+
+def test_resnet152_is_summarized_without_running_data():
+    from cnnkit import models
+
+    model = models.get("resnet152", num_classes=10)
+    model.forward = None  # summary must never call it
+    s = summary(model, (3, 224, 224))
+    # input, 4 stem layers, 50 bottlenecks of 8 body layers + activation, 4 shortcuts of 2, 3 in the head
+    assert s.rows[-1].output_shape == (10,) and len(s.rows) == 1 + 4 + 50 * 9 + 4 * 2 + 3
