@@ -135,7 +135,11 @@ def test_summary_shapes_equal_the_shapes_of_a_real_forward_pass(name):
     model = models.get(name, num_classes=7, input_shape=shape, rng=np.random.default_rng(0)).eval()
     seen = {}
     for layer_name, layer in model.named_layers():
-        if not layer.named_children() or type(layer).__name__ == "BlurPool2d":
+        if hasattr(layer, "algorithm"):
+            # Any kernel gives the same shapes; im2col is the quickest on these tiny maps (at 1x1 to 4x4,
+            # Winograd's per-call filter transform dominates and makes the big models take seconds).
+            layer.algorithm = "im2col"
+        if not layer.named_children():
             layer.forward = _recording(layer.forward, seen, layer_name)
     x = np.random.default_rng(1).standard_normal((1, *shape)).astype(np.float32)
     y = model.forward(x)
