@@ -8,6 +8,7 @@ from cnnkit.layers import (
     AvgPool2d,
     Concat,
     Conv2d,
+    ConvTranspose2d,
     Flatten,
     GlobalAvgPool2d,
     Linear,
@@ -101,3 +102,19 @@ def test_matches_which_input_pixels_really_reach_a_unit():
     size, centre = _brute_force_field(net, shape, (i, j))
     assert size == field.size
     assert centre == (field.start[0] + i * field.jump[0], field.start[1] + j * field.jump[1])
+
+
+@pytest.mark.parametrize(
+    ("kernel_size", "stride", "padding", "dilation"), [(4, 2, 1, 1), (3, 2, 0, 1), (5, 3, 2, 1)]
+)
+def test_transposed_convolutions_match_brute_force(kernel_size, stride, padding, dilation):
+    up = ConvTranspose2d(2, 1, kernel_size, stride=stride, padding=padding, dilation=dilation)
+    net = Sequential(Conv2d(1, 2, 3, stride=2, padding=1, fit="crop"), up).astype(np.float64)
+    field = receptive_field(net, (1, 24, 24))["1"]
+    assert field.jump == pytest.approx((2 / stride, 2 / stride))  # units 2/S input pixels apart
+    sizes = []
+    for i in range(9, 15):  # every alignment of the output with the stride
+        size, centre = _brute_force_field(net, (1, 24, 24), (i, i))
+        sizes.append(size)
+        assert abs(centre[0] - (field.start[0] + i * field.jump[0])) <= 0.5
+    assert max(sizes) == field.size  # the widest field over the alignments

@@ -14,11 +14,13 @@ from cnnkit.errors import ShapeError
 from cnnkit.layers import (
     BatchNorm2d,
     Concat,
+    Conv1d,
     Conv2d,
     Dropout,
     Flatten,
     GlobalAvgPool2d,
     Linear,
+    MaxPool1d,
     MaxPool2d,
     ReLU,
     Residual,
@@ -186,3 +188,14 @@ def test_resnet152_is_summarized_without_running_data():
     s = summary(model, (3, 224, 224))
     # input, 4 stem layers, 50 bottlenecks of 8 body layers + activation, 4 shortcuts of 2, 3 in the head
     assert s.rows[-1].output_shape == (10,) and len(s.rows) == 1 + 4 + 50 * 9 + 4 * 2 + 3
+
+
+def test_vectors_and_1d_signals():
+    mlp = summary(Sequential(Linear(784, 100), ReLU(), Linear(100, 10)), (784,))
+    assert [r.output_shape for r in mlp.rows] == [(784,), (100,), (100,), (10,)]
+    assert mlp.total_macs == 78_400 + 1000 and mlp.rows[1].receptive_field == "-"  # no spatial axes
+    signal = Sequential(Conv1d(2, 4, 5, stride=2), MaxPool1d(2), Flatten(), Linear(4 * 7, 3))
+    s = summary(signal, (2, 31))
+    assert [r.output_shape for r in s.rows] == [(2, 31), (4, 14), (4, 7), (28,), (3,)]
+    assert [r.receptive_field for r in s.rows] == [1, 5, 7, 31, 31]
+    assert s.rows[1].macs == 4 * 14 * 2 * 5

@@ -1,4 +1,4 @@
-"""ConvNet arithmetic without running data: output sizes, and (later) summary, receptive fields, checks."""
+"""ConvNet arithmetic without running data: output sizes, summary, receptive fields, checks."""
 
 from cnnkit.analysis.arithmetic import macs, params_without_sharing
 from cnnkit.analysis.check import CheckReport, check

@@ -85,11 +85,30 @@ def field_step(layer, field: Field, input_shape, output_shape) -> Field:
         return field
     kernel, stride, before = window
     if is_transposed(layer):
-        # Output units are 1/S input units apart; each is fed by F taps of the upsampled grid.
-        jump = tuple(Fraction(j, s) for j, s in zip(field.jump, stride, strict=True))
-        return Field(tuple(r + (f - 1) * j for r, f, j in zip(field.size, kernel, jump, strict=True)), jump,
-                     tuple(c - p * j for c, p, j in zip(field.start, before, field.jump, strict=True)))
+        return _transposed_step(layer, field, stride, before)
     return field.step(kernel, stride, before)
+
+
+def _transposed_step(layer, field, stride, before):
+    """A transposed convolution scatters each input unit over F outputs, S apart.
+
+    Output o gathers the input units i with ``i*S + k*dilation - P = o`` for some tap k, so units are
+    ``j/S`` input pixels apart and the taps that meet at one output span ``(k_max - k_min)*dilation/S``
+    input units (the widest over the S alignments); their centre sits ``((F - 1)/2 - P)/S`` units from o.
+    """
+    dilation = window_hyperparameters(layer, len(stride))[2]
+    size, jump, start = [], [], []
+    for r, j, c, K, S, d, P in zip(field.size, field.jump, field.start, layer.kernel_size, stride, dilation,
+                                   before, strict=True):
+        spans = []
+        for phase in range(S):
+            taps = [k for k in range(K) if (k * d - phase) % S == 0]
+            if taps:
+                spans.append((taps[-1] - taps[0]) * d // S)
+        size.append(r + max(spans) * j)
+        jump.append(Fraction(j) / S)
+        start.append(c + (P - Fraction(d * (K - 1), 2)) / S * j)
+    return Field(tuple(size), tuple(jump), tuple(start))
 
 
 def receptive_field(model, input_shape) -> dict[str, Field]:
