@@ -22,6 +22,8 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=1.5, help="seconds of repeated runs per case")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both libraries (default: NumPy's BLAS thread count)")
+    parser.add_argument("--clock", choices=tuple(harness.CLOCKS), default="wall",
+                        help="wall time (default) or process CPU time (with --threads 1 on a busy machine)")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="markdown report path, '-' for none")
     parser.add_argument("--notes", default="", help="a sentence on the conditions, printed in the report")
     args = parser.parse_args(argv)
@@ -31,9 +33,11 @@ def main(argv=None) -> int:
 
     blas_threads = next((p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"), 1)
     threads = args.threads or blas_threads
+    harness.use_clock(args.clock)
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads, user_api="blas"):
         info = harness.machine()
+        info["clock"] = args.clock
         for key, value in info.items():
             print(f"{key:>28}: {value}")
         warning = harness.slow_blas_warning()

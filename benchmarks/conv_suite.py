@@ -55,8 +55,8 @@ def _contenders(case: ConvCase, backward: bool, algorithms):
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((case.N, case.C, case.H, case.H), dtype=np.float32)
-    layers = {alg: ck.Conv2d(case.C, case.K, case.F, case.S, case.P, groups=case.groups, rng=rng,
-                             algorithm=alg) for alg in algorithms}
+    layers = {alg: ck.Conv2d(case.C, case.K, case.F, case.S, case.P, groups=case.groups, fit="crop", rng=rng,
+                             algorithm=alg) for alg in algorithms}  # fit="crop": PyTorch's rounding
     first = next(iter(layers.values()))
     for layer in layers.values():  # same weights everywhere
         layer.weight.data[...] = first.weight.data

@@ -63,6 +63,16 @@ def _sandwich(L, d, out=None):
     return np.matmul(L, t.reshape(p, b, -1), out=out).reshape(p, p, *rest)
 
 
+def _filter_transform(G, weight, groups):
+    """U = G w G^T for every filter, as one (alpha^2, 9) @ (9, K*C/groups) multiply -> (alpha^2, G, C/G, K/G).
+
+    (G w G^T)[a, b] = sum_ij G[a, i] G[b, j] w[i, j] is the Kronecker product G (x) G applied to the 9 taps.
+    """
+    K, Cg = weight.shape[:2]
+    taps = weight.reshape(groups, K // groups, Cg, 9).transpose(3, 0, 2, 1)  # (9, G, C/G, K/G)
+    return (np.kron(G, G) @ taps.reshape(9, -1)).reshape(G.shape[0] ** 2, groups, Cg, K // groups)
+
+
 def _pad_into(buffer, x, top, left):
     """Copy x (N, H, W, C) into buffer at (top, left), zeroing only the border around it (not a full pass)."""
     H, W = x.shape[1:3]
@@ -105,8 +115,7 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
         for b in range(alpha):
             d[a, b] = xp[:, a:a + m * th:m, b:b + m * tw:m]
     V = _sandwich(mats["BT"], d).reshape(alpha * alpha, P, G, Cg)  # kept for dweight
-    U = np.einsum("ai,gkcij,bj->abgck", mats["G"], weight.reshape(G, Kg, Cg, 3, 3), mats["G"])
-    U = U.reshape(alpha * alpha, G, Cg, Kg)
+    U = _filter_transform(mats["G"], weight, G)
 
     M = workspace("winograd.M", (alpha * alpha, P, G, Kg), dtype)
     np.matmul(V.transpose(0, 2, 1, 3), U, out=M.transpose(0, 2, 1, 3))  # per position: (P, C) @ (C, K)
@@ -143,7 +152,8 @@ def winograd_conv2d_backward(dy, cache):
     dM = dM.reshape(alpha * alpha, P, G, K // G).transpose(0, 2, 1, 3)  # (alpha^2, G, P, K/G)
 
     dU = np.matmul(V.transpose(0, 2, 3, 1), dM)  # (alpha^2, G, C/G, K/G)
-    dw = np.einsum("ai,abgck,bj->gkcij", mats["G"], dU.reshape(alpha, alpha, G, Cg, K // G), mats["G"])
+    dw = np.kron(mats["G"], mats["G"]).T @ dU.reshape(alpha * alpha, -1)  # G^T dU G: (9, G * C/G * K/G)
+    dw = dw.reshape(3, 3, G, Cg, K // G).transpose(2, 4, 3, 0, 1)
     dV = workspace("winograd.tiles", (alpha * alpha, P, G, Cg), dtype)
     np.matmul(dM, U.transpose(0, 1, 3, 2), out=dV.transpose(0, 2, 1, 3))
     dd = _sandwich(mats["BT"].T.copy(), dV.reshape(alpha, alpha, -1),
