@@ -51,31 +51,31 @@ class DataParallel:
         timeout: seconds a collective may wait before the job is aborted: a rank that died would otherwise
             leave the others blocked forever.
         sync_batchnorm: average batch-norm running statistics across ranks after every step.
-        limit_threads: cap BLAS threads so that ranks x threads does not exceed this machine's cores.
+        threads: BLAS threads per rank; default: this machine's cores divided by the ranks on it, so that
+            ranks x threads never oversubscribes the cores.
     """
 
     def __init__(self, comm=None, *, timeout: float = 120.0, sync_batchnorm: bool = False,
-                 limit_threads: bool = True):
+                 threads: int | None = None):
         MPI = _mpi()
         self.MPI = MPI
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.timeout, self.sync_batchnorm = float(timeout), sync_batchnorm
-        self.threads = None
         self._shards: list[DistributedLoader] = []
-        if limit_threads:
-            self.threads = self._limit_blas_threads()
+        self.threads = self._limit_blas_threads(threads)
 
     @property
     def is_root(self) -> bool:
         """Rank 0: the one rank that prints, writes checkpoints, history and the report."""
         return self.rank == 0
 
-    def _limit_blas_threads(self) -> int:
-        local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
-        per_node = local.Get_size()
-        local.Free()
-        threads = max(1, (os.cpu_count() or 1) // per_node)
+    def _limit_blas_threads(self, threads: int | None) -> int:
+        if threads is None:
+            local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
+            per_node = local.Get_size()
+            local.Free()
+            threads = max(1, (os.cpu_count() or 1) // per_node)
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:  # without threadpoolctl the environment variables are the only lever
