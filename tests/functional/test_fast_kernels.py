@@ -41,6 +41,20 @@ def _winograd_grid(n, seed):
     return configs
 
 
+def _depthwise_grid(n, seed):
+    """groups = C = K, any kernel size, stride, dilation and padding (MobileNet's layers and odd ones)."""
+    r = np.random.default_rng(seed)
+    configs = []
+    while len(configs) < n:
+        C, k, s, d, p = (int(r.integers(1, 20)), *(tuple(int(v) for v in r.integers(lo, hi, 2))
+                                                   for lo, hi in ((1, 6), (1, 3), (1, 3), (0, 3))))
+        size = tuple(int(v) for v in r.integers(4, 16, 2))
+        if all(dd * (kk - 1) + 1 <= n + 2 * pp for dd, kk, pp, n in zip(d, k, p, size, strict=True)):
+            configs.append(dict(nd=2, N=int(r.integers(1, 4)), C=C, K=C, size=size, kernel_size=k, stride=s,
+                                padding=p, dilation=d, groups=C, bias=bool(r.random() < 0.8)))
+    return configs
+
+
 def _check_parity(cfg, algorithm, monkeypatch):
     """tests/layers/test_conv.py's parity test (forward, dx, dweight, dbias vs torch), `algorithm` forced."""
     nd = cfg["nd"]
@@ -58,6 +72,23 @@ def test_im2col_forced_matches_pytorch(cfg, monkeypatch):
                          ids=lambda c: f"C{c['C']}K{c['K']}g{c['groups']}-{c['size']}-p{c['padding']}")
 def test_winograd_forced_matches_pytorch(cfg, algorithm, monkeypatch):
     _check_parity(cfg, algorithm, monkeypatch)
+
+
+@pytest.mark.parametrize("cfg", [c for c in GRID if c["nd"] == 2 and c["groups"] == c["C"] == c["K"]]
+                         + _depthwise_grid(30, seed=8),
+                         ids=lambda c: f"C{c['C']}-k{c['kernel_size']}s{c['stride']}d{c['dilation']}")
+def test_depthwise_forced_matches_pytorch(cfg, monkeypatch):
+    _check_parity(cfg, "depthwise", monkeypatch)
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: ck.Conv2d(3, 3, 3, padding=1, groups=3, algorithm="depthwise"), (2, 3, 5, 6)),
+    (lambda: ck.Conv2d(4, 4, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=4, bias=False,
+                       algorithm="depthwise"), (1, 4, 7, 6)),
+])
+def test_numeric_gradients_depthwise(make, shape):
+    errors = ck.gradcheck(make(), np.random.default_rng(1).standard_normal(shape))
+    assert max(errors.values()) < 1e-6, errors
 
 
 @pytest.mark.parametrize("algorithm", ["auto", "im2col", *WINOGRAD])
@@ -96,6 +127,10 @@ def test_auto_uses_winograd_for_wide_3x3_layers_and_matches_pytorch():
     ((64, 64, 3, 3), (1, 1), (2, 2), 1, "im2col"),
     ((64, 64, 5, 5), (1, 1), (1, 1), 1, "im2col"),
     ((64, 64, 3, 3, 3), (1, 1, 1), (1, 1, 1), 1, "im2col"),
+    ((64, 1, 3, 3), (1, 1), (1, 1), 64, "depthwise"),
+    ((32, 1, 5, 5), (2, 2), (2, 2), 32, "depthwise"),
+    ((64, 1, 3, 3), (1, 1), (1, 1), 32, "im2col"),  # a channel multiplier of 2: not depthwise's case
+    ((64, 1, 3), (1,), (1,), 64, "im2col"),  # 1-D
 ])
 def test_dispatch(weight_shape, stride, dilation, groups, expected):
     assert choose_algorithm(weight_shape, stride, dilation, groups) == expected
@@ -143,6 +178,9 @@ def test_conv_transpose_backward_through_the_auto_dispatch():
     (dict(algorithm="winograd"), ValueError,
      r"conv2d: algorithm='winograd' computes 2-D 3x3 convolutions.*received kernel_size=\(5, 5\)"),
     (dict(algorithm="fft"), ValueError, r"Invalid algorithm 'fft', should be one of"),
+    (dict(algorithm="depthwise"), ValueError,
+     r"algorithm='depthwise' computes 2-D convolutions with groups = in_channels = out_channels; received "
+     r"weight \(2, 2, 5, 5\)"),
 ])
 def test_functional_errors(kwargs, error, pattern):
     with pytest.raises(error, match=pattern):

@@ -9,7 +9,8 @@ so that ``y = W @ cols``. Backward is the same two steps read backwards: ``dW = 
 multiply) and ``dx = col2im(W^T @ dy)``, which is a transposed convolution of dy with the same filters.
 
 Faster kernels sit behind the same two functions, chosen per shape by :func:`choose_algorithm` (the
-``algorithm=`` keyword forces one): Winograd for 3x3 stride-1 layers (cnnkit.functional.winograd).
+``algorithm=`` keyword forces one): Winograd for 3x3 stride-1 layers (cnnkit.functional.winograd) and
+a tap-by-tap kernel for depthwise layers (cnnkit.functional.depthwise).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import numpy as np
 
 from cnnkit.analysis.shapes import as_tuple, axis_names, padding_pairs, window_geometry
 from cnnkit.errors import ShapeError
+from cnnkit.functional.depthwise import depthwise_conv2d, depthwise_conv2d_backward
 from cnnkit.functional.winograd import winograd_conv2d, winograd_conv2d_backward
 
-ALGORITHMS = ("auto", "im2col", "winograd", "winograd2")
+ALGORITHMS = ("auto", "im2col", "winograd", "winograd2", "depthwise")
 WINOGRAD_TILES = {"winograd": 4, "winograd2": 2}  # F(4x4, 3x3) and F(2x2, 3x3)
 
 
@@ -90,8 +92,9 @@ class ConvCache(dict):
 def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *, name="conv"):
     """The per-shape dispatch: which kernel computes this convolution.
 
-    ``"auto"`` picks Winograd F(4x4, 3x3) for 2-D 3x3 stride-1 undilated layers with at least 32 input
-    channels per group, where it measured faster than im2col (docs/performance.md), and im2col otherwise.
+    ``"auto"`` picks, where each measured faster than im2col (docs/performance.md): Winograd F(4x4, 3x3)
+    for 2-D 3x3 stride-1 undilated layers with at least 32 input channels per group; the depthwise kernel
+    for 2-D layers with one input and one output channel per group; im2col for everything else.
     A forced algorithm that cannot compute the layer raises ValueError.
 
     >>> [choose_algorithm((64, C, 3, 3), (1, 1), (1, 1), 1) for C in (64, 3)]
@@ -101,12 +104,17 @@ def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *
         raise ValueError(f"{name}: Invalid algorithm {algorithm!r}, should be one of {ALGORITHMS}.")
     K, Cg, *F = weight_shape
     winograd_fits = F == [3, 3] and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+    depthwise_fits = len(F) == 2 and Cg == 1 and K == groups
     if algorithm == "auto":
-        return "winograd" if winograd_fits and Cg >= 32 else "im2col"
+        return "winograd" if winograd_fits and Cg >= 32 else "depthwise" if depthwise_fits else "im2col"
     if algorithm in WINOGRAD_TILES and not winograd_fits:
         raise ValueError(f"{name}: algorithm={algorithm!r} computes 2-D 3x3 convolutions with stride 1 and "
                          f"dilation 1; received kernel_size={tuple(F)}, stride={tuple(stride)}, "
                          f"dilation={tuple(dilation)}. Use algorithm='auto' or 'im2col'.")
+    if algorithm == "depthwise" and not depthwise_fits:
+        raise ValueError(f"{name}: algorithm='depthwise' computes 2-D convolutions with groups = in_channels "
+                         f"= out_channels; received weight {tuple(weight_shape)} with groups={groups}. "
+                         f"Use algorithm='auto' or 'im2col'.")
     return algorithm
 
 
@@ -119,7 +127,7 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
         ``S_out = (S - F_eff + P_before + P_after) / stride + 1`` and ``F_eff = dilation * (F - 1) + 1``.
 
     ``algorithm``: "auto" (per shape, see :func:`choose_algorithm`), "im2col", "winograd" (F(4x4, 3x3),
-    float32 results within ~1e-5 of im2col's) or "winograd2" (F(2x2, 3x3), ~1e-6).
+    float32 results within ~1e-5 of im2col's), "winograd2" (F(2x2, 3x3), ~1e-6) or "depthwise".
 
     Returns ``(y, cache)``; pass the cache to :func:`convnd_backward`.
     """
@@ -137,6 +145,9 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     if algorithm in WINOGRAD_TILES:
         y, cache = winograd_conv2d(x, weight, bias, pads, groups, tile=WINOGRAD_TILES[algorithm])
         return y, ConvCache(cache, x=x, stride=stride, dilation=dilation, out=out)
+    if algorithm == "depthwise":
+        y, cache = depthwise_conv2d(x, weight, bias, stride, dilation, pads, out)
+        return y, ConvCache(cache, x=x, groups=groups, out=out)
 
     xp = pad(x, pads)
     pointwise = all(f == 1 for f in F) and all(s == 1 for s in stride) and xp is x
@@ -156,8 +167,11 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
 
 def convnd_backward(dy, cache):
     """dy (N, K, *S_out) -> (dx, dweight, dbias); dbias is None when the forward had no bias."""
-    if cache.get("algorithm", "im2col").startswith("winograd"):
+    algorithm = cache.get("algorithm", "im2col")
+    if algorithm.startswith("winograd"):
         return winograd_conv2d_backward(dy, cache)
+    if algorithm == "depthwise":
+        return depthwise_conv2d_backward(dy, cache)
     weight, cols, G = cache["weight"], cache["cols"], cache["groups"]
     N, K, *out = dy.shape
     Kg, F = K // G, weight.shape[2:]

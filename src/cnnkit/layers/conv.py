@@ -107,8 +107,8 @@ class Conv2d(_ConvNd):
         dilation=1, groups=1 (``groups=in_channels`` is a depthwise convolution), bias=True.
         fit: "error" (default) raises when the windows do not tile the input, "crop" rounds down like
             PyTorch, "pad" rounds up by zero-padding the far side.
-        algorithm: the kernel: "auto" (default, chosen per shape), "im2col", "winograd" or "winograd2"
-            (see cnnkit.functional.conv.choose_algorithm).
+        algorithm: the kernel: "auto" (default, chosen per shape), "im2col", "winograd", "winograd2" or
+            "depthwise" (see cnnkit.functional.conv.choose_algorithm).
         rng: a ``numpy.random.Generator`` for the initial weights (PyTorch's default init).
 
     Raises:
