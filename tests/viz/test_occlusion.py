@@ -33,6 +33,17 @@ def test_fill_mean_and_number_and_the_other_class():
     np.testing.assert_allclose(occlusion(model, x, target=0, fill=0.0), -dark, atol=1e-6)  # two classes
 
 
+def test_logit_score_is_the_drop_of_the_raw_class_score():
+    # Class 1's score is linear in the image: zeroing a patch lowers it by exactly the readout of that patch.
+    model, x = region_model(), bright_image()
+    heat = occlusion(model, x, target=1, patch=4, stride=4, fill=0.0, score="logit")
+    blurred = model[0].forward(x[None])[0, 0]
+    only_patch = x.copy()
+    only_patch[:, :4, 16:20] = 0.0
+    drop = 4.0 / 64 * (blurred - model[0].forward(only_patch[None])[0, 0])[4:12, 16:24].sum()
+    np.testing.assert_allclose(heat[0:4, 16:20], drop, rtol=1e-5)
+
+
 def test_overlay_png_and_side_by_side_png(tmp_path):
     for overlay in (False, True):
         path = tmp_path / f"occ_{overlay}.png"
@@ -46,6 +57,8 @@ def test_errors():
         occlusion(model, x, 1, patch=40)
     with pytest.raises(ValueError, match="Received stride=0"):
         occlusion(model, x, 1, stride=0)
+    with pytest.raises(ValueError, match="Received score='softmax'"):
+        occlusion(model, x, 1, score="softmax")
     with pytest.raises(ValueError, match="Received fill='grey'"):
         occlusion(model, x, 1, fill="grey")
     with pytest.raises(ValueError, match=r"Received target=2; expected a class index in \[0, 2\)"):

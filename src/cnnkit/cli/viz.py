@@ -139,12 +139,14 @@ def occlusion_command(checkpoint: CheckpointArg, image: ImageArg = "test:0", tar
                       patch: Annotated[int, typer.Option(min=1, help="Side of the grey square (px).")] = 8,
                       stride: Annotated[int, typer.Option(min=1, help="Step between patch positions.")] = 2,
                       overlay: Annotated[bool, typer.Option(help="Only the map over the image.")] = False,
+                      score: Annotated[str, typer.Option(
+                          help="probability, or logit for a very confident model.")] = "probability",
                       out: OcclusionOut = Path("occlusion.png"), root: RootOpt = None):
     """Slide a grey patch over the image: how much does the class probability drop at each place?"""
     from cnnkit.viz import occlusion
 
     model, x, target, what = _explained(checkpoint, image, root, target)
-    heat = occlusion(model, x, target, patch=patch, stride=stride, overlay=overlay, save=out)
+    heat = occlusion(model, x, target, patch=patch, stride=stride, score=score, overlay=overlay, save=out)
     _done(out, f"{what}; largest drop {heat.max():.3f}")
 
 

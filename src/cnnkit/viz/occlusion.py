@@ -9,6 +9,8 @@ import numpy as np
 from cnnkit.viz._draw import finish, heatmap, new_figure, show_image
 from cnnkit.viz._run import as_batch, check_target, probabilities, scores
 
+SCORES = ("probability", "logit")
+
 
 def patch_starts(size, patch, stride):
     """Top-left corners along one axis: every ``stride`` pixels, plus a last one flush with the far edge."""
@@ -18,8 +20,8 @@ def patch_starts(size, patch, stride):
     return starts
 
 
-def occlusion(model, x, target, patch=8, stride=4, fill="mean", *, batch_size=256, overlay=False, save=None,
-              figsize=(9.0, 3.4), dpi=100, title=None):
+def occlusion(model, x, target, patch=8, stride=4, fill="mean", *, score="probability", batch_size=256,
+              overlay=False, save=None, figsize=(9.0, 3.4), dpi=100, title=None):
     """Slide a grey square over the image and record how much the target class probability drops.
 
     Every patch position becomes one occluded copy of the image; the copies run through the model in
@@ -36,12 +38,14 @@ def occlusion(model, x, target, patch=8, stride=4, fill="mean", *, batch_size=25
         target: the class whose probability is watched.
         patch: side of the square in pixels; stride: step between positions.
         fill: the occluder's value: "mean" (each channel's mean over the image: grey), "zero", or a number.
+        score: "probability" (the paper's choice) or "logit", the raw class score before softmax; use it
+            for a very confident model, whose probability barely moves (a saturated softmax) anywhere.
         overlay: draw the heat map translucent over the image instead of beside it (in the PNG).
         save: path (or binary file) for a PNG of the image, the map (with colour bar) and the overlay.
 
     Raises:
-        ValueError: for a patch larger than the image, a non-positive patch or stride, an unknown fill or a
-        target outside the model's classes.
+        ValueError: for a patch larger than the image, a non-positive patch or stride, an unknown fill or
+        score, or a target outside the model's classes.
 
     >>> from cnnkit.layers import Conv2d
     >>> net = Conv2d(1, 2, kernel_size=8, rng=np.random.default_rng(0))  # a linear readout of 8x8 images
@@ -57,7 +61,10 @@ def occlusion(model, x, target, patch=8, stride=4, fill="mean", *, batch_size=25
         raise ValueError(f"occlusion: Received patch={patch} for an image of {H}x{W}; "
                          f"use patch <= {min(H, W)}.")
     grey = _fill_value(batch[0], fill)
-    base = probabilities(scores(model, batch))
+    if score not in SCORES:
+        raise ValueError(f"occlusion: Received score={score!r}; expected 'probability' or 'logit'.")
+    measure = probabilities if score == "probability" else flat_float
+    base = measure(scores(model, batch))
     target = check_target(target, base.shape[1], "occlusion")
 
     rows, cols = patch_starts(H, patch, stride), patch_starts(W, patch, stride)
@@ -69,13 +76,14 @@ def occlusion(model, x, target, patch=8, stride=4, fill="mean", *, batch_size=25
         copies = np.repeat(batch, len(chunk), axis=0)
         for i, (r, c) in enumerate(chunk):
             copies[i, :, r:r + patch, c:c + patch] = grey
-        p = probabilities(scores(model, copies, batch_size))[:, target]
+        p = measure(scores(model, copies, batch_size))[:, target]
         for (r, c), pi in zip(chunk, p, strict=True):
             drop_sum[r:r + patch, c:c + patch] += base[0, target] - pi
             cover[r:r + patch, c:c + patch] += 1
     heat = drop_sum / cover  # every pixel is covered at least once (patch_starts reaches both edges)
     if save is not None:
-        _draw(batch[0], heat, target, base[0, target], patch, stride, overlay, save, figsize, dpi, title)
+        _draw(batch[0], heat, target, base[0, target], score, patch, stride, overlay, save, figsize, dpi,
+              title)
     return heat
 
 
@@ -91,14 +99,19 @@ def _fill_value(image, fill):
     raise ValueError(f"occlusion: Received fill={fill!r}; expected 'mean', 'zero' or a number.")
 
 
-def _draw(image, heat, target, p, patch, stride, overlay, save, figsize, dpi, title):
+def flat_float(s):
+    return np.asarray(s, dtype=np.float64)
+
+
+def _draw(image, heat, target, p, score, patch, stride, overlay, save, figsize, dpi, title):
     fig = new_figure(figsize, dpi)
     fig.set_facecolor("white")
     limit = float(np.abs(heat).max()) or 1.0
     panels = fig.subplots(1, 2 if overlay else 3)
     show_image(panels[0], image)
-    panels[0].set_title(f"input, p(class {target}) = {p:.3f}", fontsize=9)
-    label = "drop in p(target)"
+    what = f"p(class {target})" if score == "probability" else f"logit of class {target}"
+    panels[0].set_title(f"input, {what} = {p:.3f}", fontsize=9)
+    label = "drop in p(target)" if score == "probability" else "drop in the target's logit"
     if not overlay:
         heatmap(fig, panels[1], heat, cmap="RdBu_r", vmin=-limit, vmax=limit, label=label)
         panels[1].set_title(f"occlusion map (patch {patch}, stride {stride})", fontsize=9)
