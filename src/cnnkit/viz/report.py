@@ -191,8 +191,19 @@ def _fmt(value):
     if isinstance(value, float):
         return "n/a" if not math.isfinite(value) else f"{value:.4g}"
     if isinstance(value, list | dict):
-        return json.dumps(value)
-    return str(value)
+        return json.dumps(_rounded(value))
+    return "\u2014" if value is None else str(value)
+
+
+def _rounded(value):
+    """Floats inside lists and dicts to 4 significant digits (normalisation statistics, betas)."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 class Percent(float):
@@ -218,7 +229,10 @@ def _summary(run, test, predictions):
         if isinstance(value, int | float) and not isinstance(value, bool) and key != "epochs":
             # evaluate()'s bare names (loss, accuracy, n) are about the test set; others carry their prefix.
             name = {"n": "test images", "loss": "test loss", "accuracy": "test accuracy", "top5": "test top5"}
-            rows.append((name.get(key, key.replace("_", " ")), _metric(key, value)))
+            if key == "train_seconds":
+                rows.append(("training time", f"{value:.1f} s"))
+            else:
+                rows.append((name.get(key, key.replace("_", " ")), _metric(key, value)))
     if test is not None and not any(k.endswith("accuracy") for k in metrics):
         rows.append((f"test accuracy (first {len(test[2])} images)",
                      Percent(np.mean(predictions.argmax(1) == test[2]))))
