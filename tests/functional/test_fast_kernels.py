@@ -195,3 +195,22 @@ def test_layer_errors_and_repr():
     layer = ck.Conv2d(3, 4, 3, algorithm="im2col")
     assert repr(layer) == "Conv2d(3->4, kernel_size=3, stride=1, padding=0, algorithm='im2col')"
     assert ck.layers.from_config(layer.config()).algorithm == "im2col"
+
+
+@pytest.mark.parametrize("algorithm, kwargs", [
+    ("im2col", dict(padding=0)), ("im2col", dict(padding=1, stride=2)), ("winograd", dict(padding=1)),
+    ("depthwise", dict(padding=1, groups=4)),
+])
+def test_results_never_alias_scratch_memory(algorithm, kwargs):
+    """Kernels reuse scratch buffers between calls; what they return must survive the next call."""
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((4, 4 // kwargs.get("groups", 1), 3, 3)).astype(np.float32)
+    first = [rng.standard_normal((2, 4, 7, 7)).astype(np.float32) for _ in range(2)]
+    y, cache = conv2d(first[0], w, np.ones(4, np.float32), algorithm=algorithm, **kwargs)
+    results = (y, *convnd_backward(first[1][:, :, :y.shape[2], :y.shape[3]].copy(), cache))
+    kept = [a.copy() for a in results]
+    y2, cache2 = conv2d(-2 * first[0], w, algorithm=algorithm, **kwargs)  # same shapes, other values
+    convnd_backward(np.ones_like(y2), cache2)
+    for before, after in zip(kept, results, strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert "cols" not in cache2 or algorithm == "im2col" and cache2["pointwise"]

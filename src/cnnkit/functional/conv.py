@@ -40,11 +40,18 @@ def conv_geometry(spatial, kernel_size, stride, padding, dilation, fit="error", 
     return tuple(g[0] for g in geo), tuple((g[1], g[2]) for g in geo)
 
 
-def pad(x, pads, value=0.0):
-    """Pad the spatial axes of (N, C, *S) with ``value``; returns x itself when there is nothing to pad."""
+def pad(x, pads, value=0.0, *, buffer=None):
+    """Pad the spatial axes of (N, C, *S) with ``value``; returns x itself when there is nothing to pad.
+
+    ``buffer``: an array of the padded shape to write into instead of allocating a new one.
+    """
     if not any(lo or hi for lo, hi in pads):
         return x
-    return np.pad(x, ((0, 0), (0, 0), *pads), constant_values=value)
+    if buffer is None:
+        return np.pad(x, ((0, 0), (0, 0), *pads), constant_values=value)
+    buffer.fill(value)
+    unpad(buffer, pads)[...] = x
+    return buffer
 
 
 def unpad(xp, pads):
@@ -58,35 +65,57 @@ def _window_slices(offset, dilation, stride, out):
                    for o, d, s, n in zip(offset, dilation, stride, out, strict=True)))
 
 
-def im2col(xp, kernel_size, stride, dilation, out):
-    """(N, C, *S_padded) -> cols (N, C, prod(F), *S_out): one slice copy per kernel tap, no pixel loops."""
+def im2col(xp, kernel_size, stride, dilation, out, *, buffer=None):
+    """(N, C, *S_padded) -> cols (N, C, prod(F), *S_out): one slice copy per kernel tap, no pixel loops.
+
+    ``buffer``: an array of the result's shape to write into instead of allocating a new one.
+    """
     N, C = xp.shape[:2]
-    cols = np.empty((N, C, math.prod(kernel_size), *out), dtype=xp.dtype)
+    cols = np.empty((N, C, math.prod(kernel_size), *out), xp.dtype) if buffer is None else buffer
     for i, offset in enumerate(itertools.product(*map(range, kernel_size))):
         cols[:, :, i] = xp[_window_slices(offset, dilation, stride, out)]
     return cols
 
 
-def col2im(cols, padded_shape, kernel_size, stride, dilation, out):
-    """The adjoint of :func:`im2col`: (N, C, prod(F), *S_out) -> (N, C, *S_padded), summing overlaps."""
-    xp = np.zeros(padded_shape, dtype=cols.dtype)
+def col2im(cols, padded_shape, kernel_size, stride, dilation, out, *, buffer=None):
+    """The adjoint of :func:`im2col`: (N, C, prod(F), *S_out) -> (N, C, *S_padded), summing overlaps.
+
+    ``buffer``: an array of ``padded_shape`` to zero and sum into instead of allocating a new one.
+    """
+    xp = np.zeros(padded_shape, cols.dtype) if buffer is None else buffer
+    if buffer is not None:
+        xp.fill(0)
     for i, offset in enumerate(itertools.product(*map(range, kernel_size))):
         xp[_window_slices(offset, dilation, stride, out)] += cols[:, :, i]
     return xp
 
 
+def _columns(x, pads, kernel_size, stride, dilation, out, groups, *, scratch=True):
+    """im2col of x padded, as (N, G, C/G * prod(F), L); in reused scratch memory unless scratch=False."""
+    N, C = x.shape[:2]
+    padded = (N, C, *(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads, strict=True)))
+    shape = (N, C, math.prod(kernel_size), *out)
+    if scratch:
+        xp = pad(x, pads, buffer=workspace("conv.xp", padded, x.dtype))
+        cols = im2col(xp, kernel_size, stride, dilation, out, buffer=workspace("conv.cols", shape, x.dtype))
+    else:
+        cols = im2col(pad(x, pads), kernel_size, stride, dilation, out)
+    return cols.reshape(N, groups, -1, math.prod(out))
+
+
 class ConvCache(dict):
-    """The forward cache. Only im2col builds the matrix of columns; code that reads ``cache["cols"]`` after
-    another kernel ran (ConvTranspose2d's dweight does) gets it computed on demand from the input."""
+    """The forward cache: the input and the geometry, not the prod(F) times larger matrix of columns.
+
+    The columns live in scratch memory reused by every convolution (a fresh 50 MB array per call costs as
+    much as the arithmetic in page faults), and backward rebuilds them: one more copy, no allocation. Code
+    that reads ``cache["cols"]`` (ConvTranspose2d's dweight does) gets a fresh array built on demand.
+    """
 
     def __missing__(self, key):
         if key != "cols" or "x" not in self:
             raise KeyError(key)
-        xp, F = pad(self["x"], self["pads"]), self["weight"].shape[2:]
-        N, C = xp.shape[:2]
-        G = self["groups"]
-        cols = im2col(xp, F, self["stride"], self["dilation"], self["out"])
-        self["cols"] = cols.reshape(N, G, C // G * math.prod(F), -1)
+        self["cols"] = _columns(self["x"], self["pads"], self["weight"].shape[2:], self["stride"],
+                                self["dilation"], self["out"], self["groups"], scratch=False)
         return self["cols"]
 
 
@@ -150,19 +179,21 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
         y, cache = depthwise_conv2d(x, weight, bias, stride, dilation, pads, out)
         return y, ConvCache(cache, x=x, groups=groups, out=out)
 
-    xp = pad(x, pads)
-    pointwise = all(f == 1 for f in F) and all(s == 1 for s in stride) and xp is x
+    padded_shape = (N, C, *(n + lo + hi for n, (lo, hi) in zip(spatial, pads, strict=True)))
+    pointwise = all(f == 1 for f in F) and all(s == 1 for s in stride) and padded_shape == x.shape
     if pointwise:
         cols = x.reshape(N, G, Cg, L)  # a 1x1 convolution is already a matrix multiply over channels
     else:
-        cols = im2col(xp, F, stride, dilation, out).reshape(N, G, Cg * math.prod(F), L)
+        cols = _columns(x, pads, F, stride, dilation, out, G)  # scratch: backward rebuilds it from x
     w = weight.reshape(G, Kg, -1)  # (G, K/G, C/G * prod(F))
     y = np.matmul(w, cols).reshape(N, K, *out)  # (G,Kg,CF) @ (N,G,CF,L) -> (N,G,Kg,L): already NCHW order
     if bias is not None:
         y += bias.reshape(K, *(1,) * nd)
-    cache = ConvCache(x_shape=x.shape, padded_shape=xp.shape, weight=weight, cols=cols, pads=pads,
+    cache = ConvCache(x=x, x_shape=x.shape, padded_shape=padded_shape, weight=weight, pads=pads,
                       stride=stride, dilation=dilation, out=out, groups=groups, has_bias=bias is not None,
                       pointwise=pointwise, algorithm="im2col")
+    if pointwise:
+        cache["cols"] = cols
     return y, cache
 
 
@@ -173,9 +204,13 @@ def convnd_backward(dy, cache):
         return winograd_conv2d_backward(dy, cache)
     if algorithm == "depthwise":
         return depthwise_conv2d_backward(dy, cache)
-    weight, cols, G = cache["weight"], cache["cols"], cache["groups"]
+    weight, G = cache["weight"], cache["groups"]
     N, K, *out = dy.shape
     Kg, F = K // G, weight.shape[2:]
+    if "cols" in cache:  # the 1x1 case, or a cache built by hand with its columns
+        cols = cache["cols"]
+    else:
+        cols = _columns(cache["x"], cache["pads"], F, cache["stride"], cache["dilation"], out, G)
     dy_g = dy.reshape(N, G, Kg, -1)
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if cache["has_bias"] else None
     # dW = dy @ cols^T, summed over the batch and the output positions: one multiply per image, then a sum
@@ -187,8 +222,9 @@ def convnd_backward(dy, cache):
     dcols = np.matmul(w_t, dy_g, out=workspace("conv.dcols", cols.shape, dy.dtype))  # W^T @ dy: (N, G, CF, L)
     N, C = cache["x_shape"][:2]
     dcols = dcols.reshape(N, C, math.prod(F), *out)
-    dxp = col2im(dcols, cache["padded_shape"], F, cache["stride"], cache["dilation"], out)
-    return np.ascontiguousarray(unpad(dxp, cache["pads"])), dw, db
+    dxp = col2im(dcols, cache["padded_shape"], F, cache["stride"], cache["dilation"], out,
+                 buffer=workspace("conv.xp", cache["padded_shape"], dy.dtype))
+    return unpad(dxp, cache["pads"]).copy(), dw, db  # a copy: dxp is scratch memory
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *,
