@@ -71,3 +71,13 @@ def test_confusion_errors():
         confusion_matrix([0, 1], [0])
     with pytest.raises(ValueError, match="pass y_true and y_pred, or counts="):
         confusion_matrix()
+
+
+def test_missing_matplotlib_names_the_extra(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if matplotlib were not installed
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    assert confusion_matrix([0, 1], [1, 1]).tolist() == [[0, 1], [0, 1]]  # the arrays need no matplotlib
+    with pytest.raises(ImportError, match=r'pip install "cnnkit\[viz\]"'):
+        confusion_matrix([0, 1], [1, 1], save=tmp_path / "cm.png")
