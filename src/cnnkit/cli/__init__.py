@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from cnnkit.cli import evaluate, predict, report, summary, train, viz  # noqa: F401 -- importing a command module registers it
+from cnnkit.cli import evaluate, export, finetune, predict, report, summary, train, viz  # noqa: F401 -- importing a command module registers it
 from cnnkit.cli.app import app
 
 KNOWN = (FileNotFoundError, ValueError, KeyError, TypeError, FloatingPointError, PermissionError, ImportError)
