@@ -3,7 +3,7 @@
 Tensors are NumPy arrays in NCHW layout (batch, channels, height, width), float32 by default.
 """
 
-from cnnkit import analysis, data, functional, init, layers, losses, models, optim, train
+from cnnkit import analysis, data, functional, init, interop, layers, losses, models, optim, train, transfer
 from cnnkit.analysis import output_size, summary
 from cnnkit.build import build
 from cnnkit.errors import ShapeError
@@ -19,3 +19,4 @@ __all__ = ["ShapeError", "__version__", "analysis", "functional", "gradcheck", "
 __all__ += ["load", "optim", "save", "train"]
 __all__ += ["data"]
 __all__ += ["build", "models", "summary"]
+__all__ += ["interop", "transfer"]
