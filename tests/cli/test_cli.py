@@ -126,3 +126,11 @@ def test_train_evaluate_predict_resume(capsys, tmp_path):
     history = json.loads((run / "history.json").read_text())["records"]
     assert [r["epoch"] for r in history] == [1, 2]
     assert np.isfinite(history[1]["train_loss"])
+
+
+def test_blas_threads_rule():
+    from cnnkit.cli.train import SMALL_MODEL_MACS, blas_threads
+
+    assert blas_threads(None, 416_520) == 1                    # LeNet-5: one thread is fastest
+    assert blas_threads(None, SMALL_MODEL_MACS) == os.cpu_count()
+    assert blas_threads(3, 416_520) == 3                       # --threads wins
