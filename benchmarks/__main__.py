@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks import conv_suite, harness, layer_suite, model_suite, report
+from benchmarks import baseline, conv_suite, harness, layer_suite, model_suite, report
 
 SUITES = ("conv", "layers", "training", "inference", "memory")
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
@@ -25,6 +25,8 @@ def main(argv=None) -> int:
     parser.add_argument("--clock", choices=tuple(harness.CLOCKS), default="wall",
                         help="wall time (default) or process CPU time (with --threads 1 on a busy machine)")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="markdown report path, '-' for none")
+    parser.add_argument("--no-before", action="store_true",
+                        help=f"skip the 'before' columns (the engine's kernel at commit {baseline.COMMIT})")
     parser.add_argument("--notes", default="", help="a sentence on the conditions, printed in the report")
     args = parser.parse_args(argv)
 
@@ -47,16 +49,19 @@ def main(argv=None) -> int:
         results = {"machine": info, "gemm": peaks}
         print(f"{'GEMM peak':>28}: NumPy {results['gemm']['numpy']:.0f} GFLOP/s, "
               f"PyTorch {results['gemm']['torch']:.0f} GFLOP/s")
+        before = None if args.no_before else baseline.load()
+        results["machine"]["before"] = (f"commit {baseline.COMMIT}'s conv kernel" if before is not None
+                                        else "(not measured)")
         if "conv" in args.suites:
-            results["conv"] = conv_suite.run(budget=args.budget)
+            results["conv"] = conv_suite.run(baseline=before, budget=args.budget)
         if "layers" in args.suites:
             results["layers"] = layer_suite.run(budget=args.budget)
         if "training" in args.suites:
-            results["training"] = model_suite.training(budget=2 * args.budget)
+            results["training"] = model_suite.training(baseline=before, budget=2 * args.budget)
         if "inference" in args.suites:
-            results["inference"] = model_suite.inference(budget=2 * args.budget)
+            results["inference"] = model_suite.inference(baseline=before, budget=2 * args.budget)
         if "memory" in args.suites:
-            results["memory"] = model_suite.memory()
+            results["memory"] = model_suite.memory(baseline=before)
         results["machine"]["load average after the run"] = " ".join(
             f"{v:.2f}" for v in __import__("os").getloadavg())
 

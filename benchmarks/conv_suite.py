@@ -1,7 +1,8 @@
 """The convolution layer suite of issue 7: cnnkit's Conv2d against torch.nn.functional.conv2d.
 
 Each case is timed forward and forward+backward (dx, dweight, dbias), float32. cnnkit runs with the
-default dispatch (``algorithm="auto"``) and, as the "before" column, with the plain im2col kernel forced.
+default dispatch (``algorithm="auto"``), with the im2col kernel forced, and -- the "before" column -- with
+the engine's original kernel (benchmarks.baseline).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks import baseline as baseline_kernels
 from benchmarks.harness import compare
 
 
@@ -47,7 +49,7 @@ SUITE = [
 ]
 
 
-def _contenders(case: ConvCase, backward: bool, algorithms):
+def _contenders(case: ConvCase, backward: bool, algorithms, baseline):
     import torch
     import torch.nn.functional as tF
 
@@ -85,21 +87,25 @@ def _contenders(case: ConvCase, backward: bool, algorithms):
 
     contenders = {"torch": torch_run}
     contenders.update({alg: cnnkit_run(layer) for alg, layer in layers.items()})
+    if baseline is not None:
+        contenders["before"] = baseline_kernels.wrap(baseline, cnnkit_run(first))
     return contenders
 
 
-def run(cases=SUITE, algorithms=("auto", "im2col"), *, budget=1.5, progress=print):
-    """Rows of {case, pass, seconds per contender, ratio, GFLOP/s}; ``auto`` is cnnkit's default."""
+def run(cases=SUITE, algorithms=("auto", "im2col"), *, baseline=None, budget=1.5, progress=print):
+    """Rows of {case, pass, seconds per contender, ratio, GFLOP/s}; ``auto`` is cnnkit's default, ``before``
+    the engine's original kernel when ``baseline`` (a module from benchmarks.baseline.load) is given."""
     rows = []
+    names = (*algorithms, "before") if baseline is not None else algorithms
     for case in cases:
         for backward in (False, True):
-            timing = compare(_contenders(case, backward, algorithms), budget=budget)
+            timing = compare(_contenders(case, backward, algorithms, baseline), budget=budget)
             flops = case.flops * (3 if backward else 1)
             row = dict(case=case.label, step="fwd+bwd" if backward else "fwd", seconds=timing.best,
                        gflops={k: flops / v / 1e9 for k, v in timing.best.items()},
-                       ratio={alg: timing.best[alg] / timing.best["torch"] for alg in algorithms})
+                       ratio={alg: timing.best[alg] / timing.best["torch"] for alg in names})
             rows.append(row)
             progress(f"conv {row['case']:<28} {row['step']:<8} torch {timing.best['torch'] * 1e3:8.2f} ms  "
                      + "  ".join(f"{alg} {timing.best[alg] * 1e3:8.2f} ms ({row['ratio'][alg]:.2f}x)"
-                                 for alg in algorithms))
+                                 for alg in names))
     return rows

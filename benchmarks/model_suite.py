@@ -8,10 +8,12 @@ it; the torch twin comes from ``cnnkit.interop.torch.to_torch`` with the same we
 
 from __future__ import annotations
 
+import contextlib
 import tracemalloc
 
 import numpy as np
 
+from benchmarks import baseline as baseline_kernels
 from benchmarks.harness import compare
 
 TRAINING = {"lenet5": (64, (1, 28, 28)), "cifar_net": (64, (3, 32, 32))}
@@ -51,7 +53,16 @@ def _torch_step(module, x, y):
     return step
 
 
-def training(*, budget=3.0, progress=print):
+def _row(case, batch, timing, progress):
+    per_second = {k: batch / v for k, v in timing.best.items()}
+    row = dict(case=case, seconds=timing.best, images_per_second=per_second, ratio=timing.ratio(),
+               ratio_before=timing.ratio("before") if "before" in timing.best else None)
+    progress(f"model {case:<48} " + "  ".join(f"{k} {v:8.1f} img/s" for k, v in per_second.items())
+             + f" (time ratio {row['ratio']:.2f}x)")
+    return row
+
+
+def training(*, baseline=None, budget=3.0, progress=print):
     from cnnkit import models
     from cnnkit.interop.torch import to_torch
 
@@ -59,17 +70,16 @@ def training(*, budget=3.0, progress=print):
     for name, (batch, shape) in TRAINING.items():
         model = models.get(name, rng=np.random.default_rng(0))
         x, y = _batch(batch, shape)
-        timing = compare({"torch": _torch_step(to_torch(model), x, y), "cnnkit": _cnnkit_step(model, x, y)},
-                         budget=budget)
-        row = dict(case=f"{name} training step, batch {batch}, {shape}", seconds=timing.best,
-                   images_per_second={k: batch / v for k, v in timing.best.items()}, ratio=timing.ratio())
-        rows.append(row)
-        progress(f"model {row['case']:<48} torch {row['images_per_second']['torch']:8.0f} img/s  "
-                 f"cnnkit {row['images_per_second']['cnnkit']:8.0f} img/s (time ratio {row['ratio']:.2f}x)")
+        contenders = {"torch": _torch_step(to_torch(model), x, y), "cnnkit": _cnnkit_step(model, x, y)}
+        if baseline is not None:
+            twin = models.get(name, rng=np.random.default_rng(0))
+            contenders["before"] = baseline_kernels.wrap(baseline, _cnnkit_step(twin, x, y))
+        timing = compare(contenders, budget=budget)
+        rows.append(_row(f"{name} training step, batch {batch}, {shape}", batch, timing, progress))
     return rows
 
 
-def inference(*, budget=3.0, progress=print):
+def inference(*, baseline=None, budget=3.0, progress=print):
     import torch
 
     from cnnkit import models
@@ -89,23 +99,20 @@ def inference(*, budget=3.0, progress=print):
         def cnnkit_run(model=model, x=x):
             model(x)
 
-        timing = compare({"torch": torch_run, "cnnkit": cnnkit_run}, min_runs=2, max_runs=5, budget=budget)
-        row = dict(case=f"{name} inference, batch {batch}, {shape}", seconds=timing.best,
-                   images_per_second={k: batch / v for k, v in timing.best.items()}, ratio=timing.ratio())
-        rows.append(row)
-        progress(f"model {row['case']:<48} torch {row['images_per_second']['torch']:8.1f} img/s  "
-                 f"cnnkit {row['images_per_second']['cnnkit']:8.1f} img/s (time ratio {row['ratio']:.2f}x)")
+        contenders = {"torch": torch_run, "cnnkit": cnnkit_run}
+        if baseline is not None:
+            contenders["before"] = baseline_kernels.wrap(baseline, cnnkit_run)
+        timing = compare(contenders, min_runs=2, max_runs=5, budget=budget)
+        rows.append(_row(f"{name} inference, batch {batch}, {shape}", batch, timing, progress))
     return rows
 
 
-def memory(*, progress=print):
-    """Peak bytes NumPy holds during one training step (tracemalloc sees every NumPy allocation), model,
-    gradients, momentum, batch, caches and scratch buffers included, next to summary().memory_bytes."""
+def _peak_bytes(name, batch, shape, kernels=contextlib.nullcontext):
     from cnnkit import models
-    from cnnkit.analysis.summary import summary
+    from cnnkit.functional.workspace import clear_workspaces
 
-    rows = []
-    for name, (batch, shape) in TRAINING.items():
+    clear_workspaces()
+    with kernels():
         tracemalloc.start()
         try:
             model = models.get(name, rng=np.random.default_rng(0))
@@ -114,11 +121,26 @@ def memory(*, progress=print):
             step()  # the first step creates the momentum buffers and the scratch workspaces
             tracemalloc.reset_peak()
             step()
-            peak = tracemalloc.get_traced_memory()[1]
+            return model, tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
+
+
+def memory(*, baseline=None, progress=print):
+    """Peak bytes NumPy holds during one training step (tracemalloc sees every NumPy allocation), model,
+    gradients, momentum, batch, caches and scratch buffers included, next to summary().memory_bytes."""
+    from cnnkit.analysis.summary import summary
+
+    rows = []
+    for name, (batch, shape) in TRAINING.items():
+        model, peak = _peak_bytes(name, batch, shape)
         estimate = summary(model, shape).memory_bytes(batch, training=True, optimizer="momentum")
-        rows.append(dict(case=f"{name}, batch {batch}", peak=peak, estimate=estimate, ratio=peak / estimate))
+        row = dict(case=f"{name}, batch {batch}", peak=peak, estimate=estimate, ratio=peak / estimate)
+        if baseline is not None:
+            old_kernels = lambda: baseline_kernels.kernels(baseline)  # noqa: E731
+            row["peak_before"] = _peak_bytes(name, batch, shape, old_kernels)[1]
+        rows.append(row)
         progress(f"memory {name:<12} peak {peak / 2**20:8.1f} MiB  summary estimate "
-                 f"{estimate / 2**20:8.1f} MiB ({peak / estimate:.2f}x)")
+                 f"{estimate / 2**20:8.1f} MiB ({peak / estimate:.2f}x)"
+                 + (f"; before {row['peak_before'] / 2**20:.1f} MiB" if baseline is not None else ""))
     return rows

@@ -37,19 +37,18 @@ def render(results: dict, *, command: str, notes: str = "") -> str:
     conv = results.get("conv")
     if conv:
         algorithms = list(conv[0]["ratio"])
-        before = "im2col" if "im2col" in algorithms else None
+        others = [a for a in algorithms if a != "auto"]
         out += ["## Convolution layer suite", "",
-                "Case = (N, C, H=W, K, F, S, P). `auto` is cnnkit's default per-shape dispatch; `im2col` "
-                "forces the plain im2col kernel (the engine before this work).", ""]
+                "Case = (N, C, H=W, K, F, S, P). `auto` is cnnkit's default per-shape dispatch, `im2col` "
+                "forces the (improved) im2col kernel, `before` is the engine's kernel before this work, "
+                "timed in the same run. GFLOP/s counts 2 x multiply-adds of a direct convolution.", ""]
         header = ["case", "pass", "torch ms", "torch GFLOP/s", "cnnkit ms", "cnnkit GFLOP/s", "ratio"]
-        if before:
-            header += ["im2col ms", "im2col ratio"]
+        header += [f"{a} ratio" for a in others]
         table = []
         for r in conv:
             row = [r["case"], r["step"], _ms(r["seconds"]["torch"]), f"{r['gflops']['torch']:.0f}",
                    _ms(r["seconds"]["auto"]), f"{r['gflops']['auto']:.0f}", f"**{r['ratio']['auto']:.2f}**"]
-            if before:
-                row += [_ms(r["seconds"]["im2col"]), f"{r['ratio']['im2col']:.2f}"]
+            row += [f"{r['ratio'][a]:.2f}" for a in others]
             table.append(row)
         out += _table(header, table)
         for alg in algorithms:
@@ -69,9 +68,12 @@ def render(results: dict, *, command: str, notes: str = "") -> str:
     models = (results.get("training") or []) + (results.get("inference") or [])
     if models:
         out += ["## Whole networks", ""]
-        out += _table(("network", "torch img/s", "cnnkit img/s", "time ratio"),
+        header = ("network", "torch img/s", "cnnkit img/s", "time ratio", "before img/s", "before ratio")
+        out += _table(header,
                       [(r["case"], f"{r['images_per_second']['torch']:.1f}",
-                        f"{r['images_per_second']['cnnkit']:.1f}", f"**{r['ratio']:.2f}**") for r in models])
+                        f"{r['images_per_second']['cnnkit']:.1f}", f"**{r['ratio']:.2f}**",
+                        f"{r['images_per_second'].get('before', float('nan')):.1f}",
+                        "-" if r["ratio_before"] is None else f"{r['ratio_before']:.2f}") for r in models])
 
     memory = results.get("memory")
     if memory:
@@ -81,7 +83,8 @@ def render(results: dict, *, command: str, notes: str = "") -> str:
                 "is `summary(model, input_shape).memory_bytes(batch, training=True, "
                 "optimizer=\"momentum\")`.",
                 ""]
-        out += _table(("network", "peak MiB", "estimate MiB", "peak / estimate"),
+        out += _table(("network", "peak MiB", "estimate MiB", "peak / estimate", "before: peak MiB"),
                       [(r["case"], f"{r['peak'] / 2**20:.1f}", f"{r['estimate'] / 2**20:.1f}",
-                        f"**{r['ratio']:.2f}**") for r in memory])
+                        f"**{r['ratio']:.2f}**",
+                        f"{r['peak_before'] / 2**20:.1f}" if "peak_before" in r else "-") for r in memory])
     return "\n".join(out).rstrip() + "\n"
