@@ -53,24 +53,28 @@ TILES = tuple(_MATRICES)
 
 
 def _matrices(tile: int, dtype):
-    return {k: np.array(v, dtype=np.float64).astype(dtype) for k, v in _MATRICES[tile].items()}
+    """B^T, G, A^T and their Kronecker squares: (L (x) L) @ vec(t) is L t L^T for every tile at once."""
+    mats = {k: np.array(v, dtype=np.float64) for k, v in _MATRICES[tile].items()}
+    mats.update({f"{k}2": np.kron(v, v) for k, v in list(mats.items())})
+    return {k: v.astype(dtype) for k, v in mats.items()}
 
 
-def _sandwich(L, d, out=None):
-    """L d L^T over the first two axes of d (a, b, *rest): two small-by-wide matrix multiplies."""
-    p, (a, b), rest = L.shape[0], d.shape[:2], d.shape[2:]
-    t = np.matmul(L, d.reshape(a, -1), out=workspace("winograd.half", (p, b * int(np.prod(rest))), d.dtype))
-    return np.matmul(L, t.reshape(p, b, -1), out=out).reshape(p, p, *rest)
+def _transform(L2, t, out=None):
+    """L t L^T for every tile: t (a*b tile positions first, ...) -> (p*p, rest), given L2 = L (x) L.
+
+    One (p^2, a*b) @ (a*b, rest) multiply; it measured as fast as two passes with L and keeps no temporary.
+    """
+    return np.matmul(L2, t.reshape(L2.shape[1], -1), out=out)
 
 
-def _filter_transform(G, weight, groups):
+def _filter_transform(G2, weight, groups):
     """U = G w G^T for every filter, as one (alpha^2, 9) @ (9, K*C/groups) multiply -> (alpha^2, G, C/G, K/G).
 
     (G w G^T)[a, b] = sum_ij G[a, i] G[b, j] w[i, j] is the Kronecker product G (x) G applied to the 9 taps.
     """
     K, Cg = weight.shape[:2]
     taps = weight.reshape(groups, K // groups, Cg, 9).transpose(3, 0, 2, 1)  # (9, G, C/G, K/G)
-    return (np.kron(G, G) @ taps.reshape(9, -1)).reshape(G.shape[0] ** 2, groups, Cg, K // groups)
+    return (G2 @ taps.reshape(9, -1)).reshape(G2.shape[0], groups, Cg, K // groups)
 
 
 def _pad_into(buffer, x, top, left):
@@ -108,18 +112,19 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
     th, tw = -(-Ho // m), -(-Wo // m)  # tiles per column and row; the last ones may hang over the edge
     P = N * th * tw
 
-    xp = workspace("winograd.xp", (N, th * m + 2, tw * m + 2, C), dtype)
-    _pad_into(xp, x.transpose(0, 2, 3, 1), top, left)
-    d = workspace("winograd.tiles", (alpha, alpha, N, th, tw, C), dtype)
+    # Two scratch buffers serve every temporary, alternately: each is dead before its buffer is reused.
+    xp = _pad_into(workspace("winograd.a", (N, th * m + 2, tw * m + 2, C), dtype), x.transpose(0, 2, 3, 1),
+                   top, left)
+    d = workspace("winograd.b", (alpha, alpha, N, th, tw, C), dtype)
     for a in range(alpha):  # overlapping input tiles: im2col with window alpha and stride m
         for b in range(alpha):
             d[a, b] = xp[:, a:a + m * th:m, b:b + m * tw:m]
-    V = _sandwich(mats["BT"], d).reshape(alpha * alpha, P, G, Cg)  # kept for dweight
-    U = _filter_transform(mats["G"], weight, G)
+    V = _transform(mats["BT2"], d).reshape(alpha * alpha, P, G, Cg)  # B^T d B, kept for dweight
+    U = _filter_transform(mats["G2"], weight, G)  # G w G^T: (alpha^2, G, C/G, K/G)
 
-    M = workspace("winograd.M", (alpha * alpha, P, G, Kg), dtype)
+    M = workspace("winograd.a", (alpha * alpha, P, G, Kg), dtype)
     np.matmul(V.transpose(0, 2, 1, 3), U, out=M.transpose(0, 2, 1, 3))  # per position: (P, C) @ (C, K)
-    Y = _sandwich(mats["AT"], M.reshape(alpha, alpha, -1), out=workspace("winograd.Y", (m, m, P * K), dtype))
+    Y = _transform(mats["AT2"], M, out=workspace("winograd.b", (m * m, P * K), dtype))  # A^T M A
     y = np.empty((N, th, m, tw, m, K), dtype)
     y[...] = Y.reshape(m, m, N, th, tw, K).transpose(2, 3, 0, 4, 1, 5)
     y = y.reshape(N, th * m, tw * m, K)
@@ -145,24 +150,23 @@ def winograd_conv2d_backward(dy, cache):
 
     dy = dy.transpose(0, 2, 3, 1)  # (N, H_out, W_out, K): free when dy came from a channels-last layer
     if dy.shape[1:3] != (th * m, tw * m):  # tiles that hang over the edge see zero gradient there
-        dy = _pad_into(workspace("winograd.dy", (N, th * m, tw * m, K), dtype), dy, 0, 0)
-    dY = workspace("winograd.dY", (m, m, N, th, tw, K), dtype)
+        dy = _pad_into(workspace("winograd.a", (N, th * m, tw * m, K), dtype), dy, 0, 0)
+    dY = workspace("winograd.b", (m, m, N, th, tw, K), dtype)
     dY.transpose(2, 3, 0, 4, 1, 5)[...] = dy.reshape(N, th, m, tw, m, K)
-    dM = _sandwich(mats["AT"].T.copy(), dY, out=workspace("winograd.M", (alpha, alpha, P * K), dtype))
+    dM = _transform(mats["AT2"].T, dY, out=workspace("winograd.a", (alpha * alpha, P * K), dtype))  # A dY A^T
     dM = dM.reshape(alpha * alpha, P, G, K // G).transpose(0, 2, 1, 3)  # (alpha^2, G, P, K/G)
 
     dU = np.matmul(V.transpose(0, 2, 3, 1), dM)  # (alpha^2, G, C/G, K/G)
-    dw = np.kron(mats["G"], mats["G"]).T @ dU.reshape(alpha * alpha, -1)  # G^T dU G: (9, G * C/G * K/G)
+    dw = mats["G2"].T @ dU.reshape(alpha * alpha, -1)  # G^T dU G: (9, G * C/G * K/G)
     dw = dw.reshape(3, 3, G, Cg, K // G).transpose(2, 4, 3, 0, 1)
-    dV = workspace("winograd.tiles", (alpha * alpha, P, G, Cg), dtype)
+    dV = workspace("winograd.b", (alpha * alpha, P, G, Cg), dtype)
     np.matmul(dM, U.transpose(0, 1, 3, 2), out=dV.transpose(0, 2, 1, 3))
-    dd = _sandwich(mats["BT"].T.copy(), dV.reshape(alpha, alpha, -1),
-                   out=workspace("winograd.dd", (alpha, alpha, P * C), dtype))
+    dd = _transform(mats["BT2"].T, dV, out=workspace("winograd.a", (alpha * alpha, P * C), dtype))  # B dV B^T
     dd = dd.reshape(alpha, alpha, N, th, tw, C)
 
     # Sum the overlapping tiles back (col2im with window alpha, stride m). The offsets a, b < m cover the
     # th*m x tw*m block exactly once, so they assign; only the 2-pixel fringe needs zeros before adding.
-    dxp = workspace("winograd.xp", (N, th * m + 2, tw * m + 2, C), dtype)
+    dxp = workspace("winograd.b", (N, th * m + 2, tw * m + 2, C), dtype)
     dxp[:, th * m:] = 0
     dxp[:, :, tw * m:] = 0
     for a in range(alpha):
