@@ -75,6 +75,8 @@ def test_extract_features_from_arrays_and_loaders(lenet, rng):
     codes2, labels2 = extract_features(cut, batches, progress=False)
     np.testing.assert_allclose(codes2, codes, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(labels2, labels)
+    bare = extract_features(cut, [x[:5], x[5:]], progress=False)  # batches without labels
+    np.testing.assert_allclose(bare, codes, rtol=1e-5, atol=1e-6)
     volume = extract_features(feature_extractor(lenet, "pool2"), x, flatten=False, progress=False)
     assert volume.shape == (10, 16, 5, 5)
 

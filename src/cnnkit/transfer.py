@@ -106,13 +106,13 @@ def extract_features(model: Layer, data, batch_size: int = 256, *, flatten: bool
     Args:
         model: usually a :func:`feature_extractor`.
         data: float images (N, C, H, W) as prepared for the model (normalized), or an iterable of
-            ``(x, y)`` batches such as a ``cnnkit.data.DataLoader``.
+            ``(x, y)`` batches such as a ``cnnkit.data.DataLoader`` (or of bare ``x`` batches).
         batch_size: images per forward pass (for an array).
         flatten: return (N, D) codes (default) instead of the layer's full output shape.
         progress: show a progress bar (on a terminal; nothing otherwise).
 
     Returns:
-        codes (N, D) for an array; ``(codes, labels)`` for an iterable of batches.
+        codes (N, D) for an array; ``(codes, labels)`` for an iterable of ``(x, y)`` batches.
 
     Raises:
         TypeError: integer images (normalize them first, or pass a DataLoader).
@@ -123,8 +123,9 @@ def extract_features(model: Layer, data, batch_size: int = 256, *, flatten: bool
                             f"for training (e.g. x.astype(np.float32) / 255, normalized) or a DataLoader.")
         batches = ((data[i:i + batch_size], None) for i in range(0, len(data), batch_size))
         total = -(-len(data) // batch_size)
-    else:
-        batches, total = iter(data), (len(data) if hasattr(data, "__len__") else None)
+    else:  # (x, y) batches, or bare x batches
+        batches = ((item if isinstance(item, tuple | list) else (item, None)) for item in data)
+        total = len(data) if hasattr(data, "__len__") else None
     modes = [layer.training for layer in model.layers()]
     model.eval()
     codes, labels = [], []
@@ -138,7 +139,7 @@ def extract_features(model: Layer, data, batch_size: int = 256, *, flatten: bool
         for layer, mode in zip(model.layers(), modes, strict=True):
             layer.training = mode
     codes = np.concatenate(codes) if codes else np.zeros((0, 0), np.float32)
-    return codes if isinstance(data, np.ndarray) else (codes, np.concatenate(labels))
+    return codes if isinstance(data, np.ndarray) or not labels else (codes, np.concatenate(labels))
 
 
 def _progress(batches, total, description, enabled, stream):

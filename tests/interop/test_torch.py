@@ -88,6 +88,23 @@ def test_from_torch_reads_a_hand_written_torch_network(rng):
         assert_parity(model.forward(x), net(torch.from_numpy(x)), tol=1e-5)
 
 
+def test_from_torch_accepts_sequential_subclasses_that_keep_its_forward(rng):
+    class ConvNormActivation(nn.Sequential):  # like torchvision.ops.Conv2dNormActivation
+        def __init__(self):
+            super().__init__(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU6())
+
+    class Shortcut(nn.Sequential):  # overrides forward: cnnkit cannot know what it does
+        def forward(self, x):
+            return x + super().forward(x)
+
+    net = nn.Sequential(ConvNormActivation(), nn.Flatten()).eval()
+    x = case_input((2, 3, 5, 5), rng)
+    with torch.no_grad():
+        assert_parity(from_torch(net).forward(x), net(torch.from_numpy(x)), tol=1e-5)
+    with pytest.raises(TypeError, match=r"cannot convert 0 \(.*Shortcut\)"):
+        from_torch(nn.Sequential(Shortcut(nn.ReLU())))
+
+
 def test_from_torch_lists_every_module_it_cannot_convert():
     class Custom(nn.Module):
         def forward(self, x):
@@ -106,7 +123,7 @@ def test_from_torch_lists_every_module_it_cannot_convert():
         assert expected in message
 
 
-# -- load_torch_weights ------------------------------------------------------------------------------------
+# -- load_torch_weights ----------------------------------------------------------------------------------
 
 @pytest.fixture
 def resnet(rng):

@@ -222,7 +222,8 @@ def convert_from_torch(module, path: str = "", problems: list | None = None):
                            for name, child in module.named_children())
 
     where = f"{path or '(root)'} ({type(module).__module__}.{type(module).__name__}"
-    if type(module) is nn.Sequential:
+    # A Sequential subclass that keeps Sequential's forward (torchvision's Conv2dNormActivation) is a chain.
+    if isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward:
         return base.Sequential(children())
     if type(module) is M.Concat:
         return base.Concat(**children())
