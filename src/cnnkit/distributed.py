@@ -12,9 +12,10 @@ and ``size`` ranks with B images each compute exactly what one process computes 
 here: ``pip install "cnnkit[mpi]"``, then ``mpiexec -n 2 cnnkit train --distributed``.
 
 Batch norm statistics are kept per rank by default (each rank normalises its own B images, as PyTorch's
-DistributedDataParallel does without SyncBatchNorm); the running averages are rank 0's, which is what gets
-saved. ``DataParallel(sync_batchnorm=True)`` instead averages the running statistics across ranks after
-every step, so the saved model reflects every rank's data.
+DistributedDataParallel does without SyncBatchNorm; the running averages saved are rank 0's). With
+``DataParallel(sync_batchnorm=True)`` every batch-norm layer computes its mean and variance over the images
+of all ranks (two more small Allreduces per layer, one forward and one backward), so even a network with
+batch norm trains exactly as one process with the whole batch would.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ import time
 
 import numpy as np
 
+from cnnkit.functional.norm import batch_norm
+from cnnkit.layers.activation import check_float_array
 from cnnkit.layers.base import Layer
+from cnnkit.layers.norm import BatchNorm1d, BatchNorm2d
 
 _BUCKET_BYTES = 16 * 2**20  # large models are reduced in 16 MiB pieces, so the buffer stays cache-friendly
 
@@ -42,7 +46,7 @@ class DataParallel:
     """The MPI job seen from one rank: its rank, the number of ranks, and the three things to wrap.
 
     >>> dp = DataParallel()                                   # doctest: +SKIP
-    >>> dp.broadcast(model)                                   # doctest: +SKIP
+    >>> dp.setup(model)                                       # doctest: +SKIP
     >>> loader, optimizer = dp.shard(loader), dp.wrap(optimizer)    # doctest: +SKIP
     >>> fit(model, loss, optimizer, loader, quiet=not dp.is_root)   # doctest: +SKIP
 
@@ -50,7 +54,7 @@ class DataParallel:
         comm: an mpi4py communicator (default ``MPI.COMM_WORLD``).
         timeout: seconds a collective may wait before the job is aborted: a rank that died would otherwise
             leave the others blocked forever.
-        sync_batchnorm: average batch-norm running statistics across ranks after every step.
+        sync_batchnorm: batch-norm layers use the statistics of the whole global batch (see above).
         threads: BLAS threads per rank; default: this machine's cores divided by the ranks on it, so that
             ranks x threads never oversubscribes the cores.
     """
@@ -100,6 +104,16 @@ class DataParallel:
         self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM), what)
         return buffer
 
+    def setup(self, model: Layer) -> Layer:
+        """Make ``model`` a replica: rank 0's weights (:meth:`broadcast`) and, with ``sync_batchnorm``,
+        batch-norm layers that reduce their statistics over all ranks. Returns the same model object."""
+        self.broadcast(model)
+        if self.sync_batchnorm:
+            for _, layer in model.named_layers():
+                if type(layer) in _SYNCED:
+                    layer.__class__, layer.parallel = _SYNCED[type(layer)], self
+        return model
+
     def broadcast(self, model: Layer, root: int = 0) -> Layer:
         """Give every rank rank 0's parameters and buffers, so all replicas start identical."""
         for name, array in model.state_dict().items():
@@ -118,9 +132,9 @@ class DataParallel:
         self._shards.append(shard)
         return shard
 
-    def wrap(self, optimizer, model: Layer | None = None) -> DistributedOptimizer:
+    def wrap(self, optimizer) -> DistributedOptimizer:
         """An optimizer whose ``step`` first averages gradients over the ranks (one Allreduce)."""
-        return DistributedOptimizer(optimizer, self, model)
+        return DistributedOptimizer(optimizer, self)
 
     def gather_metrics(self, values: dict) -> dict:
         """Sum numeric metrics over the ranks (e.g. correct predictions and counts), for rank-0 reporting."""
@@ -173,8 +187,8 @@ class DistributedLoader:
 class DistributedOptimizer:
     """Wraps a cnnkit optimizer: ``step()`` = average gradients over ranks (weighted by images), then step."""
 
-    def __init__(self, optimizer, parallel: DataParallel, model: Layer | None = None):
-        self.optimizer, self.parallel, self.model = optimizer, parallel, model
+    def __init__(self, optimizer, parallel: DataParallel):
+        self.optimizer, self.parallel = optimizer, parallel
         self.params = [p for _, p, _ in optimizer._indexed()]
         self.communication_seconds = 0.0
 
@@ -207,15 +221,74 @@ class DistributedOptimizer:
         for p, size in zip(self.params, sizes):
             p.grad[...] = (flat[offset:offset + size] / total).reshape(p.grad.shape)
             offset += size
-        if self.parallel.sync_batchnorm and self.model is not None:
-            self._average_running_stats()
         self.communication_seconds += time.perf_counter() - began
         self.optimizer.step()
 
-    def _average_running_stats(self):
-        for _, layer in self.model.named_layers():
-            for name in ("running_mean", "running_var"):
-                if name in getattr(layer, "buffer_names", ()):
-                    buffer = getattr(layer, name)
-                    self.parallel.allreduce_(buffer, f"Allreduce of {name}")
-                    buffer /= self.parallel.size
+
+class _SyncBatchNorm:
+    """Batch norm whose batch statistics are those of the global batch (all ranks' images).
+
+    Forward reduces per-channel sums of x and x^2 and the element count; backward reduces the sums of
+    g = dy * weight and g * x_hat that the batch-norm gradient needs. Each rank's loss is a mean over its
+    own images and the optimizer weights rank r's gradients by its share w_r = n_r / N, so the gradient of
+    the global objective reaching rank r is w_r * dy; the dx returned here is that gradient divided by w_r,
+    which the optimizer's weighting then restores. Evaluation with running statistics is purely local.
+    """
+
+    parallel: DataParallel
+    plain: type
+
+    def config(self):
+        return {**super().config(), "type": self.plain.__name__}  # checkpoints hold a plain batch norm
+
+    def forward(self, x):
+        if not (self.training or not self.track_running_stats):
+            return super().forward(x)
+        check_float_array(self, x)
+        self.output_shape(x.shape)
+        axes, C = (0, *range(2, x.ndim)), x.shape[1]
+        m = x.size // C
+        squares = np.square(x, dtype=np.float64).sum(axis=axes)
+        sums = np.concatenate([x.sum(axis=axes, dtype=np.float64), squares, [m]])
+        self.parallel.allreduce_(sums, "Allreduce of batch-norm statistics")
+        M = sums[-1]
+        mean = sums[:C] / M
+        var = np.maximum(sums[C:2 * C] / M - mean * mean, 0.0)
+        mean, var = mean.astype(x.dtype), var.astype(x.dtype)
+        weight = None if self.weight is None else self.weight.data
+        bias = None if self.bias is None else self.bias.data
+        y, cache = batch_norm(x, weight, bias, mean, var, self.eps)
+        if self.track_running_stats:
+            self._update_running_stats(mean, var, int(M))
+        self._cache = {**cache, "share": m / M, "total": M}
+        return y
+
+    def backward(self, dy):
+        if self._cache is None or "share" not in self._cache:
+            return super().backward(dy)
+        cache = self._pop_cache()
+        x_hat, inv_std, axes, share = cache["x_hat"], cache["inv_std"], cache["axes"], cache["share"]
+        C, view = x_hat.shape[1], (1, -1, *(1,) * (x_hat.ndim - 2))
+        g = dy if self.weight is None else dy * self.weight.data.reshape(view)
+        gx = (g * x_hat).sum(axis=axes, dtype=np.float64)
+        sums = np.concatenate([g.sum(axis=axes, dtype=np.float64), gx])
+        sums *= share  # the global objective weights rank r's images by its share n_r / N
+        self.parallel.allreduce_(sums, "Allreduce of batch-norm gradients")
+        g_mean = (sums[:C] / cache["total"]).astype(dy.dtype).reshape(view)
+        gx_mean = (sums[C:] / cache["total"]).astype(dy.dtype).reshape(view)
+        dx = (g - (g_mean + x_hat * gx_mean) / dy.dtype.type(share)) * inv_std.reshape(view)
+        if self.weight is not None:
+            self.weight.grad += np.sum(dy * x_hat, axis=axes)
+            self.bias.grad += np.sum(dy, axis=axes)
+        return dx
+
+
+class SyncBatchNorm1d(_SyncBatchNorm, BatchNorm1d):
+    plain = BatchNorm1d
+
+
+class SyncBatchNorm2d(_SyncBatchNorm, BatchNorm2d):
+    plain = BatchNorm2d
+
+
+_SYNCED = {BatchNorm1d: SyncBatchNorm1d, BatchNorm2d: SyncBatchNorm2d}

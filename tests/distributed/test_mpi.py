@@ -32,14 +32,34 @@ def test_two_ranks_equal_one_process_with_double_batch(tmp_path):
     two = run([tmp_path / "two.npz", 16, steps], n=2)
     assert two.returncode == 0, two.stderr
     a, b = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
-    assert sorted(a.files) == sorted(b.files)
-    for key in a.files:
-        scale = np.abs(a[key]).max()
-        assert np.abs(a[key] - b[key]).max() <= 1e-5 * scale, key
+    assert_same_weights(a, b)
     # and the training really moved the weights (a job that does nothing would also "agree")
     start = run([tmp_path / "start.npz", 32, 0])
     assert start.returncode == 0, start.stderr
     assert np.abs(np.load(tmp_path / "start.npz")["0.weight"] - a["0.weight"]).max() > 1e-3
+
+
+def assert_same_weights(a, b, keys=None):
+    assert sorted(a.files) == sorted(b.files)
+    for key in keys or a.files:
+        scale = max(np.abs(a[key]).max(), 1e-12)
+        assert np.abs(a[key] - b[key]).max() <= 1e-5 * scale, key
+
+
+def test_synchronized_batch_norm_equals_one_process_with_double_batch(tmp_path):
+    """With sync_batchnorm the ranks normalise over the global batch: the same as one process with 2B."""
+    one = run([tmp_path / "one.npz", 32, 6, "--batchnorm"])
+    assert one.returncode == 0, one.stderr
+    two = run([tmp_path / "two.npz", 16, 6, "--batchnorm", "--sync-bn"], n=2)
+    assert two.returncode == 0, two.stderr
+    a, b = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    assert_same_weights(a, b)
+    assert int(b["1.num_batches_tracked"]) == 6
+    # kept per rank (the default), batch statistics differ from the double batch's, and so do the weights
+    local = run([tmp_path / "local.npz", 16, 6, "--batchnorm"], n=2)
+    assert local.returncode == 0, local.stderr
+    c = np.load(tmp_path / "local.npz")
+    assert np.abs(c["1.running_mean"] - a["1.running_mean"]).max() > 1e-4
 
 
 def test_a_killed_rank_stops_the_whole_job(tmp_path):
