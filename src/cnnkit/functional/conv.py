@@ -90,6 +90,15 @@ def col2im(cols, padded_shape, kernel_size, stride, dilation, out, *, buffer=Non
     return xp
 
 
+COLUMNS_PER_PART = 1 << 19  # im2col elements per batch part: ~2 MB of float32, made and used while in cache
+
+
+def _batch_parts(N, per_image):
+    """Slices of the batch whose columns hold about COLUMNS_PER_PART elements (at least one image)."""
+    step = max(1, COLUMNS_PER_PART // per_image)
+    return [slice(n, min(n + step, N)) for n in range(0, N, step)]
+
+
 def _columns(x, pads, kernel_size, stride, dilation, out, groups, *, scratch=True):
     """im2col of x padded, as (N, G, C/G * prod(F), L); in reused scratch memory unless scratch=False."""
     N, C = x.shape[:2]
@@ -181,12 +190,16 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
 
     padded_shape = (N, C, *(n + lo + hi for n, (lo, hi) in zip(spatial, pads, strict=True)))
     pointwise = all(f == 1 for f in F) and all(s == 1 for s in stride) and padded_shape == x.shape
+    w = weight.reshape(G, Kg, -1)  # (G, K/G, C/G * prod(F))
     if pointwise:
         cols = x.reshape(N, G, Cg, L)  # a 1x1 convolution is already a matrix multiply over channels
+        y = np.matmul(w, cols).reshape(N, K, *out)
     else:
-        cols = _columns(x, pads, F, stride, dilation, out, G)  # scratch: backward rebuilds it from x
-    w = weight.reshape(G, Kg, -1)  # (G, K/G, C/G * prod(F))
-    y = np.matmul(w, cols).reshape(N, K, *out)  # (G,Kg,CF) @ (N,G,CF,L) -> (N,G,Kg,L): already NCHW order
+        y = np.empty((N, K, *out), x.dtype)
+        for part in _batch_parts(N, C * math.prod(F) * L):  # scratch columns; backward rebuilds them
+            cols = _columns(x[part], pads, F, stride, dilation, out, G)
+            # (G,Kg,CF) @ (n,G,CF,L) -> (n,G,Kg,L): already NCHW order
+            np.matmul(w, cols, out=y[part].reshape(-1, G, Kg, L))
     if bias is not None:
         y += bias.reshape(K, *(1,) * nd)
     cache = ConvCache(x=x, x_shape=x.shape, padded_shape=padded_shape, weight=weight, pads=pads,
@@ -204,27 +217,32 @@ def convnd_backward(dy, cache):
         return winograd_conv2d_backward(dy, cache)
     if algorithm == "depthwise":
         return depthwise_conv2d_backward(dy, cache)
-    weight, G = cache["weight"], cache["groups"]
+    weight, G, stride, dilation, pads = (cache[k] for k in ("weight", "groups", "stride", "dilation", "pads"))
     N, K, *out = dy.shape
-    Kg, F = K // G, weight.shape[2:]
-    if "cols" in cache:  # the 1x1 case, or a cache built by hand with its columns
-        cols = cache["cols"]
-    else:
-        cols = _columns(cache["x"], cache["pads"], F, cache["stride"], cache["dilation"], out, G)
+    (_, C, *padded), Kg, F = cache["padded_shape"], K // G, weight.shape[2:]
     dy_g = dy.reshape(N, G, Kg, -1)
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if cache["has_bias"] else None
+    w_t = weight.reshape(G, Kg, -1).transpose(0, 2, 1)
     # dW = dy @ cols^T, summed over the batch and the output positions: one multiply per image, then a sum
     # (a single tensordot over (N, L) would first copy both operands into (N*L)-major order: 2-4x slower).
-    dw = np.matmul(dy_g, cols.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)
-    w_t = weight.reshape(G, Kg, -1).transpose(0, 2, 1)
     if cache["pointwise"]:
+        dw = np.matmul(dy_g, cache["cols"].swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)
         return np.matmul(w_t, dy_g).reshape(cache["x_shape"]), dw, db
-    dcols = np.matmul(w_t, dy_g, out=workspace("conv.dcols", cols.shape, dy.dtype))  # W^T @ dy: (N, G, CF, L)
-    N, C = cache["x_shape"][:2]
-    dcols = dcols.reshape(N, C, math.prod(F), *out)
-    dxp = col2im(dcols, cache["padded_shape"], F, cache["stride"], cache["dilation"], out,
-                 buffer=workspace("conv.xp", cache["padded_shape"], dy.dtype))
-    return unpad(dxp, cache["pads"]).copy(), dw, db  # a copy: dxp is scratch memory
+    dw = np.zeros((G, Kg, w_t.shape[1]), dy.dtype)  # (G, K/G, C/G * prod(F)), summed over batch parts
+    dx = np.empty(cache["x_shape"], dy.dtype)
+    kept = dict.get(cache, "cols")  # present only when some code asked for it (or built the cache by hand)
+    for part in _batch_parts(N, C * math.prod(F) * math.prod(out)):
+        if kept is not None:
+            cols = kept[part]
+        else:
+            cols = _columns(cache["x"][part], pads, F, stride, dilation, out, G)
+        dw += np.matmul(dy_g[part], cols.swapaxes(-1, -2)).sum(axis=0)
+        dcols = np.matmul(w_t, dy_g[part], out=workspace("conv.dcols", cols.shape, dy.dtype))  # W^T @ dy
+        n = cols.shape[0]
+        dxp = col2im(dcols.reshape(n, C, math.prod(F), *out), (n, C, *padded), F, stride, dilation, out,
+                     buffer=workspace("conv.xp", (n, C, *padded), dy.dtype))
+        dx[part] = unpad(dxp, pads)
+    return dx, dw.reshape(weight.shape), db
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *,
