@@ -84,7 +84,7 @@ def _window_pads(layer, spatial, dilation=None):
                                           strict=True))
 
 
-# -- one function per layer type: (graph, layer, state-dict prefix, input name, input shape) -> output name --
+# -- one function per layer type: (graph, layer, state-dict prefix, input name, input shape) -> output name
 
 def _conv(g, layer, prefix, x, shape):
     _, pads = conv_geometry(shape[2:], layer.kernel_size, layer.stride, layer.padding, layer.dilation,
