@@ -15,6 +15,7 @@ a tap-by-tap kernel for depthwise layers (cnnkit.functional.depthwise).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -61,6 +62,11 @@ def unpad(xp, pads):
 
 def _window_slices(offset, dilation, stride, out):
     # Input positions that kernel tap `offset` reads for every output position, as one strided slice.
+    return _cached_window_slices(tuple(offset), tuple(dilation), tuple(stride), tuple(out))
+
+
+@functools.lru_cache(maxsize=4096)  # small layers ask per tap and batch part: the Python time adds up
+def _cached_window_slices(offset, dilation, stride, out):
     return (..., *(slice(o * d, o * d + s * (n - 1) + 1, s)
                    for o, d, s, n in zip(offset, dilation, stride, out, strict=True)))
 
