@@ -134,3 +134,34 @@ def test_blas_threads_rule():
     assert blas_threads(None, 416_520) == 1                    # LeNet-5: one thread is fastest
     assert blas_threads(None, SMALL_MODEL_MACS) == os.cpu_count()
     assert blas_threads(3, 416_520) == 3                       # --threads wins
+
+
+def test_bare_command_prints_help_only(capsys):
+    code, out, err = run_main([], capsys)
+    assert code == 2 and "Usage: cnnkit" in out and err == ""
+
+
+def test_image_folder_with_a_pattern_model(capsys, tmp_path):
+    """--data PATH (class folders of RGB PNGs) with a pattern-built model and augmentation."""
+    from PIL import Image
+
+    r = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for k, name in enumerate(["red", "blue"]):
+            folder = tmp_path / "shapes" / split / name
+            folder.mkdir(parents=True)
+            for i in range(6):
+                pixels = r.integers(0, 60, (16, 16, 3), dtype=np.uint8)
+                pixels[..., 0 if k == 0 else 2] += 150
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    run = tmp_path / "run"
+    spec = "INPUT -> [CONV-8 -> RELU -> POOL]*2 -> FC"
+    code, out, err = run_main(["train", "--data", str(tmp_path / "shapes"), "--model", spec, "--epochs", "2",
+                               "--batch-size", "4", "--augment", "crop+flip", "--optimizer", "sgd",
+                               "--out", str(run)], capsys)
+    assert code == 0, err
+    assert "(12 train / 12 test images of 3x16x16, 2 classes)" in out and "sgd lr 0.05" in out
+    image = tmp_path / "shapes" / "test" / "blue" / "0.png"
+    code, out, err = run_main(["predict", str(run), str(image), "-k", "1"], capsys)
+    assert code == 0, err
+    assert out.startswith(f"{image}: ") and ("blue (" in out or "red (" in out)

@@ -12,7 +12,8 @@ import sys
 
 import typer
 
-from cnnkit.cli import evaluate, export, finetune, predict, report, summary, train, viz  # noqa: F401 -- importing a command module registers it
+# Importing a command module registers its command on the app.
+from cnnkit.cli import evaluate, export, finetune, predict, report, summary, train, viz  # noqa: F401
 from cnnkit.cli.app import app
 
 KNOWN = (FileNotFoundError, ValueError, KeyError, TypeError, FloatingPointError, PermissionError, ImportError)
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail("cnnkit: interrupted", 130)
     except Exception as e:  # noqa: BLE001 -- the whole point: one line, no traceback, for every user mistake
         if _is_cli_error(e):
+            if not e.format_message().strip():  # `cnnkit` alone: the help was just printed, nothing to add
+                sys.exit(e.exit_code)
             ctx = getattr(e, "ctx", None)
             where = ctx.command_path if ctx is not None else "cnnkit"
             hint = f" (see '{where} --help')" if e.exit_code == 2 else ""
