@@ -23,6 +23,7 @@ import numpy as np
 
 from cnnkit.analysis.shapes import as_tuple, padding_pairs
 from cnnkit.errors import ShapeError
+from cnnkit.functional.activation import keep_where
 from cnnkit.functional.conv import _window_slices, conv_geometry, pad, unpad
 
 
@@ -87,29 +88,47 @@ def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", 
     """
     g = pool_geometry(x.shape, kernel_size, stride, padding, dilation, fit, nd=nd, name=name)
     xp = pad(x, g["pads"], value=-np.inf)
-    taps = math.prod(g["kernel_size"])
-    y = switches = better = None
+    switch_type = np.min_scalar_type(math.prod(g["kernel_size"]) - 1)  # uint8 up to 16x16 kernels
+    y = switches = better = won = None
     for i, window in _taps(g):
         v = xp[window]
         if y is None:
             y = np.array(v, copy=True)
-            switches = np.zeros(y.shape, dtype=np.min_scalar_type(taps - 1))  # uint8 up to 16x16 kernels
-            better = np.empty(y.shape, dtype=bool)
+            switches = np.zeros(y.shape, dtype=switch_type)
+            better, won = np.empty(y.shape, dtype=bool), np.empty(y.shape, dtype=switch_type)
             continue
         # Strictly greater: a tie keeps the first max in row-major window order, as PyTorch does.
         np.greater(v, y, out=better)
-        np.copyto(switches, i, where=better)
+        # switches = i where better. Taps come in increasing order, so every switch so far is < i and
+        # max(switches, better * i) does it without a masked copy (a mispredicted branch per element).
+        np.multiply(better, switch_type.type(i), out=won)
+        np.maximum(switches, won, out=switches)
         np.maximum(y, v, out=y)  # (not copyto: np.maximum propagates a NaN instead of hiding it)
     cache = dict(geometry=g, switches=switches, padded_shape=xp.shape)
     return y, cache
 
 
+def _windows_overlap(geometry) -> bool:
+    """True when some input position lies under two windows (then backward must add, not assign)."""
+    g = geometry
+    return any(d != 1 or s < k for k, s, d in zip(g["kernel_size"], g["stride"], g["dilation"], strict=True))
+
+
 def max_poolnd_backward(dy, cache):
     """dy (N, C, *S_out) -> dx (N, C, *S): zero except at the argmax of every window, which gets its dy
     (summed where overlapping windows share the same winner)."""
-    switches = cache["switches"]
-    return _scatter(lambda i, _: np.where(switches == i, dy, 0), cache["padded_shape"], cache["geometry"],
-                    dy.dtype)
+    switches, g = cache["switches"], cache["geometry"]
+    dxp = np.zeros(cache["padded_shape"], dtype=dy.dtype)
+    won = np.empty(switches.shape, dtype=bool)
+    overlap = _windows_overlap(g)
+    routed = np.empty_like(dy) if overlap else None
+    for i, window in _taps(g):
+        np.equal(switches, i, out=won)
+        if overlap:
+            dxp[window] += keep_where(won, dy, out=routed)
+        else:  # every input is under at most one window: write straight into dx, nothing to add
+            keep_where(won, dy, out=dxp[window])
+    return np.ascontiguousarray(unpad(dxp, g["pads"]))
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, name="max_pool1d"):
