@@ -92,12 +92,13 @@ def test_train_evaluate_predict_resume(capsys, tmp_path):
     code, out, err = run_main(["train", "--epochs", "1", "--limit", "400", "--out", str(run), "--seed", "3"],
                               capsys)
     assert code == 0, err
-    files = {"checkpoint.npz", "history.json", "history.csv", "metrics.json", "summary.txt"}
+    files = {"checkpoint.npz", "history.json", "history.csv", "metrics.json", "summary.txt", "report.html"}
     assert {p.name for p in run.iterdir()} == files
+    assert out.splitlines()[-1] == f"report: {run / 'report.html'}"
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics) >= {"test_accuracy", "test_loss"} and metrics["test_accuracy"] > 0.3
     assert out.splitlines()[0].startswith("cnnkit train: lenet5 (61,706 parameters) on embedded (400 train")
-    assert out.splitlines()[-1].startswith(f"test accuracy {metrics['test_accuracy']:.2%}")
+    assert out.splitlines()[-2].startswith(f"test accuracy {metrics['test_accuracy']:.2%}")
     assert "Total params: 61,706" in (run / "summary.txt").read_text()
     assert json.loads((run / "history.json").read_text())["records"][0]["epoch"] == 1
 

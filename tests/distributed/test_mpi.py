@@ -68,3 +68,20 @@ def test_a_killed_rank_stops_the_whole_job(tmp_path):
     assert result.returncode != 0
     assert time.monotonic() - began < 60
     assert not (tmp_path / "never.npz").exists()
+
+
+def test_cnnkit_train_distributed_writes_one_run_directory(tmp_path):
+    """`mpiexec -n 2 cnnkit train --distributed`: rank 0 alone prints and writes the run directory."""
+    out = tmp_path / "run"
+    cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "cnnkit", "train", "--distributed", "--limit", "1000",
+           "--epochs", "1", "--no-report", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SRC}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "2 ranks x batch 32 = effective batch 64" in result.stdout
+    assert "0.002 x 2 = 0.004" in result.stdout
+    assert result.stdout.count("test accuracy") == 1
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "history.csv", "history.json",
+                                                     "metrics.json", "summary.txt"]
+    import json
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.3

@@ -122,6 +122,15 @@ def train(
     threads: Annotated[int | None, typer.Option(
         min=1, show_default="1 for small models, all cores for big ones",
         help="Threads for NumPy's matrix products.")] = None,
+    report: Annotated[bool, typer.Option(
+        help="Write report.html (curves, filters, occlusion...) into the run directory; needs cnnkit[viz].",
+    )] = True,
+    distributed: Annotated[bool, typer.Option(
+        help="Data-parallel over MPI: run as 'mpiexec -n N cnnkit train --distributed ...'; "
+             "each rank takes --batch-size images per step. Needs cnnkit[mpi].")] = False,
+    sync_bn: Annotated[bool, typer.Option(
+        "--sync-bn", help="With --distributed: batch norm uses the statistics of all ranks' images.",
+    )] = False,
 ):
     """Train a model and print its test accuracy; everything lands in a run directory.
 
@@ -176,28 +185,52 @@ def train(
                               normalize=(mean, std), augment=augment)
     test_loader = DataLoader(test_set, 500, normalize=(mean, std))
     opt_kwargs = {"momentum": 0.9, "nesterov": True} if name == "sgd" else {}
-    opt = OPTIMIZERS[name](net, lr=settings["lr"], **opt_kwargs)
+    lr_used = settings["lr"]
+    parallel = None
+    if distributed:
+        from cnnkit.distributed import DataParallel
+
+        parallel = DataParallel(sync_batchnorm=sync_bn, threads=threads)
+        threads = parallel.threads
+        parallel.setup(net)
+        train_loader = parallel.shard(train_loader)
+        lr_used = settings["lr"] * parallel.size  # the linear scaling rule (Goyal et al. 2017)
+        quiet = quiet or not parallel.is_root
+    opt = OPTIMIZERS[name](net, lr=lr_used, **opt_kwargs)
+    if parallel is not None:
+        opt = parallel.wrap(opt)
     scheduler = CosineAnnealing(opt, T_max=settings["epochs"] * len(train_loader), interval="step")
+    root_rank = parallel is None or parallel.is_root
 
     run = Path(out) if out is not None else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    run.mkdir(parents=True, exist_ok=True)
+    if parallel is not None and out is None:  # every rank must agree on rank 0's directory name
+        run = Path(parallel.comm.bcast(str(run), root=0))
+    if root_rank:
+        run.mkdir(parents=True, exist_ok=True)
     metadata = {"train": settings, "classes": classes, "input_shape": list(input_shape),
                 "data": settings["data"], "normalize": {"mean": mean.tolist(), "std": std.tolist()}}
-    report = summarize(net, input_shape)
-    threads = blas_threads(threads, report.total_macs)
+    table = summarize(net, input_shape)
+    threads = blas_threads(threads, table.total_macs)
+    if parallel is not None and not quiet:
+        typer.echo(f"distributed: {parallel.size} ranks x batch {settings['batch_size']} = effective batch "
+                   f"{settings['batch_size'] * parallel.size}; learning rate scaled linearly with the ranks "
+                   f"(Goyal et al. 2017): {settings['lr']:g} x {parallel.size} = {lr_used:g}; batch norm "
+                   f"{'synchronized' if sync_bn else 'per rank'}; {threads} BLAS thread(s) per rank")
     if not quiet:
         typer.echo(f"cnnkit train: {settings['model']} ({net.num_parameters():,} parameters) on "
                    f"{settings['data']} ({len(train_set):,} train / {len(test_set):,} test images of "
                    f"{'x'.join(map(str, input_shape))}, {len(classes)} classes)")
-        typer.echo(f"{name} lr {settings['lr']:g} (cosine), batch {settings['batch_size']}, "
+        typer.echo(f"{name} lr {lr_used:g} (cosine), batch {settings['batch_size']}, "
                    f"{settings['epochs']} epoch{'s' * (settings['epochs'] != 1)}, seed {seed}, "
                    f"{threads} thread{'s' * (threads != 1)} -> {run}")
     began = time.perf_counter()
     with limit_blas_threads(threads):
         history = fit(net, SoftmaxCrossEntropy(), opt, train_loader, epochs=settings["epochs"],
-                      scheduler=scheduler, checkpoint=run / "checkpoint.npz", resume=resume, quiet=quiet,
-                      metadata=metadata)
+                      scheduler=scheduler, checkpoint=run / "checkpoint.npz" if root_rank else None,
+                      resume=resume, quiet=quiet, metadata=metadata)
         seconds = time.perf_counter() - began
+        if not root_rank:  # rank 0 alone evaluates and writes; the replicas hold the same weights
+            return
         result = evaluate(net, test_loader, SoftmaxCrossEntropy())
     metrics = {"test_accuracy": result["accuracy"], "test_loss": result["loss"], "test_images": result["n"],
                "train_seconds": round(seconds, 1), "epochs": len(history) and history.last["epoch"]}
@@ -207,9 +240,19 @@ def train(
     history.to_json(run / "history.json")
     history.to_csv(run / "history.csv")
     (run / "summary.txt").write_text(
-        f"{report}\n\nsettings: {json.dumps(settings)}\n"
+        f"{table}\n\nsettings: {json.dumps(settings)}\n"
         f"test accuracy {result['accuracy']:.4f}, test loss {result['loss']:.4f} on {result['n']} images; "
         f"training took {seconds:.1f} s\n")
     typer.echo(f"test accuracy {result['accuracy']:.2%} (loss {result['loss']:.4f}) on {result['n']:,} "
                f"images after {metrics['epochs']} epoch{'s' * (metrics['epochs'] != 1)}, {seconds:.0f} s; "
                f"run saved in {run}")
+    if report:
+        try:
+            from cnnkit.viz.report import write_report
+
+            path = write_report(run, root=root)
+        except ImportError as e:  # matplotlib is an extra: a missing one must not fail a finished training
+            typer.echo(f"no report: {e}")
+        else:
+            if not quiet:
+                typer.echo(f"report: {path}")
