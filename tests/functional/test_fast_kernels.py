@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as tF
 
 import cnnkit as ck
+from cnnkit.functional import conv as conv_module
+from cnnkit.functional import winograd as winograd_module
 from cnnkit.functional.conv import ConvCache, choose_algorithm, conv2d, convnd_backward
 from conftest import assert_parity
 
@@ -214,3 +216,21 @@ def test_results_never_alias_scratch_memory(algorithm, kwargs):
     for before, after in zip(kept, results, strict=True):
         np.testing.assert_array_equal(before, after)
     assert "cols" not in cache2 or algorithm == "im2col" and cache2["pointwise"]
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+def test_batch_parts_give_the_same_result(algorithm, monkeypatch):
+    """Kernels work through the batch a few images at a time; one image per part changes nothing."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 6, 7, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((5, 4, 7, 9)).astype(np.float32)
+    whole = conv2d(x, w, np.ones(4, np.float32), padding=1, groups=2, algorithm=algorithm)
+    whole = (whole[0], *convnd_backward(dy, whole[1]))
+    monkeypatch.setattr(conv_module, "COLUMNS_PER_PART", 1)
+    monkeypatch.setattr(winograd_module, "PART_ELEMENTS", 1)
+    monkeypatch.setattr(winograd_module, "MIN_PART_TILES", 1)
+    parts = conv2d(x, w, np.ones(4, np.float32), padding=1, groups=2, algorithm=algorithm)
+    parts = (parts[0], *convnd_backward(dy, parts[1]))
+    for a, b in zip(whole, parts, strict=True):  # dweight sums in another order: float32 rounding differs
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())

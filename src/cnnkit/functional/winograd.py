@@ -67,6 +67,19 @@ def _transform(L2, t, out=None):
     return np.matmul(L2, t.reshape(L2.shape[1], -1), out=out)
 
 
+# The batch goes through in parts: about PART_ELEMENTS tile-array elements (2 MB of float32) stay in cache
+# between the copies and transforms, and bound the scratch memory; but at least MIN_PART_TILES tiles, below
+# which the matrix multiplies get too thin (measured on the benchmark suite's layers).
+PART_ELEMENTS, MIN_PART_TILES = 1 << 19, 256
+
+
+def _batch_parts(N, tiles_per_image, elements_per_image):
+    """(images, tiles) slice pairs cutting the batch into parts (see PART_ELEMENTS)."""
+    step = max(1, PART_ELEMENTS // elements_per_image, -(-MIN_PART_TILES // tiles_per_image))
+    return [(slice(n, min(n + step, N)), slice(n * tiles_per_image, min(n + step, N) * tiles_per_image))
+            for n in range(0, N, step)]
+
+
 def _filter_transform(G2, weight, groups):
     """U = G w G^T for every filter, as one (alpha^2, 9) @ (9, K*C/groups) multiply -> (alpha^2, G, C/G, K/G).
 
@@ -110,23 +123,26 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
     (top, bottom), (left, right) = pads
     Ho, Wo = H + top + bottom - 2, W + left + right - 2
     th, tw = -(-Ho // m), -(-Wo // m)  # tiles per column and row; the last ones may hang over the edge
-    P = N * th * tw
+    T = th * tw
 
-    # Two scratch buffers serve every temporary, alternately: each is dead before its buffer is reused.
-    xp = _pad_into(workspace("winograd.a", (N, th * m + 2, tw * m + 2, C), dtype), x.transpose(0, 2, 3, 1),
-                   top, left)
-    d = workspace("winograd.b", (alpha, alpha, N, th, tw, C), dtype)
-    for a in range(alpha):  # overlapping input tiles: im2col with window alpha and stride m
-        for b in range(alpha):
-            d[a, b] = xp[:, a:a + m * th:m, b:b + m * tw:m]
-    V = _transform(mats["BT2"], d).reshape(alpha * alpha, P, G, Cg)  # B^T d B, kept for dweight
     U = _filter_transform(mats["G2"], weight, G)  # G w G^T: (alpha^2, G, C/G, K/G)
-
-    M = workspace("winograd.a", (alpha * alpha, P, G, Kg), dtype)
-    np.matmul(V.transpose(0, 2, 1, 3), U, out=M.transpose(0, 2, 1, 3))  # per position: (P, C) @ (C, K)
-    Y = _transform(mats["AT2"], M, out=workspace("winograd.b", (m * m, P * K), dtype))  # A^T M A
+    V = np.empty((alpha * alpha, N * T, G, Cg), dtype)  # B^T d B of every tile, kept for dweight
     y = np.empty((N, th, m, tw, m, K), dtype)
-    y[...] = Y.reshape(m, m, N, th, tw, K).transpose(2, 3, 0, 4, 1, 5)
+    for part, tiles in _batch_parts(N, T, alpha * alpha * T * max(C, K)):
+        n = part.stop - part.start
+        # Two scratch buffers serve every temporary, alternately: each is dead before its buffer is reused.
+        xp = _pad_into(workspace("winograd.a", (n, th * m + 2, tw * m + 2, C), dtype),
+                       x[part].transpose(0, 2, 3, 1), top, left)
+        d = workspace("winograd.b", (alpha, alpha, n, th, tw, C), dtype)
+        for a in range(alpha):  # overlapping input tiles: im2col with window alpha and stride m
+            for b in range(alpha):
+                d[a, b] = xp[:, a:a + m * th:m, b:b + m * tw:m]
+        V_part = V[:, tiles]
+        _transform(mats["BT2"], d, out=V_part.reshape(alpha * alpha, -1))
+        M = workspace("winograd.a", (alpha * alpha, n * T, G, Kg), dtype)
+        np.matmul(V_part.transpose(0, 2, 1, 3), U, out=M.transpose(0, 2, 1, 3))  # per position: (P,C) @ (C,K)
+        Y = _transform(mats["AT2"], M, out=workspace("winograd.b", (m * m, n * T * K), dtype))  # A^T M A
+        y[part] = Y.reshape(m, m, n, th, tw, K).transpose(2, 3, 0, 4, 1, 5)
     y = y.reshape(N, th * m, tw * m, K)
     if (Ho, Wo) != (th * m, tw * m):
         y = np.ascontiguousarray(y[:, :Ho, :Wo])
@@ -145,37 +161,40 @@ def winograd_conv2d_backward(dy, cache):
     K, Cg = cache["weight"].shape[:2]
     (th, tw), m, alpha = cache["tiles"], cache["tile"], cache["tile"] + 2
     (top, _), (left, _) = cache["pads"]
-    P = N * th * tw
+    T = th * tw
     db = dy.sum(axis=(0, 2, 3)) if cache["has_bias"] else None
 
     dy = dy.transpose(0, 2, 3, 1)  # (N, H_out, W_out, K): free when dy came from a channels-last layer
-    if dy.shape[1:3] != (th * m, tw * m):  # tiles that hang over the edge see zero gradient there
-        dy = _pad_into(workspace("winograd.a", (N, th * m, tw * m, K), dtype), dy, 0, 0)
-    dY = workspace("winograd.b", (m, m, N, th, tw, K), dtype)
-    dY.transpose(2, 3, 0, 4, 1, 5)[...] = dy.reshape(N, th, m, tw, m, K)
-    dM = _transform(mats["AT2"].T, dY, out=workspace("winograd.a", (alpha * alpha, P * K), dtype))  # A dY A^T
-    dM = dM.reshape(alpha * alpha, P, G, K // G).transpose(0, 2, 1, 3)  # (alpha^2, G, P, K/G)
+    dU = np.zeros(U.shape, dtype)  # (alpha^2, G, C/G, K/G), summed over the batch parts
+    dx = np.empty((N, H, W, C), dtype)
+    for part, tiles in _batch_parts(N, T, alpha * alpha * T * max(C, K)):
+        n, dy_part = part.stop - part.start, dy[part]
+        if dy_part.shape[1:3] != (th * m, tw * m):  # tiles that hang over the edge see zero gradient there
+            dy_part = _pad_into(workspace("winograd.a", (n, th * m, tw * m, K), dtype), dy_part, 0, 0)
+        dY = workspace("winograd.b", (m, m, n, th, tw, K), dtype)
+        dY.transpose(2, 3, 0, 4, 1, 5)[...] = dy_part.reshape(n, th, m, tw, m, K)
+        dM = _transform(mats["AT2"].T, dY, out=workspace("winograd.a", (alpha * alpha, n * T * K), dtype))
+        dM = dM.reshape(alpha * alpha, n * T, G, K // G).transpose(0, 2, 1, 3)  # A dY A^T: (a^2, G, P, K/G)
 
-    dU = np.matmul(V.transpose(0, 2, 3, 1), dM)  # (alpha^2, G, C/G, K/G)
+        dU += np.matmul(V[:, tiles].transpose(0, 2, 3, 1), dM)
+        dV = workspace("winograd.b", (alpha * alpha, n * T, G, Cg), dtype)
+        np.matmul(dM, U.transpose(0, 1, 3, 2), out=dV.transpose(0, 2, 1, 3))
+        dd = _transform(mats["BT2"].T, dV, out=workspace("winograd.a", (alpha * alpha, n * T * C), dtype))
+        dd = dd.reshape(alpha, alpha, n, th, tw, C)  # B dV B^T
+
+        # Sum the overlapping tiles back (col2im with window alpha, stride m). The offsets a, b < m cover
+        # the th*m x tw*m block exactly once, so they assign; only the 2-pixel fringe needs zeros first.
+        dxp = workspace("winograd.b", (n, th * m + 2, tw * m + 2, C), dtype)
+        dxp[:, th * m:] = 0
+        dxp[:, :, tw * m:] = 0
+        for a in range(alpha):
+            for b in range(alpha):
+                window = dxp[:, a:a + m * th:m, b:b + m * tw:m]
+                if a < m and b < m:
+                    window[...] = dd[a, b]
+                else:
+                    window += dd[a, b]
+        dx[part] = dxp[:, top:top + H, left:left + W]
     dw = mats["G2"].T @ dU.reshape(alpha * alpha, -1)  # G^T dU G: (9, G * C/G * K/G)
     dw = dw.reshape(3, 3, G, Cg, K // G).transpose(2, 4, 3, 0, 1)
-    dV = workspace("winograd.b", (alpha * alpha, P, G, Cg), dtype)
-    np.matmul(dM, U.transpose(0, 1, 3, 2), out=dV.transpose(0, 2, 1, 3))
-    dd = _transform(mats["BT2"].T, dV, out=workspace("winograd.a", (alpha * alpha, P * C), dtype))  # B dV B^T
-    dd = dd.reshape(alpha, alpha, N, th, tw, C)
-
-    # Sum the overlapping tiles back (col2im with window alpha, stride m). The offsets a, b < m cover the
-    # th*m x tw*m block exactly once, so they assign; only the 2-pixel fringe needs zeros before adding.
-    dxp = workspace("winograd.b", (N, th * m + 2, tw * m + 2, C), dtype)
-    dxp[:, th * m:] = 0
-    dxp[:, :, tw * m:] = 0
-    for a in range(alpha):
-        for b in range(alpha):
-            window = dxp[:, a:a + m * th:m, b:b + m * tw:m]
-            if a < m and b < m:
-                window[...] = dd[a, b]
-            else:
-                window += dd[a, b]
-    dx = np.empty((N, H, W, C), dtype)
-    dx[...] = dxp[:, top:top + H, left:left + W]
     return dx.transpose(0, 3, 1, 2), dw.reshape(K, Cg, 3, 3), db
