@@ -243,7 +243,8 @@ def convnd_backward(dy, cache):
         else:
             cols = _columns(cache["x"][part], pads, F, stride, dilation, out, G)
         dw += np.matmul(dy_g[part], cols.swapaxes(-1, -2)).sum(axis=0)
-        dcols = np.matmul(w_t, dy_g[part], out=workspace("conv.dcols", cols.shape, dy.dtype))  # W^T @ dy
+        # W^T @ dy, into the columns' own scratch buffer: they are dead once dW has them
+        dcols = np.matmul(w_t, dy_g[part], out=workspace("conv.cols", cols.shape, dy.dtype))
         n = cols.shape[0]
         dxp = col2im(dcols.reshape(n, C, math.prod(F), *out), (n, C, *padded), F, stride, dilation, out,
                      buffer=workspace("conv.xp", (n, C, *padded), dy.dtype))
