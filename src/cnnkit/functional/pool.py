@@ -25,6 +25,7 @@ from cnnkit.analysis.shapes import as_tuple, padding_pairs
 from cnnkit.errors import ShapeError
 from cnnkit.functional.activation import keep_where
 from cnnkit.functional.conv import _window_slices, conv_geometry, pad, unpad
+from cnnkit.functional.workspace import workspace
 
 
 def pool_geometry(x_shape, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, nd=None,
@@ -73,6 +74,82 @@ def _scatter(dy_per_tap, padded_shape, geometry, dtype):
     return np.ascontiguousarray(unpad(dxp, geometry["pads"]))
 
 
+class _Phases:
+    """The padded input regrouped by stride phase and flattened: every kernel tap reads one run of memory.
+
+    Tap offset o (times dilation d) of windows with stride s reads the padded input at ``s*j + o*d`` for
+    the outputs j = 0..n-1: along each axis the *phase* ``r = o*d % s`` (every s-th position from r),
+    shifted by ``a = o*d // s``. Stored phase by phase with the spatial axes flattened, that read is the
+    contiguous run ``phases[r][flat(a) : flat(a) + n_1 * Q_2 * ... * Q_nd]`` (Q: positions per phase and
+    axis), which NumPy processes in long SIMD loops instead of one short strided row at a time (2-4x
+    faster per tap on 32x32 and 56x56 maps). The run is *wide*: besides the n_k outputs it computes
+    ``Q_k - n_k`` throw-away ones along every axis but the first (dropped by :meth:`crop`), and it may
+    read past the last phase row, so every phase has a spare row.
+    """
+
+    def __init__(self, spatial, geometry):
+        g = geometry
+        self.spatial, self.stride, self.pads, self.out = tuple(spatial), g["stride"], g["pads"], g["out"]
+        padded = [n + lo + hi for n, (lo, hi) in zip(spatial, self.pads, strict=True)]
+        self.Q = tuple(-(-p // s) for p, s in zip(padded, self.stride, strict=True))
+        self.wide = (self.out[0], *self.Q[1:])  # the outputs one run computes
+        self.length = math.prod(self.wide)
+        self.size = math.prod(self.Q) + math.prod(self.Q[1:])  # + the spare row
+        self.rounded = tuple(q * s for q, s in zip(self.Q, self.stride, strict=True))  # whole phases
+        self.single = all(s == 1 for s in self.stride)
+        # every padded position lies inside x: nothing but the spare row needs the fill value
+        self.covered = all(lo == hi == 0 and p % s == 0
+                           for (lo, hi), p, s in zip(self.pads, padded, self.stride, strict=True))
+
+    def run(self, phases, window):
+        """The wide run of ``phases`` (N, C, phase, size) read by the tap of ``window`` (from _taps)."""
+        starts = [axis.start for axis in window[1:]]  # window = (..., slice per spatial axis)
+        r = np.ravel_multi_index([t % s for t, s in zip(starts, self.stride)], self.stride)
+        a = np.ravel_multi_index([t // s for t, s in zip(starts, self.stride)], self.Q)
+        return phases[:, :, r, a:a + self.length]
+
+    def _grid(self, phases):
+        """(N, C, phase, size) -> the (N, C, *stride, *Q) view of the phase positions (no spare rows)."""
+        return phases[..., :math.prod(self.Q)].reshape(*phases.shape[:2], *self.stride, *self.Q)
+
+    def _split(self, xp):
+        """Padded input (N, C, *(stride * Q)) as a (N, C, *stride, *Q) view: position s*q + r -> [r, q]."""
+        nd = len(self.Q)
+        view = xp.reshape(*xp.shape[:2], *(n for q, s in zip(self.Q, self.stride) for n in (q, s)))
+        return view.transpose(0, 1, *range(3, 2 + 2 * nd, 2), *range(2, 2 + 2 * nd, 2))
+
+    def _inside(self):
+        """Where x sits in the padded input."""
+        return (..., *(slice(lo, lo + n) for (lo, _), n in zip(self.pads, self.spatial, strict=True)))
+
+    def load(self, x, fill, name="pool.phases"):
+        """x (N, C, *S) -> phases (N, C, prod(stride), size) in reused memory, padding = ``fill``.
+
+        One transposing copy does the regrouping (a copy per phase reads every cache line once per
+        phase: 3x slower for 2x2 phases).
+        """
+        N, C = x.shape[:2]
+        phases = workspace(name, (N, C, math.prod(self.stride), self.size), x.dtype)
+        phases[..., math.prod(self.Q):] = fill  # the spare rows
+        if self.single:  # stride 1: the one phase is the padded input itself
+            padded = self._grid(phases).reshape(N, C, *self.Q)
+            if not self.covered:
+                padded.fill(fill)
+            padded[self._inside()] = x
+        elif self.covered and x.flags.c_contiguous:
+            self._grid(phases)[...] = self._split(x)
+        else:
+            xp = workspace(name + ".padded", (N, C, *self.rounded), x.dtype)
+            xp.fill(fill)
+            xp[self._inside()] = x
+            self._grid(phases)[...] = self._split(xp)
+        return phases
+
+    def crop(self, wide):
+        """(N, C, length) wide outputs -> the (N, C, *S_out) view of the real ones."""
+        return wide.reshape(*wide.shape[:2], *self.wide)[(..., *(slice(0, n) for n in self.out))]
+
+
 # -- max pooling ------------------------------------------------------------------------------------------
 
 def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, nd=None, name="max_pool"):
@@ -87,15 +164,18 @@ def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", 
     max of every window, so that :func:`max_poolnd_backward` routes each gradient to the one input that won.
     """
     g = pool_geometry(x.shape, kernel_size, stride, padding, dilation, fit, nd=nd, name=name)
-    xp = pad(x, g["pads"], value=-np.inf)
+    layout = _Phases(x.shape[2:], g)
+    phases = layout.load(x, -np.inf)
+    N, C, L = (*x.shape[:2], layout.length)
     switch_type = np.min_scalar_type(math.prod(g["kernel_size"]) - 1)  # uint8 up to 16x16 kernels
-    y = switches = better = won = None
+    exact = layout.wide == layout.out  # the wide outputs are the real ones: compute y in place
+    y = np.empty((N, C, L), x.dtype) if exact else workspace("pool.y", (N, C, L), x.dtype)
+    switches = np.zeros((N, C, L), switch_type)
+    better, won = np.empty((N, C, L), bool), np.empty((N, C, L), switch_type)
     for i, window in _taps(g):
-        v = xp[window]
-        if y is None:
-            y = np.array(v, copy=True)
-            switches = np.zeros(y.shape, dtype=switch_type)
-            better, won = np.empty(y.shape, dtype=bool), np.empty(y.shape, dtype=switch_type)
+        v = layout.run(phases, window)
+        if i == 0:
+            np.copyto(y, v)
             continue
         # Strictly greater: a tie keeps the first max in row-major window order, as PyTorch does.
         np.greater(v, y, out=better)
@@ -104,8 +184,14 @@ def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", 
         np.multiply(better, switch_type.type(i), out=won)
         np.maximum(switches, won, out=switches)
         np.maximum(y, v, out=y)  # (not copyto: np.maximum propagates a NaN instead of hiding it)
-    cache = dict(geometry=g, switches=switches, padded_shape=xp.shape)
+    y, switches = (layout.crop(y), layout.crop(switches)) if exact else (layout.crop(y).copy(),
+                                                                         layout.crop(switches).copy())
+    cache = dict(geometry=g, switches=switches, padded_shape=_padded_shape(x.shape, g))
     return y, cache
+
+
+def _padded_shape(shape, geometry):
+    return (*shape[:2], *(n + lo + hi for n, (lo, hi) in zip(shape[2:], geometry["pads"], strict=True)))
 
 
 def _windows_overlap(geometry) -> bool:
@@ -116,7 +202,11 @@ def _windows_overlap(geometry) -> bool:
 
 def max_poolnd_backward(dy, cache):
     """dy (N, C, *S_out) -> dx (N, C, *S): zero except at the argmax of every window, which gets its dy
-    (summed where overlapping windows share the same winner)."""
+    (summed where overlapping windows share the same winner).
+
+    Scatters through strided views of dx: regrouping phases back into dx (see _Phases) writes with a
+    stride too, and measured slower than these direct writes.
+    """
     switches, g = cache["switches"], cache["geometry"]
     dxp = np.zeros(cache["padded_shape"], dtype=dy.dtype)
     won = np.empty(switches.shape, dtype=bool)
