@@ -1,11 +1,14 @@
-"""LocallyConnected2d: against a naive loop (PyTorch has no such op), numeric gradients, shared-filter case,
-the AlexNet parameter count, and errors."""
+"""LocallyConnected2d: against a naive loop and PyTorch (unfold + a per-position contraction), numeric
+gradients, the shared-filter case, the AlexNet parameter count, and errors."""
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as tF
 
 import cnnkit as ck
 from cnnkit.functional.conv import conv_geometry
+from conftest import assert_parity
 
 
 def _naive(x, w, b, stride, pads, dy):
@@ -206,3 +209,41 @@ def test_config_round_trip_and_analysis_attributes():
                              "input_size=(7, 5), bias=False)")
     assert layer.kernel_size == (3, 2) and layer.padding == ((1, 1), (1, 1)) and layer.dilation == (1, 1)
     assert layer.fit == "error" and layer.in_channels == 2 and layer.out_channels == 4
+
+
+@pytest.mark.parametrize("C, K, kernel_size, stride, padding, size, fit, bias", [
+    (3, 4, 3, 1, 0, (6, 5), "error", True),
+    (2, 3, 3, 2, 1, (7, 7), "error", True),
+    (1, 2, (2, 3), (1, 2), ((0, 1), (1, 1)), (5, 7), "error", False),
+    (2, 2, 3, 2, 0, (8, 6), "crop", True),
+    (2, 2, 3, 2, 0, (8, 6), "pad", True),
+    (3, 5, 1, 1, 0, (3, 4), "error", True),
+])
+def test_parity_with_pytorch(C, K, kernel_size, stride, padding, size, fit, bias):
+    """PyTorch has no locally connected layer, but it is one line of autograd: unfold the padded input into
+    its windows (N, C*Fh*Fw, L) and contract each position l with its own filter. Forward and every gradient
+    in float32, as for the other layers."""
+    rng = np.random.default_rng(4)
+    layer = ck.LocallyConnected2d(C, K, kernel_size, stride, padding, bias, input_size=size, fit=fit, rng=rng)
+    x = rng.standard_normal((2, C, *size)).astype(np.float32)
+    y = layer(x)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = layer.backward(dy)
+
+    _, pads = conv_geometry(size, layer.kernel_size, layer.stride, layer.padding, (1, 1), fit)
+    (ph0, ph1), (pw0, pw1) = pads
+    _, Ho, Wo = layer.weight.shape[:3]
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(layer.weight.data, requires_grad=True)  # (K, Ho, Wo, C, Fh, Fw)
+    tb = torch.tensor(layer.bias.data, requires_grad=True) if bias else None
+    cols = tF.unfold(tF.pad(tx, (pw0, pw1, ph0, ph1)), layer.kernel_size, stride=layer.stride)
+    ty = torch.einsum("ncl,klc->nkl", cols, tw.reshape(K, Ho * Wo, -1)).reshape(2, K, Ho, Wo)
+    if bias:
+        ty = ty + tb
+    ty.backward(torch.tensor(dy))
+    assert y.dtype == dx.dtype == layer.weight.grad.dtype == np.float32
+    assert_parity(y, ty, what="forward")
+    assert_parity(dx, tx.grad, what="dx")
+    assert_parity(layer.weight.grad, tw.grad, what="dweight")
+    if bias:
+        assert_parity(layer.bias.grad, tb.grad, what="dbias")
