@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as tF
-from conftest import assert_parity
 
 import cnnkit as ck
 from cnnkit.functional import conv2d
+from conftest import assert_parity
 
 
 def _grid(n, seed):
@@ -36,7 +36,8 @@ CONV = {1: ck.Conv1d, 2: ck.Conv2d, 3: ck.Conv3d}
 TORCH_CONV = {1: tF.conv1d, 2: tF.conv2d, 3: tF.conv3d}
 
 
-@pytest.mark.parametrize("cfg", _grid(240, seed=1), ids=lambda c: f"{c['nd']}d-C{c['C']}K{c['K']}g{c['groups']}")
+@pytest.mark.parametrize("cfg", _grid(240, seed=1),
+                         ids=lambda c: f"{c['nd']}d-C{c['C']}K{c['K']}g{c['groups']}")
 def test_parity_with_pytorch(cfg):
     """Forward, dx, dweight and dbias match torch.nn.functional.convNd (float32, PyTorch's floor rule)."""
     nd, rng = cfg["nd"], np.random.default_rng(0)
@@ -91,11 +92,13 @@ def test_notes_1d_filters_on_binary_image():
 
 @pytest.mark.parametrize("stride, expected", [(1, 5), (2, 3)])
 def test_notes_output_sizes(stride, expected):
-    assert ck.Conv2d(1, 1, 3, stride=stride, padding=1).output_shape((1, 1, 5, 5)) == (1, 1, expected, expected)
+    layer = ck.Conv2d(1, 1, 3, stride=stride, padding=1)
+    assert layer.output_shape((1, 1, 5, 5)) == (1, 1, expected, expected)
 
 
 def test_notes_stride_that_does_not_fit():
-    with pytest.raises(ck.ShapeError, match=r"\([HW] - F \+ 2P\)/S \+ 1 = \(5 - 3 \+ 2\)/3 \+ 1 = 2.33333 is not"):
+    with pytest.raises(ck.ShapeError,
+                       match=r"\([HW] - F \+ 2P\)/S \+ 1 = \(5 - 3 \+ 2\)/3 \+ 1 = 2.33333 is not"):
         ck.Conv2d(1, 1, 3, stride=3, padding=1).output_shape((1, 1, 5, 5))
     layer = ck.Conv2d(3, 16, 3, stride=2)
     with pytest.raises(ck.ShapeError, match=r"Conv2d\(3->16.*\(10 - 3 \+ 0\)/2 \+ 1 = 4.5 is not an integer; "
@@ -151,7 +154,8 @@ def test_backward_accumulates_gradients():
 
 @pytest.mark.parametrize("make, x, error, pattern", [
     (lambda: ck.Conv2d(3, 4, 3), np.zeros((3, 8, 8), np.float32), ck.ShapeError, r"expected a 4-D input"),
-    (lambda: ck.Conv2d(3, 4, 3), np.zeros((1, 2, 8, 8), np.float32), ck.ShapeError, r"expected 3 input channels"),
+    (lambda: ck.Conv2d(3, 4, 3), np.zeros((1, 2, 8, 8), np.float32), ck.ShapeError,
+     r"expected 3 input channels"),
     (lambda: ck.Conv2d(3, 4, 3), np.zeros((1, 3, 8, 8), np.int64), TypeError, r"floating-point"),
     (lambda: ck.Conv2d(3, 4, 3), [[0.0]], TypeError, r"expected a NumPy array"),
     (lambda: ck.Conv2d(3, 4, 5), np.zeros((1, 3, 2, 2), np.float32), ck.ShapeError,
@@ -162,13 +166,56 @@ def test_bad_input_gets_a_clear_error(make, x, error, pattern):
         make()(x)
 
 
+@pytest.mark.parametrize("make, shape, pattern", [
+    (lambda: ck.Conv2d(3, 4, 3), (1, 2, 8, 8), r"Conv2d\(3->4.*\): expected input \(N, C, H, W\) with C=3, "
+                                              r"received shape \(1, 2, 8, 8\)"),
+    (lambda: ck.Conv2d(3, 4, 3), (1, 3, 8),
+     r"expected input \(N, C, H, W\) with C=3, received shape \(1, 3, 8\)"),
+    (lambda: ck.Conv1d(3, 4, 3), (1, 3, 4, 4), r"Conv1d\(3->4.*\): expected input \(N, C, W\) with C=3"),
+    (lambda: ck.Conv3d(3, 4, 3), (1, 3, 4, 4),
+     r"Conv3d\(3->4.*\): expected input \(N, C, D, H, W\) with C=3"),
+    (lambda: ck.Conv2d(3, 4, 5), (1, 3, 2, 2), r"kernel \(F=5\) is larger than the padded input"),
+])
+def test_output_shape_raises_what_forward_raises(make, shape, pattern):
+    """output_shape (used by summary and check, without data) reports the same problems as forward."""
+    with pytest.raises(ck.ShapeError, match=pattern):
+        make().output_shape(shape)
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="src/cnnkit/layers/conv.py output_shape unpacks `N, C, *spatial` before checking "
+                          "the rank: a 1-D shape gives Python's 'not enough values to unpack', not a "
+                          "ShapeError")
+def test_output_shape_of_a_one_axis_shape_is_a_shape_error():
+    with pytest.raises(ck.ShapeError, match=r"Conv2d\(3->4.*\): expected input \(N, C, H, W\)"):
+        ck.Conv2d(3, 4, 3).output_shape((3,))
+
+
+@pytest.mark.parametrize("make, x, pattern", [
+    (lambda: ck.Conv1d(3, 4, 3), np.zeros((1, 3, 4, 4), np.float32),
+     r"Conv1d\(3->4.*\): expected a 3-D input \(N, C, W\), received shape \(1, 3, 4, 4\)"),
+    (lambda: ck.Conv3d(3, 4, 3), np.zeros((1, 3, 4, 4), np.float32),
+     r"Conv3d\(3->4.*\): expected a 5-D input \(N, C, D, H, W\), received shape \(1, 3, 4, 4\)"),
+])
+def test_conv1d_and_conv3d_check_the_rank(make, x, pattern):
+    with pytest.raises(ck.ShapeError, match=pattern):
+        make()(x)
+
+
+def test_unknown_algorithm_lists_the_choices():
+    with pytest.raises(ValueError,
+                       match=r"Conv2d: Invalid algorithm 'fft', should be one of \('auto', 'im2col'"):
+        ck.Conv2d(3, 4, 3, algorithm="fft")
+
+
 @pytest.mark.parametrize("kwargs, pattern", [
     (dict(in_channels=0, out_channels=4, kernel_size=3), r"Received in_channels=0"),
     (dict(in_channels=3, out_channels=4, kernel_size=0), r"Received kernel_size=0"),
     (dict(in_channels=3, out_channels=4, kernel_size=3, stride=-1), r"Received stride=-1"),
     (dict(in_channels=3, out_channels=4, kernel_size=3, groups=2), r"divisible by groups"),
     (dict(in_channels=3, out_channels=4, kernel_size=3, padding="full"), r"Invalid padding string 'full'"),
-    (dict(in_channels=3, out_channels=4, kernel_size=3, stride=2, padding="same"), r"only defined for stride=1"),
+    (dict(in_channels=3, out_channels=4, kernel_size=3, stride=2, padding="same"),
+     r"only defined for stride=1"),
     (dict(in_channels=3, out_channels=4, kernel_size=3, fit="round"), r"Invalid fit 'round'"),
 ])
 def test_bad_hyperparameters(kwargs, pattern):
@@ -185,4 +232,5 @@ def test_config_round_trip():
     layer = ck.Conv2d(4, 8, (3, 5), stride=(2, 1), padding=(1, 2), groups=2, bias=False)
     rebuilt = ck.layers.from_config(layer.config())
     assert rebuilt.config() == layer.config() and rebuilt.weight.shape == layer.weight.shape
-    assert repr(rebuilt) == "Conv2d(4->8, kernel_size=(3, 5), stride=(2, 1), padding=(1, 2), groups=2, bias=False)"
+    assert repr(rebuilt) == ("Conv2d(4->8, kernel_size=(3, 5), stride=(2, 1), padding=(1, 2), groups=2, "
+                             "bias=False)")
