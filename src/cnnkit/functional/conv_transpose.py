@@ -106,7 +106,23 @@ def conv_transposend_backward(dy, cache):
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """2-D transposed convolution: x (N, C_in, H, W) -> y (N, C_out, H_out, W_out); see conv_transposend.
 
-    A 2x2 kernel with stride 2 paints one 2x2 patch per input pixel: a learnable upsampling.
+    A 2x2 kernel with stride 2 paints one 2x2 patch per input pixel: a learnable upsampling. It is the
+    backward of conv2d with respect to its input, with the same weight.
+
+    Shape:
+        H_out = (H - 1)*S - 2P + D*(F - 1) + output_padding + 1 (same for W).
+
+    Args:
+        x: input (N, C_in, H, W). weight: (C_in, C_out/groups, F_h, F_w), PyTorch's layout. bias: (C_out,)
+            or None. stride, padding, dilation: those of the convolution being transposed.
+        output_padding: rows/columns added at the far end (picks among the input sizes a strided
+            convolution maps to the same output). groups: as for conv2d.
+
+    Returns ``(y, cache)``; ``conv_transpose2d_backward(dy, cache) -> (dx, dweight, dbias)``.
+
+    Raises:
+        ShapeError: not a 4-D input, a weight that does not match the input's channels or groups, or
+            H_out < 1.
 
     >>> y, _ = conv_transpose2d(np.array([[[[1, 2], [3, 4]]]], np.float32), np.ones((1, 1, 2, 2), np.float32),
     ...                         stride=2)

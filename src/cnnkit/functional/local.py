@@ -71,6 +71,23 @@ def locally_connected_backward(dy, cache):
 def locally_connected2d(x, weight, bias=None, stride=1, padding=0, fit="error"):
     """2-D locally connected: x (N, C, H, W), weight (K, H_out, W_out, C, F, F) -> y (N, K, H_out, W_out).
 
+    Like conv2d, but every output position (i, j) has its own filter ``weight[:, i, j]`` (no sharing).
+
+    Shape:
+        H_out = (H - F + 2P) / S + 1 (same for W), under the ``fit`` policy; the weight's H_out, W_out must
+        be these sizes, so the layer only takes the input size it was built for.
+
+    Args:
+        x: input (N, C, H, W). weight: (K, H_out, W_out, C, F_h, F_w). bias: (K, H_out, W_out) or None.
+        stride, padding: as for conv2d (padding may be per-axis (before, after) pairs). fit: "error",
+            "pad" or "crop" when the windows do not tile the input.
+
+    Returns ``(y, cache)``; ``locally_connected2d_backward(dy, cache) -> (dx, dweight, dbias)``.
+
+    Raises:
+        ShapeError: not a 4-D input, a weight that does not match the input's channels or output size, or
+            windows that do not fit with ``fit="error"``.
+
     >>> x, w = np.ones((1, 2, 4, 4), np.float32), np.ones((1, 2, 2, 2, 3, 3), np.float32)
     >>> w[0, 1, 1] = 2  # the bottom-right neuron has its own filter
     >>> y, _ = locally_connected2d(x, w)

@@ -268,6 +268,18 @@ class Sequential(Layer):
     Children are named ``"0"``, ``"1"``, ... like PyTorch, or by keyword (``Sequential(conv=..., bn=...)``)
     or from a dict, which is how the zoo reproduces torchvision's state-dict keys.
 
+    Shape:
+        input shape -> layer_k.output_shape(... layer_1.output_shape(input shape)): each child's output
+        is the next child's input.
+
+    Args:
+        *layers: the children in order, named "0", "1", ...; or a single dict ``{name: layer}``.
+        **named: the children in order as ``name=layer`` (not together with ``*layers``).
+
+    Raises:
+        TypeError: a child that is not a cnnkit Layer, or both positional and named children.
+        ShapeError (in forward and output_shape): the first child whose input does not fit, in its words.
+
     >>> from cnnkit.layers import Conv2d
     >>> net = Sequential(Conv2d(3, 8, 3, padding=1), Conv2d(8, 4, 4, stride=2, padding=1))
     >>> net.output_shape((2, 3, 32, 32))
@@ -338,7 +350,25 @@ class Residual(Layer):
     under ``shortcut_name``, so a block can carry torchvision's names (``layer1.0.conv1``,
     ``layer1.0.downsample``).
 
-    Shape: body and shortcut must map the input to the same shape.
+    Shape:
+        (N, C, *S) -> body's output shape, which the shortcut (identity: the input's own shape) must equal.
+
+    Args:
+        body: the residual branch F(x).
+        shortcut: the projection for the skip path (e.g. a 1x1 stride-2 Conv2d + BatchNorm2d), or None for
+            the identity.
+        activation: applied after the sum (ReLU in ResNet), or None.
+        shortcut_name: the name of the shortcut child (torchvision calls it ``downsample``).
+
+    Raises:
+        ShapeError: body and shortcut give different shapes (the message suggests adding a shortcut).
+
+    >>> from cnnkit.layers import Conv2d, ReLU
+    >>> Residual(Conv2d(8, 8, 3, padding=1), activation=ReLU()).output_shape((2, 8, 16, 16))
+    (2, 8, 16, 16)
+    >>> Residual(Conv2d(8, 16, 3, stride=2, padding=1, fit="crop"),
+    ...          Conv2d(8, 16, 1, stride=2, fit="crop")).output_shape((2, 8, 16, 16))
+    (2, 16, 8, 8)
     """
 
     def __init__(self, body: Layer, shortcut: Layer | None = None, *, activation: Layer | None = None,
@@ -394,7 +424,22 @@ class Concat(Layer):
     """Parallel branches on the same input, joined along channels (axis 1): the Inception module.
 
     ``Concat(a, b)`` names branches "0", "1"; ``Concat(branch1=a, branch2=b)`` uses the given names.
-    Shape: every branch must give the same (N, *, H, W); C_out is the sum of the branches' channels.
+
+    Shape:
+        (N, C, H, W) -> (N, C_1 + C_2 + ... + C_B, H_out, W_out): every branch must give the same N and
+        spatial size; the output channels are the sum of the branches' channels.
+
+    Args:
+        *branches: the branches, named "0", "1", ...
+        **named: the branches as ``name=layer`` (not together with ``*branches``).
+
+    Raises:
+        TypeError: a branch that is not a cnnkit Layer, or both positional and named branches.
+        ShapeError: branch outputs that differ beyond the channel axis.
+
+    >>> from cnnkit.layers import Conv2d
+    >>> Concat(Conv2d(4, 8, 1), Conv2d(4, 16, 3, padding=1)).output_shape((2, 4, 7, 7))
+    (2, 24, 7, 7)
     """
 
     def __init__(self, *branches, **named):
