@@ -170,6 +170,69 @@ class _Phases:
         return wide.reshape(*wide.shape[:2], *self.wide)[(..., *(slice(0, n) for n in self.out))]
 
 
+def _window_sum_chunk(x, g, layout, weights, y):
+    """y = sum over each window of x (times ``weights[tap]`` when given), on one batch chunk, into y.
+
+    Taps sharing a weight are added up first and multiplied once (the 3x3 binomial filter has three
+    distinct weights: 11 passes over the outputs instead of 17).
+    """
+    phases = layout.load(x, 0)
+    shape = (*x.shape[:2], layout.length)
+    exact = layout.wide == layout.out
+    total = y.reshape(shape) if exact else workspace("pool.y", shape, x.dtype)
+    groups = {}  # weight -> the taps that have it, in tap order
+    for i, window in _taps(g):
+        groups.setdefault(None if weights is None else weights[i], []).append(window)
+    for k, (weight, windows) in enumerate(groups.items()):
+        part = total if k == 0 else workspace("pool.part", shape, x.dtype)
+        np.copyto(part, layout.run(phases, windows[0]))
+        for window in windows[1:]:
+            part += layout.run(phases, window)
+        if weight is not None and weight != 1:
+            part *= weight
+        if k:
+            total += part
+    if not exact:
+        np.copyto(y, layout.crop(total))
+
+
+def _scatter_chunk(dx, g, layout, arrays, term):
+    """The adjoint of a window gather on one batch chunk: dx = the sum over taps i of ``term(i, *arrays)``
+    placed under tap i (zero elsewhere).
+
+    ``arrays`` (N, C, *S_out) reach ``term`` in the grid the taps use. When windows do not overlap,
+    ``term(i, *arrays, out=view)`` writes straight into dx; otherwise ``term(i, *arrays)`` returns what to
+    add.
+    """
+    overlap = _windows_overlap(g)
+    if overlap and layout.single:
+        # Stride 1: add up in the padded input's runs of memory (see _Phases), then copy its interior out.
+        # (With a stride, regrouping the phases back writes with a stride and costs more than it saves.)
+        arrays = [layout.widen(a, f"pool.scatter{k}") for k, a in enumerate(arrays)]
+        dphases = layout.zeros(dx.shape, dx.dtype)
+        for i, window in _taps(g):
+            layout.run(dphases, window)[...] += term(i, *arrays)
+        layout.store(dphases, out=dx)
+        return
+    padded = any(lo or hi for lo, hi in g["pads"])
+    dxp = workspace("pool.dxp", _padded_shape(dx.shape, g), dx.dtype) if padded else dx
+    dxp.fill(0)
+    for i, window in _taps(g):
+        if overlap:
+            dxp[window] += term(i, *arrays)
+        else:  # every input is under at most one window: write, nothing to add
+            term(i, *arrays, out=dxp[window])
+    if padded:
+        dx[...] = unpad(dxp, g["pads"])
+
+
+def _over_chunks(x_shape, dtype, work):
+    """A new (N, C, *S) array filled by ``work(chunk, out)`` for the batch chunks (see batching.py)."""
+    out = np.empty(x_shape, dtype)
+    over_batch(lambda b: work(b, out[b]), x_shape[0], math.prod(x_shape[1:]) * np.dtype(dtype).itemsize)
+    return out
+
+
 # -- max pooling ------------------------------------------------------------------------------------------
 
 def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, nd=None, name="max_pool"):
@@ -234,40 +297,16 @@ def max_poolnd_backward(dy, cache):
     """dy (N, C, *S_out) -> dx (N, C, *S): zero except at the argmax of every window, which gets its dy
     (summed where overlapping windows share the same winner)."""
     g, switches = cache["geometry"], cache["switches"]
-    dx = np.empty(_padded_shape(cache["padded_shape"], g, -1), dy.dtype)
-    layout = _Phases(dx.shape[2:], g)
-    over_batch(lambda b: _max_pool_backward_chunk(dy[b], switches[b], g, layout, dx[b]), len(dx),
-               dx[:1].nbytes)
-    return dx
+    x_shape = _padded_shape(cache["padded_shape"], g, -1)
+    layout = _Phases(x_shape[2:], g)
+    return _over_chunks(x_shape, dy.dtype,
+                        lambda b, dx: _scatter_chunk(dx, g, layout, (dy[b], switches[b]), _winners))
 
 
-def _max_pool_backward_chunk(dy, switches, g, layout, dx):
-    """max_poolnd_backward on one chunk of the batch, into dx (a slice of the whole)."""
-    overlap = _windows_overlap(g)
-    if overlap and layout.single:
-        # Stride 1: add up in the padded input's runs of memory (see _Phases), then copy its interior out.
-        # (With a stride, regrouping the phases back writes with a stride and costs more than it saves.)
-        dy, switches = layout.widen(dy, "pool.dy"), layout.widen(switches, "pool.switches")
-        dphases = layout.zeros(dy.shape, dy.dtype)
-        won, routed = workspace("pool.better", dy.shape, bool), workspace("pool.routed", dy.shape, dy.dtype)
-        for i, window in _taps(g):
-            np.equal(switches, i, out=won)
-            layout.run(dphases, window)[...] += keep_where(won, dy, out=routed)
-        layout.store(dphases, out=dx)
-        return
-    padded = any(lo or hi for lo, hi in g["pads"])
-    dxp = workspace("pool.dxp", _padded_shape(dx.shape, g), dy.dtype) if padded else dx
-    dxp.fill(0)
-    won = workspace("pool.better", dy.shape, bool)
-    routed = workspace("pool.routed", dy.shape, dy.dtype) if overlap else None
-    for i, window in _taps(g):
-        np.equal(switches, i, out=won)
-        if overlap:
-            dxp[window] += keep_where(won, dy, out=routed)
-        else:  # every input is under at most one window: write straight into dx, nothing to add
-            keep_where(won, dy, out=dxp[window])
-    if padded:
-        dx[...] = unpad(dxp, g["pads"])
+def _winners(i, dy, switches, out=None):
+    """dy where tap i won the window, else 0: what max pooling scatters under tap i."""
+    won = np.equal(switches, i, out=workspace("pool.won", switches.shape, bool))
+    return keep_where(won, dy, out=workspace("pool.routed", dy.shape, dy.dtype) if out is None else out)
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, name="max_pool1d"):
@@ -303,12 +342,16 @@ def avg_poolnd(x, kernel_size, stride=None, padding=0, count_include_pad=True, f
     input values inside the window count.
     """
     g = pool_geometry(x.shape, kernel_size, stride, padding, 1, fit, nd=nd, name=name)
-    xp = pad(x, g["pads"])
     divisor = _divisor(x.shape[2:], g, padding_pairs(padding, len(g["out"]), g["kernel_size"], g["dilation"]),
                        count_include_pad, x.dtype)
-    y = _window_sum(xp, g)
-    y /= divisor
-    return y, dict(geometry=g, divisor=divisor, padded_shape=xp.shape)
+    layout = _Phases(x.shape[2:], g)
+
+    def chunk(b, y):
+        _window_sum_chunk(x[b], g, layout, None, y)
+        y /= divisor
+
+    y = _over_chunks((*x.shape[:2], *g["out"]), x.dtype, chunk)
+    return y, dict(geometry=g, divisor=divisor, padded_shape=_padded_shape(x.shape, g))
 
 
 def _divisor(spatial, geometry, user_pads, count_include_pad, dtype):
@@ -326,8 +369,16 @@ def _divisor(spatial, geometry, user_pads, count_include_pad, dtype):
 
 def avg_poolnd_backward(dy, cache):
     """dy (N, C, *S_out) -> dx (N, C, *S): every input in a window gets dy / divisor."""
-    share = dy / cache["divisor"]
-    return _scatter(lambda i, _: share, cache["padded_shape"], cache["geometry"], dy.dtype)
+    g = cache["geometry"]
+    x_shape = _padded_shape(cache["padded_shape"], g, -1)
+    layout = _Phases(x_shape[2:], g)
+
+    def chunk(b, dx):
+        share = np.divide(dy[b], cache["divisor"], out=workspace("pool.share", dy[b].shape, dy.dtype))
+        _scatter_chunk(dx, g, layout, (share,), lambda i, share, out=None: share if out is None else
+                       np.copyto(out, share))
+
+    return _over_chunks(x_shape, dy.dtype, chunk)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, fit="error", *,
@@ -403,14 +454,32 @@ def blurnd(x, kernel, stride=1, padding=0, fit="error", *, name="blur"):
     kernel = np.asarray(kernel)
     g = pool_geometry(x.shape, kernel.shape, stride, padding, 1, fit, nd=kernel.ndim, name=name)
     weights = kernel.astype(x.dtype, copy=False).reshape(-1)
-    xp = pad(x, g["pads"])
-    return _window_sum(xp, g, weights), dict(geometry=g, weights=weights, padded_shape=xp.shape)
+    layout = _Phases(x.shape[2:], g)
+    y = _over_chunks((*x.shape[:2], *g["out"]), x.dtype,
+                     lambda b, y: _window_sum_chunk(x[b], g, layout, weights, y))
+    return y, dict(geometry=g, weights=weights, padded_shape=_padded_shape(x.shape, g))
 
 
 def blurnd_backward(dy, cache):
     """dy (N, C, *S_out) -> dx (N, C, *S): the transposed filter, scattered back through the same taps."""
-    weights = cache["weights"].astype(dy.dtype, copy=False)
-    return _scatter(lambda i, _: dy * weights[i], cache["padded_shape"], cache["geometry"], dy.dtype)
+    weights, g = cache["weights"].astype(dy.dtype, copy=False), cache["geometry"]
+    x_shape = _padded_shape(cache["padded_shape"], g, -1)
+    layout = _Phases(x_shape[2:], g)
+
+    def chunk(b, dx):
+        products = {}  # weight -> dy * weight, computed once for all the taps that share the weight
+
+        def weighted(i, dy, out=None):
+            if out is not None:
+                return np.multiply(dy, weights[i], out=out)
+            if weights[i] not in products:
+                buffer = workspace(f"pool.product{len(products)}", dy.shape, dy.dtype)
+                products[weights[i]] = np.multiply(dy, weights[i], out=buffer)
+            return products[weights[i]]
+
+        _scatter_chunk(dx, g, layout, (dy[b],), weighted)
+
+    return _over_chunks(x_shape, dy.dtype, chunk)
 
 
 # -- global pools -------------------------------------------------------------------------------------------
