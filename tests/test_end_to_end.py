@@ -27,8 +27,7 @@ def edge_images(n, rng, size=8):
 
 
 def tiny_convnet(rng):
-    pool = ck.MaxPool2d(2) if hasattr(ck, "MaxPool2d") else ck.Conv2d(4, 4, 2, stride=2, rng=rng)
-    return ck.Sequential(ck.Conv2d(1, 4, 3, padding=1, rng=rng), ck.ReLU(), pool, ck.Flatten(),
+    return ck.Sequential(ck.Conv2d(1, 4, 3, padding=1, rng=rng), ck.ReLU(), ck.MaxPool2d(2), ck.Flatten(),
                          ck.Linear(4 * 4 * 4, 2, rng=rng))
 
 
