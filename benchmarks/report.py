@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
+
+ANALYSIS = Path(__file__).with_name("analysis.md")  # hand-written, appended to every report
 
 
 def _ms(seconds: float) -> str:
@@ -37,6 +40,8 @@ def render(info: dict, sections, *, command: str, notes: str = "") -> str:
                 f"NumPy's BLAS and PyTorch both limited to {threads} thread{'s' if threads > 1 else ''}; "
                 f"load average at the end of this part: {results['load']}.", ""]
         out += _render_results(results)
+    if ANALYSIS.exists():
+        out += [ANALYSIS.read_text()]
     return "\n".join(out).rstrip() + "\n"
 
 
