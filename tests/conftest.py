@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Test files are imported by path (--import-mode=importlib), so two folders may each have a test_cli.py.
 # Helper modules next to the tests (viz_models.py, data_helpers.py, ...) are imported by plain name, so each
 # test folder is put on the path; their names must stay unique across folders.
-sys.path[:0] = [str(d) for d in sorted(Path(__file__).parent.iterdir()) if d.is_dir() and d.name != "__pycache__"]
+sys.path[:0] = [str(d) for d in sorted(Path(__file__).parent.iterdir())
+                if d.is_dir() and d.name != "__pycache__"]
 SHARED = ROOT.parent / "shared"
 MNIST_DIR = Path(os.environ.get("CNNKIT_TEST_MNIST", SHARED / "datasets" / "mnist"))
 TORCHVISION_FIXTURES = SHARED / "fixtures" / "torchvision"

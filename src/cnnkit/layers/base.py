@@ -166,7 +166,7 @@ class Layer:
             p.grad[...] = 0
 
     def astype(self, dtype):
-        """Convert every parameter, gradient and floating buffer to ``dtype`` in place (float64 for checks)."""
+        """Convert every parameter, gradient and floating buffer to ``dtype`` in place (float64: checks)."""
         for layer in self.layers():
             for p in layer.params.values():
                 p.data, p.grad = p.data.astype(dtype), p.grad.astype(dtype)
@@ -185,7 +185,8 @@ class Layer:
         for path, layer in self.named_layers():
             own = list(layer.params.items()) + [(b, getattr(layer, b)) for b in layer.buffer_names]
             for name, value in own:
-                state[f"{path}.{name}" if path else name] = value.data if isinstance(value, Parameter) else value
+                array = value.data if isinstance(value, Parameter) else value
+                state[f"{path}.{name}" if path else name] = array
         return state
 
     def load_state_dict(self, state, strict: bool = True):
@@ -295,7 +296,8 @@ class Sequential(Layer):
         self._layers = OrderedDict()
         for name, layer in items:
             if not isinstance(layer, Layer):
-                raise TypeError(f"Sequential: child {name!r} is a {type(layer).__name__}, not a cnnkit Layer.")
+                raise TypeError(f"Sequential: child {name!r} is a {type(layer).__name__}, "
+                                f"not a cnnkit Layer.")
             self._layers[name] = layer
 
     def named_children(self):
@@ -403,7 +405,8 @@ class Residual(Layer):
         y = self.body.output_shape(input_shape)
         s = tuple(input_shape) if self.shortcut is None else self.shortcut.output_shape(input_shape)
         if y != s:
-            raise ShapeError(f"Residual: body gives {y} but shortcut gives {s} for input {tuple(input_shape)}.")
+            raise ShapeError(f"Residual: body gives {y} but shortcut gives {s} "
+                             f"for input {tuple(input_shape)}.")
         return y
 
     def config(self):
@@ -454,7 +457,8 @@ class Concat(Layer):
         try:
             return np.concatenate(outputs, axis=1)
         except ValueError as e:
-            raise ShapeError(f"Concat: branch outputs {[y.shape for y in outputs]} differ beyond axis 1.") from e
+            shapes = [y.shape for y in outputs]
+            raise ShapeError(f"Concat: branch outputs {shapes} differ beyond axis 1.") from e
 
     def backward(self, dy):
         sizes = self._pop_cache()
