@@ -98,8 +98,9 @@ def leaky_relu(x, negative_slope=0.01):
     """
     mask = x > 0
     y = x * x.dtype.type(negative_slope)
-    if 0 <= negative_slope <= 1:
+    if 0 < negative_slope <= 1:
         # slope * x <= x exactly when x >= 0, so the max is the same selection in one branch-free pass
+        # (not for slope 0: inf * 0 is NaN, which the max would pick over inf)
         np.maximum(y, x, out=y)
     else:
         y = select(mask, x, y)

@@ -35,13 +35,13 @@ def elementwise_threads() -> int:
     return _state["threads"]
 
 
-def batch_chunks(items: int, bytes_per_item: int, chunk_bytes: int = CHUNK_BYTES) -> list[slice]:
-    """Slices covering range(items), each about ``chunk_bytes`` (at least one item).
+def batch_chunks(items: int, bytes_per_item: int, chunk_bytes: int | None = None) -> list[slice]:
+    """Slices covering range(items), each about ``chunk_bytes`` (default CHUNK_BYTES; at least one item).
 
     >>> batch_chunks(10, 1 << 20)
     [slice(0, 2, None), slice(2, 4, None), slice(4, 6, None), slice(6, 8, None), slice(8, 10, None)]
     """
-    step = max(1, chunk_bytes // max(1, bytes_per_item))
+    step = max(1, (CHUNK_BYTES if chunk_bytes is None else chunk_bytes) // max(1, bytes_per_item))
     return [slice(start, min(start + step, items)) for start in range(0, items, step)]
 
 
