@@ -107,7 +107,7 @@ def test_numeric_gradients_for_every_algorithm(make, shape, algorithm):
 def test_auto_uses_winograd_for_wide_3x3_layers_and_matches_pytorch():
     """The default dispatch on a layer of the benchmark suite's shape class (C >= 32), at a small size."""
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((2, 40, 10, 10)).astype(np.float32)
+    x = rng.standard_normal((2, 40, 16, 16)).astype(np.float32)  # 2 * 4 * 4 = 32 tiles of 4 x 4
     w = rng.standard_normal((36, 40, 3, 3)).astype(np.float32) * 0.1
     b = rng.standard_normal(36).astype(np.float32)
     y, cache = conv2d(x, w, b, padding=1)
@@ -138,6 +138,16 @@ def test_dispatch(weight_shape, stride, dilation, groups, expected):
     assert choose_algorithm(weight_shape, stride, dilation, groups) == expected
 
 
+@pytest.mark.parametrize("batch, out, expected", [
+    (8, (7, 7), "winograd"),  # 8 * 2 * 2 = 32 tiles: ResNet's last stage at 224 x 224, batch 8
+    (4, (7, 7), "im2col"),  # 16 tiles: the filter transform costs more than it saves
+    (1, (2, 2), "im2col"),
+    (1, (28, 28), "winograd"),
+])
+def test_dispatch_needs_enough_tiles(batch, out, expected):
+    assert choose_algorithm((512, 512, 3, 3), (1, 1), (1, 1), 1, out=out, batch=batch) == expected
+
+
 def test_winograd_output_is_channels_last_memory_with_nchw_shape():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
@@ -165,7 +175,7 @@ def test_conv_transpose_backward_through_the_auto_dispatch():
     """A 3x3 stride-1 ConvTranspose2d with 32 output channels runs a Winograd conv in its backward."""
     rng = np.random.default_rng(5)
     layer = ck.ConvTranspose2d(8, 32, 3, padding=1, rng=rng)
-    x = rng.standard_normal((2, 8, 5, 5)).astype(np.float32)
+    x = rng.standard_normal((2, 8, 16, 16)).astype(np.float32)  # its backward's conv: 2 * 4 * 4 tiles
     y = layer(x)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     dx = layer.backward(dy)

@@ -134,12 +134,19 @@ class ConvCache(dict):
         return self["cols"]
 
 
-def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *, name="conv"):
+WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES = 32, 32
+
+
+def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *, name="conv", out=None,
+                     batch=None):
     """The per-shape dispatch: which kernel computes this convolution.
 
     ``"auto"`` picks, where each measured faster than im2col (docs/performance.md): Winograd F(4x4, 3x3)
-    for 2-D 3x3 stride-1 undilated layers with at least 32 input channels per group; the depthwise kernel
-    for 2-D layers with one input and one output channel per group; im2col for everything else.
+    for 2-D 3x3 stride-1 undilated layers with at least 32 input channels per group and, when the output
+    size ``out`` and ``batch`` are given, at least 32 tiles of 4x4 outputs in the batch (its filter
+    transform costs 36 * C * K numbers per call, which a few tiles do not repay); "depthwise" (im2col's
+    forward, a tap-by-tap backward) for 2-D layers with one input and one output channel per group;
+    im2col for everything else.
     A forced algorithm that cannot compute the layer raises ValueError.
 
     >>> [choose_algorithm((64, C, 3, 3), (1, 1), (1, 1), 1) for C in (64, 3)]
@@ -151,7 +158,10 @@ def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *
     winograd_fits = F == [3, 3] and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
     depthwise_fits = len(F) == 2 and Cg == 1 and K == groups
     if algorithm == "auto":
-        return "winograd" if winograd_fits and Cg >= 32 else "depthwise" if depthwise_fits else "im2col"
+        tiles = math.inf if out is None or batch is None else batch * math.prod(-(-n // 4) for n in out)
+        if winograd_fits and Cg >= WINOGRAD_MIN_CHANNELS and tiles >= WINOGRAD_MIN_TILES:
+            return "winograd"
+        return "depthwise" if depthwise_fits else "im2col"
     if algorithm in WINOGRAD_TILES and not winograd_fits:
         raise ValueError(f"{name}: algorithm={algorithm!r} computes 2-D 3x3 convolutions with stride 1 and "
                          f"dilation 1; received kernel_size={tuple(F)}, stride={tuple(stride)}, "
@@ -186,7 +196,8 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     stride, dilation = as_tuple(stride, nd, "stride"), as_tuple(dilation, nd, "dilation")
     out, pads = conv_geometry(spatial, F, stride, padding, dilation, fit, name=name)
     G, Kg, L = groups, K // groups, math.prod(out)
-    algorithm = choose_algorithm(weight.shape, stride, dilation, groups, algorithm, name=name)
+    algorithm = choose_algorithm(weight.shape, stride, dilation, groups, algorithm, name=name, out=out,
+                                 batch=N)
     if algorithm in WINOGRAD_TILES:
         y, cache = winograd_conv2d(x, weight, bias, pads, groups, tile=WINOGRAD_TILES[algorithm])
         return y, ConvCache(cache, x=x, stride=stride, dilation=dilation, out=out)
