@@ -81,7 +81,10 @@ def main(argv=None) -> int:
             sections.append(((clock, threads), run_suites(suites, before=before, budget=args.budget)))
 
     notes = args.notes + (f" **{warning}**" if warning else "")
-    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    shown = list(argv if argv is not None else sys.argv[1:])
+    if "--notes" in shown:  # the notes are printed below the command, not inside it
+        del shown[shown.index("--notes"):shown.index("--notes") + 2]
+    command = "python -m benchmarks " + " ".join(shown)
     text = report.render(info, sections, command=command.strip(), notes=notes.strip())
     if args.output != "-":
         Path(args.output).write_text(text)
