@@ -116,22 +116,25 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", nargs="+", choices=("fwd", "fwd+bwd"), default=["fwd", "fwd+bwd"])
     parser.add_argument("--threads", type=int, default=1, help="threads for PyTorch, BLAS and cnnkit")
     parser.add_argument("--budget", type=float, default=1.5, help="seconds of repeated runs per case")
-    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="wall time, or this process's CPU time (steadier on a busy machine, 1 thread)")
     args = parser.parse_args(argv)
 
     import torch
     from threadpoolctl import threadpool_limits
 
-    import cnnkit.functional as functional
+    try:
+        from cnnkit.functional.batching import set_elementwise_threads
+    except ImportError:  # a cnnkit from before the batch-chunked kernels
+        set_elementwise_threads = None
 
     torch.set_num_threads(args.threads)
-    set_threads = getattr(functional, "set_elementwise_threads", None)  # absent before the threaded kernels
-    if set_threads is not None:
-        set_threads(args.threads)
+    if set_elementwise_threads is not None:
+        set_elementwise_threads(args.threads)
     use_clock(args.clock)
     with threadpool_limits(limits=args.threads, user_api="blas"):
         info = machine()
-        info["cnnkit elementwise threads"] = args.threads if set_threads else "1 (no threaded kernels)"
+        info["cnnkit elementwise threads"] = args.threads if set_elementwise_threads else "1 (none threaded)"
         info["clock"] = args.clock
         for key, value in info.items():
             print(f"{key:>28}: {value}")

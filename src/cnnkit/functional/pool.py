@@ -4,9 +4,16 @@ Layout: ``x`` is (N, C, *S) (NCHW for 2-D). Pooling works on every depth slice i
 W x H x D volume keeps its depth D = C and shrinks in W and H.
 
 Every windowed kernel here loops over the F x F kernel *taps* (at most prod(F) iterations), never over
-pixels or batch items: tap ``i`` reads one strided slice of the padded input that holds, for every output
-position at once, the input value under that tap. Backward scatters gradients through the same slices
-(the adjoint of the gather, like ``col2im``).
+pixels: tap ``i`` reads one strided slice of the padded input that holds, for every output position at
+once, the input value under that tap. Backward scatters gradients through the same slices (the adjoint of
+the gather, like ``col2im``).
+
+Two tricks make those loops fast; both only reorganise memory, the arithmetic is the same:
+
+- the max, average and blur kernels read the taps from a copy of the input regrouped by stride phase
+  (:class:`_Phases`), where every tap is one long run of memory instead of many short strided rows;
+- they work through the batch in chunks of a few MB (:mod:`cnnkit.functional.batching`), so that the
+  dozen NumPy passes of a kernel find their data in the cache instead of main memory.
 
 Sizes come from the one output-size rule (:func:`cnnkit.analysis.shapes.window_geometry`, through
 :func:`cnnkit.functional.conv.conv_geometry`): ``fit="error"`` raises when the windows do not tile the
