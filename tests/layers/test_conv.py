@@ -182,10 +182,6 @@ def test_output_shape_raises_what_forward_raises(make, shape, pattern):
         make().output_shape(shape)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="src/cnnkit/layers/conv.py output_shape unpacks `N, C, *spatial` before checking "
-                          "the rank: a 1-D shape gives Python's 'not enough values to unpack', not a "
-                          "ShapeError")
 def test_output_shape_of_a_one_axis_shape_is_a_shape_error():
     with pytest.raises(ck.ShapeError, match=r"Conv2d\(3->4.*\): expected input \(N, C, H, W\)"):
         ck.Conv2d(3, 4, 3).output_shape((3,))

@@ -58,8 +58,8 @@ class _ConvNd(Layer):
         return text
 
     def output_shape(self, input_shape):
+        self._check_shape(input_shape)  # before unpacking: a 1-axis shape gets a ShapeError, not Python's
         N, C, *spatial = input_shape
-        self._check_shape(input_shape)
         out, _ = conv_geometry(spatial, self.kernel_size, self.stride, self.padding, self.dilation, self.fit,
                                name=repr(self))
         return (N, self.out_channels, *out)
