@@ -64,7 +64,15 @@ def select(mask, a, b):
 
 
 def relu(x):
-    """max(0, x). Returns (y, cache); the cache is the mask ``x > 0`` (the gradient at 0 is 0, as in PyTorch).
+    """max(0, x), element-wise; NaN stays NaN.
+
+    Shape: any -> the same shape; y keeps x's dtype.
+
+    Args:
+        x: a floating-point array.
+
+    Returns:
+        ``(y, cache)``; the cache is the mask ``x > 0`` (the gradient at 0 is 0, as in PyTorch).
 
     >>> y, _ = relu(np.array([-1.0, 0.0, 2.0]))
     >>> y.tolist()
@@ -74,12 +82,29 @@ def relu(x):
 
 
 def relu_backward(dy, cache):
-    """dy -> dx: the gradient passes where the input was positive."""
+    """The gradient of :func:`relu` (and :func:`relu6`): dx = dy where the cached mask holds, else 0.
+
+    Shape: dy like x -> dx like dy.
+
+    Args:
+        dy: the gradient of y. cache: from the forward.
+
+    Returns:
+        dx.
+    """
     return keep_where(cache, dy)
 
 
 def relu6(x):
     """min(max(0, x), 6) (MobileNet). The gradient passes only strictly inside (0, 6), as in PyTorch.
+
+    Shape: any -> the same shape; y keeps x's dtype.
+
+    Args:
+        x: a floating-point array.
+
+    Returns:
+        ``(y, cache)``; the cache is the mask ``(x > 0) & (x < 6)``; backward is :func:`relu_backward`.
 
     >>> relu6(np.array([-1.0, 3.0, 7.0]))[0].tolist()
     [0.0, 3.0, 6.0]
@@ -91,7 +116,15 @@ relu6_backward = relu_backward
 
 
 def leaky_relu(x, negative_slope=0.01):
-    """x for x > 0, negative_slope * x otherwise. The cache is the mask ``x > 0`` and the slope.
+    """x for x > 0, negative_slope * x otherwise.
+
+    Shape: any -> the same shape; y keeps x's dtype.
+
+    Args:
+        x: a floating-point array. negative_slope=0.01: a finite real (not checked here).
+
+    Returns:
+        ``(y, cache)``; the cache is ``(x > 0, negative_slope)``.
 
     >>> leaky_relu(np.array([-2.0, 3.0]), 0.1)[0].tolist()
     [-0.2, 3.0]
@@ -108,6 +141,16 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 def leaky_relu_backward(dy, cache):
+    """The gradient of :func:`leaky_relu`: dx = dy where x > 0, ``negative_slope * dy`` elsewhere.
+
+    Shape: dy like x -> dx like dy.
+
+    Args:
+        dy: the gradient of y. cache: from the forward.
+
+    Returns:
+        dx.
+    """
     mask, negative_slope = cache
     return select(mask, dy, dy * negative_slope)
 
@@ -116,6 +159,14 @@ def elu(x, alpha=1.0):
     """x for x > 0, alpha * (exp(x) - 1) otherwise (Clevert et al. 2015).
 
     ``expm1`` of ``min(x, 0)``: accurate near 0 and no overflow warning for large positive x.
+
+    Shape: any -> the same shape; y keeps x's dtype.
+
+    Args:
+        x: a floating-point array. alpha=1.0: -alpha is the negative side's limit (not checked here).
+
+    Returns:
+        ``(y, cache)``; the cache is ``(x > 0, y, alpha)``.
 
     >>> [round(v, 4) for v in elu(np.array([-1.0, 2.0]))[0].tolist()]
     [-0.6321, 2.0]
@@ -126,7 +177,17 @@ def elu(x, alpha=1.0):
 
 
 def elu_backward(dy, cache):
-    """On the negative side d/dx alpha*(exp(x)-1) = alpha*exp(x) = y + alpha."""
+    """The gradient of :func:`elu`: dx = dy for x > 0; on the negative side d/dx alpha*(exp(x)-1) =
+    alpha*exp(x) = y + alpha, so dx = dy * (y + alpha).
+
+    Shape: dy like x -> dx like dy.
+
+    Args:
+        dy: the gradient of y. cache: from the forward.
+
+    Returns:
+        dx.
+    """
     mask, y, alpha = cache
     return select(mask, dy, dy * (y + alpha))
 
@@ -135,7 +196,15 @@ def sigmoid(x):
     """1 / (1 + exp(-x)), computed without overflow for any x.
 
     With e = exp(-|x|) <= 1 the two algebraically equal forms 1/(1+e) (for x >= 0) and e/(1+e) (for x < 0)
-    never exponentiate a large positive number. The cache is y, since dy/dx = y (1 - y).
+    never exponentiate a large positive number.
+
+    Shape: any -> the same shape; y keeps x's dtype.
+
+    Args:
+        x: a floating-point array.
+
+    Returns:
+        ``(y, cache)``; the cache is y, since dy/dx = y (1 - y).
 
     >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))[0].tolist()
     [0.0, 0.5, 1.0]
@@ -146,12 +215,30 @@ def sigmoid(x):
 
 
 def sigmoid_backward(dy, cache):
+    """The gradient of :func:`sigmoid`: dx = dy * y * (1 - y).
+
+    Shape: dy like x -> dx like dy.
+
+    Args:
+        dy: the gradient of y. cache: from the forward.
+
+    Returns:
+        dx.
+    """
     y = cache
     return dy * y * (1 - y)
 
 
 def tanh(x):
-    """Hyperbolic tangent; the cache is y, since dy/dx = 1 - y^2.
+    """Hyperbolic tangent, element-wise.
+
+    Shape: any -> the same shape; y keeps x's dtype.
+
+    Args:
+        x: a floating-point array.
+
+    Returns:
+        ``(y, cache)``; the cache is y, since dy/dx = 1 - y^2.
 
     >>> tanh(np.array([0.0]))[0].tolist()
     [0.0]
@@ -161,6 +248,16 @@ def tanh(x):
 
 
 def tanh_backward(dy, cache):
+    """The gradient of :func:`tanh`: dx = dy * (1 - y^2).
+
+    Shape: dy like x -> dx like dy.
+
+    Args:
+        dy: the gradient of y. cache: from the forward.
+
+    Returns:
+        dx.
+    """
     y = cache
     return dy * (1 - y * y)
 
@@ -169,7 +266,18 @@ def softmax(x, axis=1):
     """exp(x) / sum(exp(x)) along ``axis``, stable for any scores.
 
     Subtracting the maximum along the axis first leaves the result unchanged (it cancels in the ratio) and
-    makes every exponent <= 0, so nothing overflows. The cache is (y, axis).
+    makes every exponent <= 0, so nothing overflows.
+
+    Shape: any -> the same shape; y keeps x's dtype.
+
+    Args:
+        x: a floating-point array. axis=1: the axis to normalise over.
+
+    Returns:
+        ``(y, cache)``; the cache is ``(y, axis)``.
+
+    Raises:
+        numpy.exceptions.AxisError (a ValueError and IndexError): x has no axis ``axis``.
 
     >>> y, _ = softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
     >>> y.round(4).tolist()
@@ -181,6 +289,16 @@ def softmax(x, axis=1):
 
 
 def softmax_backward(dy, cache):
-    """dx = y * (dy - sum(dy * y)) along the axis: the Jacobian diag(y) - y y^T applied to dy."""
+    """The gradient of :func:`softmax`: dx = y * (dy - sum(dy * y)) along the axis, i.e. the Jacobian
+    diag(y) - y y^T applied to dy.
+
+    Shape: dy like x -> dx like dy.
+
+    Args:
+        dy: the gradient of y. cache: from the forward.
+
+    Returns:
+        dx.
+    """
     y, axis = cache
     return y * (dy - (dy * y).sum(axis=axis, keepdims=True))

@@ -20,6 +20,12 @@ def set_elementwise_threads(threads: int) -> None:
     """Use ``threads`` threads for the batch chunks of the pooling kernels (default 1: the BLAS of the
     convolutions usually owns the other cores).
 
+    Args:
+        threads: an int >= 1; a change shuts the current thread pool down.
+
+    Raises:
+        ValueError: threads is not an int >= 1 (a bool included).
+
     >>> set_elementwise_threads(1); elementwise_threads()
     1
     """
@@ -32,11 +38,19 @@ def set_elementwise_threads(threads: int) -> None:
 
 
 def elementwise_threads() -> int:
+    """The number of threads :func:`over_batch` uses (see :func:`set_elementwise_threads`)."""
     return _state["threads"]
 
 
 def batch_chunks(items: int, bytes_per_item: int, chunk_bytes: int | None = None) -> list[slice]:
     """Slices covering range(items), each about ``chunk_bytes`` (default CHUNK_BYTES; at least one item).
+
+    Args:
+        items: the batch size. bytes_per_item: the input bytes of one sample. chunk_bytes=None: the target.
+
+    Returns:
+        ``ceil(items / step)`` slices with ``step = max(1, chunk_bytes // bytes_per_item)`` items each (the
+        last one may be shorter).
 
     >>> batch_chunks(10, 1 << 20)
     [slice(0, 2, None), slice(2, 4, None), slice(4, 6, None), slice(6, 8, None), slice(8, 10, None)]
@@ -50,6 +64,12 @@ def over_batch(work, items: int, bytes_per_item: int) -> None:
 
     ``work`` must only write its own chunk of its outputs (and use per-thread scratch memory, as
     :func:`cnnkit.functional.workspace.workspace` gives).
+
+    Args:
+        work: a function of one ``slice`` of the batch. items, bytes_per_item: as :func:`batch_chunks`.
+
+    Raises:
+        Whatever ``work`` raises (re-raised from the thread that ran it).
     """
     chunks = batch_chunks(items, bytes_per_item)
     if _state["threads"] == 1 or len(chunks) == 1:

@@ -16,7 +16,15 @@ def linear(x, weight, bias=None):
     Shape: x (N, *, in_features), weight (out_features, in_features), bias (out_features,) or None
     -> y (N, *, out_features).
 
-    Returns ``(y, cache)``; pass the cache to :func:`linear_backward`.
+    Args:
+        x: floating-point input. weight: (out_features, in_features). bias=None: (out_features,) or None.
+
+    Returns:
+        ``(y, cache)``; the cache is ``(x, weight, has_bias)`` for :func:`linear_backward`.
+
+    Raises:
+        ValueError (from ``np.matmul`` / broadcasting): x.shape[-1] != in_features, or a bias of another
+            length.
 
     >>> y, _ = linear(np.ones((2, 3)), np.arange(6.0).reshape(2, 3), np.array([0.5, -0.5]))
     >>> y.tolist()
@@ -29,7 +37,17 @@ def linear(x, weight, bias=None):
 
 
 def linear_backward(dy, cache):
-    """dy (N, *, out) -> (dx, dweight, dbias): dx = dy W, dW = dy^T x, db = sum of dy (None without bias)."""
+    """The gradient of :func:`linear`: dx = dy W, dW = dy^T x, db = the sum of dy over every leading axis.
+
+    Shape: dy (N, *, out_features) -> dx (N, *, in_features), dweight (out_features, in_features),
+    dbias (out_features,).
+
+    Args:
+        dy: the gradient of y. cache: from :func:`linear`.
+
+    Returns:
+        ``(dx, dweight, dbias)``; dbias is None when the forward had no bias.
+    """
     x, weight, has_bias = cache
     dx = np.matmul(dy, weight)
     dy2, x2 = dy.reshape(-1, dy.shape[-1]), x.reshape(-1, x.shape[-1])  # fold every leading axis into rows
@@ -42,7 +60,14 @@ def flatten(x, start_dim=1, end_dim=-1):
     """Merge the axes start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) with the defaults.
 
     The order is C-order over (C, H, W) like PyTorch's, so a Linear after it has PyTorch's weight layout.
-    Returns ``(y, cache)``; the cache is the input shape.
+
+    Shape: x (d_0, ..., d_{n-1}) -> y (d_0, ..., d_{start-1}, prod(d_start..d_end), d_{end+1}, ...).
+
+    Args:
+        x: any array with at least one axis. start_dim=1, end_dim=-1: negative values count from the end.
+
+    Returns:
+        ``(y, cache)``; y is a view when possible, the cache is the input shape.
 
     >>> flatten(np.zeros((2, 3, 4, 5)))[0].shape
     (2, 60)
@@ -53,7 +78,14 @@ def flatten(x, start_dim=1, end_dim=-1):
 
 
 def flatten_backward(dy, cache):
-    """dy (N, C*H*W) -> dx (N, C, H, W): the reshape back."""
+    """The gradient of :func:`flatten`: the reshape back, dy (N, C*H*W) -> dx (N, C, H, W).
+
+    Args:
+        dy: the gradient of y. cache: from :func:`flatten` (the input shape).
+
+    Returns:
+        dx.
+    """
     return dy.reshape(cache)
 
 
@@ -63,11 +95,16 @@ def dropout(x, p=0.5, *, rng, training=True):
     Scaling at training time (rather than multiplying by 1 - p at test time, as in the original paper)
     keeps the expected activation unchanged, so evaluation is the identity and needs no special case.
 
-    Args:
-        x: any shape. p: the drop probability in [0, 1]. rng: a ``numpy.random.Generator``.
-        training: False returns x unchanged.
+    Shape: any -> the same shape; y keeps x's dtype.
 
-    Returns ``(y, cache)``; the cache is the scaled mask (None when nothing was dropped).
+    Args:
+        x: a floating-point array. p=0.5: the drop probability in [0, 1] (not checked here).
+        rng: a ``numpy.random.Generator`` (keyword, required unless nothing is dropped).
+        training=True: False returns x unchanged.
+
+    Returns:
+        ``(y, cache)``; the cache is the mask times 1 / (1 - p) (all zeros for p=1; None when training is
+        False or p=0, and then y is x itself).
 
     >>> y, mask = dropout(np.ones((2, 1000)), 0.25, rng=np.random.default_rng(0))
     >>> sorted(set(y.ravel().round(4).tolist())), round(float(y.mean()), 1)
@@ -84,6 +121,15 @@ def dropout(x, p=0.5, *, rng, training=True):
 
 
 def dropout_backward(dy, cache):
-    """dy -> dx = dy * mask: the gradient flows only through the units that were kept, scaled alike."""
+    """The gradient of :func:`dropout`: dx = dy * mask, through the kept units only, scaled alike.
+
+    Shape: dy like x -> dx like dy.
+
+    Args:
+        dy: the gradient of y. cache: from :func:`dropout`.
+
+    Returns:
+        dx (dy itself when the forward dropped nothing).
+    """
     mask = cache
     return dy if mask is None else dy * mask

@@ -37,8 +37,14 @@ def batch_norm(x, weight=None, bias=None, mean=None, var=None, eps=1e-5):
 
     Shape: x (N, C) or (N, C, *S); weight, bias, mean, var (C,) -> y like x.
 
-    Returns ``(y, cache)``; the cache also holds ``batch_mean`` and ``batch_var`` (None when the statistics
-    were given) so that a layer can update its running averages.
+    Args:
+        x: floating-point input. weight=None, bias=None: (C,) or None (no scale / no shift).
+        mean=None, var=None: (C,) running statistics, or None for the batch's over its M = N * prod(S)
+        values per channel. eps=1e-5: added to var.
+
+    Returns:
+        ``(y, cache)``; y has x's dtype. The cache also holds ``batch_mean`` and ``batch_var`` (None when
+        the statistics were given) so that a layer can update its running averages.
 
     >>> y, cache = batch_norm(np.array([[1.0], [3.0]]))
     >>> y.round(3).tolist(), float(cache["batch_mean"][0]), float(cache["batch_var"][0])
@@ -68,7 +74,15 @@ def batch_norm(x, weight=None, bias=None, mean=None, var=None, eps=1e-5):
 
 
 def batch_norm_backward(dy, cache):
-    """dy -> (dx, dweight, dbias); dweight/dbias are None when the forward had none.
+    """The gradient of :func:`batch_norm`: dy -> (dx, dweight, dbias).
+
+    Shape: dy like x -> dx like x; dweight, dbias (C,).
+
+    Args:
+        dy: the gradient of y. cache: from :func:`batch_norm`.
+
+    Returns:
+        ``(dx, dweight, dbias)``; dweight / dbias are None when the forward had no weight / no bias.
 
     With batch statistics the mean and variance depend on every x, which gives the compact form
     ``dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))`` with ``g = dy * weight`` and the means over
@@ -108,7 +122,14 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
     ``c - size//2 .. c + (size-1)//2`` and channels outside 0..C-1 count as zeros. Note that alpha is
     divided by ``size`` (PyTorch's and Caffe's convention; the AlexNet paper's formula has no division).
 
-    Shape: x (N, C, *S) -> y (N, C, *S). Returns ``(y, cache)``.
+    Shape: x (N, C, *S) -> y (N, C, *S).
+
+    Args:
+        x: floating-point input. size: the window, in channels. alpha=1e-4, beta=0.75, k=1.0: as in the
+        formula (not checked here; the layer requires k > 0 and alpha >= 0).
+
+    Returns:
+        ``(y, cache)``; y has x's dtype.
 
     >>> y, _ = local_response_norm(np.ones((1, 3, 1, 1)), size=3, alpha=3.0, beta=1.0, k=0.0)
     >>> y.ravel().tolist()  # edge channels see 2 squares, the middle one 3
@@ -123,10 +144,15 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
 
 
 def local_response_norm_backward(dy, cache):
-    """dy -> dx.
+    """The gradient of :func:`local_response_norm`: dy (N, C, *S) -> dx (N, C, *S).
 
-    ``dx_j = dy_j d_j^-beta - 2 beta (alpha/size) x_j sum_{c : j in window(c)} dy_c x_c d_c^(-beta-1)``; the
-    channels c whose window contains j are ``j - (size-1)//2 .. j + size//2``: the same window, mirrored.
+    Args:
+        dy: the gradient of y. cache: from :func:`local_response_norm`.
+
+    Returns:
+        dx, with ``dx_j = dy_j d_j^-beta - 2 beta (alpha/size) x_j sum_{c : j in window(c)} dy_c x_c
+        d_c^(-beta-1)``; the channels c whose window contains j are ``j - (size-1)//2 .. j + size//2``:
+        the same window, mirrored.
     """
     x, d, d_pow, size, scale, beta = (cache[k] for k in ("x", "d", "d_pow", "size", "scale", "beta"))
     t = dy * x * d_pow / d  # dy_c x_c d_c^(-beta-1)

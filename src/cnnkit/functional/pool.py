@@ -40,9 +40,22 @@ def pool_geometry(x_shape, kernel_size, stride=None, padding=0, dilation=1, fit=
                   name="pool"):
     """Per-axis kernel_size, stride (None = kernel_size), dilation, output sizes and applied padding.
 
+    Shape: x_shape (N, C, *S) -> out (*S_out), ``S_out = (S - F_eff + 2P) / stride + 1`` per axis with
+    ``F_eff = dilation * (kernel_size - 1) + 1``, rounded as ``fit`` says.
+
+    Args:
+        x_shape: the input shape. kernel_size, stride=None, padding=0, dilation=1: ints or per-axis values
+            (padding may be per-axis (before, after) pairs). fit="error" | "crop" | "pad".
+        nd: the expected number of spatial axes (None: len(x_shape) - 2). name: prefix of error messages.
+
+    Returns:
+        dict(kernel_size, stride, dilation, out, pads): per-axis tuples; ``pads`` holds the (before, after)
+        padding actually applied (fit="pad" adds to the after side).
+
     Raises:
-        ShapeError: the input has the wrong rank, the kernel is larger than the padded input, or (with
-            ``fit="error"``) the windows do not tile the input.
+        ValueError/TypeError: a bad kernel_size, stride, dilation, padding or fit (as Layer arguments).
+        ShapeError: x is not (nd + 2)-D; F_eff > S + 2P on some axis; with fit="error", S_out is not an
+            integer.
     """
     if nd is not None and len(x_shape) != nd + 2:
         raise ShapeError(f"{name}: expected a {nd + 2}-D input (N, C, {nd} spatial axes), "
@@ -250,8 +263,21 @@ def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", 
         ``F_eff = dilation * (kernel_size - 1) + 1`` (rounded as ``fit`` says).
 
     Padding is -inf so that it never wins a max (PyTorch's rule); so are the extra far-side positions
-    that ``fit="pad"`` adds. Returns ``(y, cache)``: the cache holds the *switches*, the tap index of the
-    max of every window, so that :func:`max_poolnd_backward` routes each gradient to the one input that won.
+    that ``fit="pad"`` adds. Ties go to the first max in row-major window order; a NaN propagates.
+
+    Args:
+        x: (N, C, *S) floating-point array. kernel_size (F), stride=None (= kernel_size), padding (P)=0,
+        dilation=1, fit="error": as :func:`pool_geometry`. nd: the expected number of spatial axes (None:
+        any). name: prefix of error messages.
+
+    Returns:
+        ``(y, cache)``: y has x's dtype; the cache holds the *switches*, the tap index of the max of every
+        window, so that :func:`max_poolnd_backward` routes each gradient to the one input that won.
+
+    Raises:
+        ValueError/TypeError: a bad kernel_size, stride, dilation, padding or fit (as Layer arguments).
+        ShapeError: x is not (nd + 2)-D; F_eff > S + 2P on some axis; with fit="error", S_out is not an
+            integer.
     """
     g = pool_geometry(x.shape, kernel_size, stride, padding, dilation, fit, nd=nd, name=name)
     layout = _Phases(x.shape[2:], g)
@@ -301,8 +327,16 @@ def _windows_overlap(geometry) -> bool:
 
 
 def max_poolnd_backward(dy, cache):
-    """dy (N, C, *S_out) -> dx (N, C, *S): zero except at the argmax of every window, which gets its dy
-    (summed where overlapping windows share the same winner)."""
+    """The gradient of :func:`max_poolnd`: each dy goes to the argmax of its window, zero elsewhere.
+
+    Shape: dy (N, C, *S_out) -> dx (N, C, *S), dx.dtype = dy.dtype.
+
+    Args:
+        dy: the gradient of y. cache: from :func:`max_poolnd`.
+
+    Returns:
+        dx; where overlapping windows share a winner, their dy are summed.
+    """
     g, switches = cache["geometry"], cache["switches"]
     x_shape = _padded_shape(cache["padded_shape"], g, -1)
     layout = _Phases(x_shape[2:], g)
@@ -342,7 +376,21 @@ def avg_poolnd(x, kernel_size, stride=None, padding=0, count_include_pad=True, f
                name="avg_pool"):
     """Mean over each window.
 
-    Shape: as :func:`max_poolnd` (no dilation).
+    Shape: x (N, C, *S) -> y (N, C, *S_out), ``S_out = (S - F + 2P) / stride + 1`` per axis (no
+    dilation), rounded as ``fit`` says.
+
+    Args:
+        x: (N, C, *S) floating-point array. kernel_size (F), stride=None (= kernel_size), padding (P)=0,
+        fit="error": as :func:`pool_geometry`. count_include_pad=True: see below. nd, name: as
+        :func:`max_poolnd`.
+
+    Returns:
+        ``(y, cache)``: y has x's dtype; the cache holds the geometry and the divisor of every window.
+
+    Raises:
+        ValueError/TypeError: a bad kernel_size, stride, padding or fit (as Layer arguments).
+        ShapeError: x is not (nd + 2)-D; F_eff > S + 2P on some axis; with fit="error", S_out is not an
+            integer.
 
     The divisor follows PyTorch: with ``count_include_pad`` it is the window clipped to the zero-padded
     input (``padding`` counts, the extra far-side zeros of ``fit="pad"`` do not); without it, only the
@@ -375,7 +423,16 @@ def _divisor(spatial, geometry, user_pads, count_include_pad, dtype):
 
 
 def avg_poolnd_backward(dy, cache):
-    """dy (N, C, *S_out) -> dx (N, C, *S): every input in a window gets dy / divisor."""
+    """The gradient of :func:`avg_poolnd`: every input in a window gets dy / divisor (summed over windows).
+
+    Shape: dy (N, C, *S_out) -> dx (N, C, *S), dx.dtype = dy.dtype.
+
+    Args:
+        dy: the gradient of y. cache: from :func:`avg_poolnd`.
+
+    Returns:
+        dx.
+    """
     g = cache["geometry"]
     x_shape = _padded_shape(cache["padded_shape"], g, -1)
     layout = _Phases(x_shape[2:], g)
@@ -402,8 +459,22 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, f
 def lp_poolnd(x, norm_type, kernel_size, stride=None, fit="error", *, nd=None, name="lp_pool"):
     """Power-average pooling: the L_p norm of each window, ``(sum |x|^p) ** (1/p)``; p=2 is L2 pooling.
 
-    Shape: as :func:`max_poolnd` (no padding, no dilation). ``fit="pad"`` zero-pads the far side, which
-    adds nothing to a window's norm.
+    Shape: x (N, C, *S) -> y (N, C, *S_out), ``S_out = (S - F) / stride + 1`` per axis (no padding, no
+    dilation), rounded as ``fit`` says. ``fit="pad"`` zero-pads the far side, which adds nothing to a
+    window's norm.
+
+    Args:
+        x: (N, C, *S) floating-point array. norm_type (p): a real number, not checked here (the layer
+        requires a finite p >= 1). kernel_size (F), stride=None (= kernel_size), fit="error": as
+        :func:`pool_geometry`. nd, name: as :func:`max_poolnd`.
+
+    Returns:
+        ``(y, cache)``: y has x's dtype; the cache holds the padded input, y and p.
+
+    Raises:
+        ValueError/TypeError: a bad kernel_size, stride or fit (as Layer arguments).
+        ShapeError: x is not (nd + 2)-D; F_eff > S on some axis; with fit="error", S_out is not an
+            integer.
 
     This is PyTorch's ``lp_pool2d`` wherever PyTorch's result is a norm (even p, or x >= 0 as after a
     ReLU). PyTorch raises x (not |x|) to the power p, which is NaN or not a norm for odd or fractional p
@@ -418,7 +489,16 @@ def lp_poolnd(x, norm_type, kernel_size, stride=None, fit="error", *, nd=None, n
 
 
 def lp_poolnd_backward(dy, cache):
-    """dy -> dx. With s = sum |x|^p and y = s^(1/p): dy/dx = y^(1-p) * |x|^(p-1) * sign(x)."""
+    """The gradient of :func:`lp_poolnd`: with y = (sum |x|^p)^(1/p), dy/dx = y^(1-p) |x|^(p-1) sign(x).
+
+    Shape: dy (N, C, *S_out) -> dx (N, C, *S), dx.dtype = dy.dtype.
+
+    Args:
+        dy: the gradient of y. cache: from :func:`lp_poolnd`.
+
+    Returns:
+        dx, summed over overlapping windows; a window whose norm is 0 passes no gradient.
+    """
     xp, y, p = cache["xp"], cache["y"], cache["p"]
     y_power = y ** (p - 1)
     scale = np.zeros_like(dy)
@@ -442,6 +522,12 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, fit="error", *, name="lp_p
 def binomial_filter(size: int, nd: int = 2) -> np.ndarray:
     """The normalised binomial (Pascal's triangle) filter: size 3 is [1, 2, 1] / 4 per axis, outer product.
 
+    Shape: -> (size,) * nd, float64, summing to 1; in 2-D ``k[i, j] = C(size-1, i) C(size-1, j) /
+    4^(size-1)``.
+
+    Args:
+        size: the filter width (>= 1). nd=2: the number of axes.
+
     >>> (binomial_filter(3) * 16).tolist()
     [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
@@ -453,10 +539,23 @@ def binomial_filter(size: int, nd: int = 2) -> np.ndarray:
 def blurnd(x, kernel, stride=1, padding=0, fit="error", *, name="blur"):
     """One fixed filter applied to every channel (a depthwise convolution with a shared, frozen kernel).
 
-    Shape: x (N, C, *S), kernel (*F) -> y (N, C, *S_out), sizes as for a convolution.
+    Shape: x (N, C, *S), kernel (*F) -> y (N, C, *S_out), ``S_out = (S - F + 2P) / stride + 1`` per axis,
+    rounded as ``fit`` says; ``y[n, c] = sum_taps kernel[t] * x_padded[n, c, stride * j + t]``.
 
     Written as a weighted window sum (one multiply-add per tap), which is all a depthwise filter shared by
     every channel needs.
+
+    Args:
+        x: (N, C, *S) floating-point array. kernel: array-like of rank nd = x.ndim - 2 (cast to x's dtype).
+        stride=1, padding=0, fit="error": as :func:`pool_geometry`. name: prefix of error messages.
+
+    Returns:
+        ``(y, cache)``: y has x's dtype; the cache holds the geometry and the flat weights.
+
+    Raises:
+        ValueError/TypeError: a bad stride, padding or fit (as Layer arguments).
+        ShapeError: x is not (kernel.ndim + 2)-D; F > S + 2P on some axis; with fit="error", S_out is not
+            an integer.
     """
     kernel = np.asarray(kernel)
     g = pool_geometry(x.shape, kernel.shape, stride, padding, 1, fit, nd=kernel.ndim, name=name)
@@ -468,7 +567,16 @@ def blurnd(x, kernel, stride=1, padding=0, fit="error", *, name="blur"):
 
 
 def blurnd_backward(dy, cache):
-    """dy (N, C, *S_out) -> dx (N, C, *S): the transposed filter, scattered back through the same taps."""
+    """The gradient of :func:`blurnd`: the transposed filter, scattered back through the same taps.
+
+    Shape: dy (N, C, *S_out) -> dx (N, C, *S), dx.dtype = dy.dtype.
+
+    Args:
+        dy: the gradient of y. cache: from :func:`blurnd`.
+
+    Returns:
+        dx.
+    """
     weights, g = cache["weights"].astype(dy.dtype, copy=False), cache["geometry"]
     x_shape = _padded_shape(cache["padded_shape"], g, -1)
     layout = _Phases(x_shape[2:], g)
@@ -492,7 +600,16 @@ def blurnd_backward(dy, cache):
 # -- global pools -------------------------------------------------------------------------------------------
 
 def global_avg_pool(x):
-    """Mean over all spatial positions: (N, C, *S) -> (N, C, 1, ..., 1). Returns (y, cache)."""
+    """Mean over all spatial positions: ``y[n, c] = sum_s x[n, c, s] / prod(S)``.
+
+    Shape: x (N, C, *S) -> y (N, C, 1, ..., 1).
+
+    Args:
+        x: (N, C, *S) floating-point array.
+
+    Returns:
+        ``(y, cache)``: y has x's dtype; the cache is the input shape.
+    """
     if x.flags.c_contiguous:  # einsum sums the contiguous (N, C, H*W) view 3x faster than mean over 2 axes
         flat = x.reshape(*x.shape[:2], -1)
         y = (np.einsum("nci->nc", flat) / flat.shape[2]).reshape(*x.shape[:2], *(1,) * (x.ndim - 2))
@@ -502,13 +619,33 @@ def global_avg_pool(x):
 
 
 def global_avg_pool_backward(dy, cache):
-    """dy (N, C, 1, ..., 1) -> dx (N, C, *S): each position gets dy / (number of positions)."""
+    """The gradient of :func:`global_avg_pool`: each position gets dy / prod(S).
+
+    Shape: dy (N, C, 1, ..., 1) -> dx (N, C, *S), a new array.
+
+    Args:
+        dy: the gradient of y. cache: from :func:`global_avg_pool`.
+
+    Returns:
+        dx.
+    """
     shape = cache["x_shape"]
     return np.broadcast_to(dy / math.prod(shape[2:]), shape).copy()
 
 
 def global_max_pool(x):
-    """Max over all spatial positions: (N, C, *S) -> (N, C, 1, ..., 1); the cache holds the argmax.
+    """Max over all spatial positions: ``y[n, c] = max_s x[n, c, s]`` (the first max, or the first NaN).
+
+    Shape: x (N, C, *S) -> y (N, C, 1, ..., 1).
+
+    Args:
+        x: (N, C, *S) floating-point array.
+
+    Returns:
+        ``(y, cache)``: y has x's dtype; the cache holds the input shape and the flat argmax per channel.
+
+    Raises:
+        ValueError (from ``argmax``): x has no spatial positions (prod(S) == 0).
 
     >>> y, cache = global_max_pool(np.array([[[[1, 9], [9, 2]]]], np.float32))
     >>> float(y[0, 0, 0, 0]), global_max_pool_backward(np.ones_like(y), cache)[0, 0].tolist()
@@ -522,7 +659,16 @@ def global_max_pool(x):
 
 
 def global_max_pool_backward(dy, cache):
-    """dy (N, C, 1, ..., 1) -> dx (N, C, *S), zero except at each channel's argmax."""
+    """The gradient of :func:`global_max_pool`: dy goes to each channel's argmax, zero elsewhere.
+
+    Shape: dy (N, C, 1, ..., 1) -> dx (N, C, *S), dx.dtype = dy.dtype.
+
+    Args:
+        dy: the gradient of y. cache: from :func:`global_max_pool`.
+
+    Returns:
+        dx.
+    """
     shape = cache["x_shape"]
     dx = np.zeros((*shape[:2], math.prod(shape[2:])), dtype=dy.dtype)
     np.put_along_axis(dx, cache["argmax"], dy.reshape(*shape[:2], 1), axis=2)

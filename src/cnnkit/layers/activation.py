@@ -47,6 +47,12 @@ class ReLU(_Elementwise):
 
     Shape: any (N, *) -> the same shape.
 
+    Args:
+        None.
+
+    Raises:
+        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+
     >>> ReLU().output_shape((2, 16, 8, 8))
     (2, 16, 8, 8)
     >>> ReLU()(np.array([[-1.0, 2.0]])).tolist()
@@ -62,6 +68,12 @@ class ReLU(_Elementwise):
 
 class ReLU6(_Elementwise):
     """min(max(0, x), 6), element-wise (MobileNet's bounded ReLU). Shape: unchanged.
+
+    Args:
+        None.
+
+    Raises:
+        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
 
     >>> ReLU6()(np.array([-1.0, 3.0, 9.0])).tolist()
     [0.0, 3.0, 6.0]
@@ -92,7 +104,8 @@ class LeakyReLU(_Elementwise):
         negative_slope: the slope for x < 0 (default 0.01).
 
     Raises:
-        TypeError/ValueError: negative_slope is not a finite real number.
+        TypeError/ValueError: negative_slope is not a real / not a finite number.
+        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
 
     >>> LeakyReLU(0.1)(np.array([-2.0, 3.0])).tolist()
     [-0.2, 3.0]
@@ -115,7 +128,8 @@ class ELU(_Elementwise):
         alpha: the value the negative side saturates to is -alpha (default 1.0).
 
     Raises:
-        TypeError/ValueError: alpha is not a finite real number.
+        TypeError/ValueError: alpha is not a real / not a finite number.
+        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
 
     >>> ELU().output_shape((4, 10))
     (4, 10)
@@ -134,6 +148,12 @@ class ELU(_Elementwise):
 class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x)), element-wise and overflow-free. Shape: unchanged.
 
+    Args:
+        None.
+
+    Raises:
+        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+
     >>> Sigmoid()(np.array([0.0])).tolist()
     [0.5]
     """
@@ -147,6 +167,12 @@ class Sigmoid(_Elementwise):
 
 class Tanh(_Elementwise):
     """tanh(x), element-wise (a zero-centred sigmoid, as the notes put it). Shape: unchanged.
+
+    Args:
+        None.
+
+    Raises:
+        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
 
     >>> Tanh()(np.array([0.0])).tolist()
     [0.0]
@@ -169,7 +195,8 @@ class Softmax(_Elementwise):
         dim: the axis to normalise over (default 1, negative values count from the end).
 
     Raises:
-        TypeError: dim is not an int. ShapeError: the input has no axis ``dim``.
+        TypeError: dim is not an int; x is not a floating-point NumPy array.
+        ShapeError: the input has no axis ``dim``. RuntimeError: backward before forward.
 
     >>> Softmax()(np.zeros((1, 4))).tolist()
     [[0.25, 0.25, 0.25, 0.25]]
@@ -199,6 +226,14 @@ class Softmax(_Elementwise):
 
 class Identity(_Elementwise):
     """y = x: a placeholder (e.g. a removed classifier head, or an explicit identity shortcut).
+
+    Shape: any (N, *) -> the same shape (y is x itself, not a copy).
+
+    Args:
+        None.
+
+    Raises:
+        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
 
     >>> Identity().output_shape((2, 3))
     (2, 3)

@@ -129,7 +129,20 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of (N, C, H, W) volumes: one mean and variance per channel over N, H and W.
 
-    Shape: (N, C, H, W) -> (N, C, H, W). Arguments, buffers and modes as :class:`BatchNorm1d`.
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``; buffers and modes as :class:`BatchNorm1d`.
+
+    Shape: (N, C, H, W) -> (N, C, H, W).
+
+    Args:
+        num_features (C); eps=1e-5 (> 0); momentum=0.1 (in [0, 1]; ``running = (1 - momentum) * running
+        + momentum * batch``; None for a cumulative average); affine=True (learn weight and bias);
+        track_running_stats=True (False: always use batch statistics, keep no buffers).
+
+    Raises:
+        ValueError: num_features not a positive int; eps not finite or <= 0; momentum not finite or
+            outside [0, 1]. TypeError: eps or momentum not a real number; x not a floating-point ndarray.
+        ShapeError: x not 4-D or x.shape[1] != C; N * H * W < 2 when batch statistics are used.
+        RuntimeError: backward before forward.
 
     >>> BatchNorm2d(64).output_shape((8, 64, 56, 56))
     (8, 64, 56, 56)

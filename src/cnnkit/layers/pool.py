@@ -75,6 +75,7 @@ class MaxPool2d(_Pool):
 
     Raises:
         ValueError/TypeError for bad arguments; ShapeError for an input of the wrong rank or size.
+        RuntimeError: backward before forward (in every layer here).
 
     >>> MaxPool2d(2).output_shape((1, 64, 224, 224)), MaxPool2d(3, 2, fit="pad").output_shape((1, 96, 54, 54))
     ((1, 64, 112, 112), (1, 96, 27, 27))
@@ -94,7 +95,21 @@ class MaxPool2d(_Pool):
 
 
 class MaxPool1d(MaxPool2d):
-    """Max over each window of F positions of a sequence. Shape: (N, C, W) -> (N, C, W_out), as MaxPool2d.
+    """Max over each window of F positions of a sequence, with stride S.
+
+    Shape:
+        (N, C, W) -> (N, C, W_out), ``W_out = (W - F_eff + 2P) / S + 1`` with
+        ``F_eff = dilation * (kernel_size - 1) + 1``.
+
+    Args:
+        kernel_size (F), stride (S)=None (= kernel_size), padding (P)=0 (at most kernel_size // 2),
+        dilation=1: ints or 1-tuples. fit="error" | "crop" | "pad", as in MaxPool2d.
+
+    Raises:
+        TypeError: a non-int kernel_size/stride/dilation/padding entry; x not a floating-point ndarray.
+        ValueError: an entry < 1 (< 0 for padding), padding > kernel_size // 2, or an unknown fit.
+        ShapeError: x not 3-D; F_eff > W + 2P; with fit="error", W_out not an integer.
+        RuntimeError: backward before forward.
 
     >>> MaxPool1d(2).output_shape((8, 16, 100))
     (8, 16, 50)
@@ -198,7 +213,15 @@ class _GlobalPool(Layer):
 class GlobalAvgPool2d(_GlobalPool):
     """Mean of each channel over all positions (the network-in-network / ResNet head).
 
-    Shape: (N, C, H, W) -> (N, C, 1, 1). PyTorch: ``AdaptiveAvgPool2d(1)``.
+    Shape: (N, C, H, W) -> (N, C, 1, 1), ``y[n, c] = sum_{h, w} x[n, c, h, w] / (H * W)``.
+    PyTorch: ``AdaptiveAvgPool2d(1)``.
+
+    Args:
+        None: the window is the whole input.
+
+    Raises:
+        TypeError: x is not a floating-point NumPy array. ShapeError: x is not 4-D.
+        RuntimeError: backward before forward.
 
     >>> GlobalAvgPool2d().output_shape((2, 512, 7, 7))
     (2, 512, 1, 1)
@@ -210,7 +233,15 @@ class GlobalAvgPool2d(_GlobalPool):
 class GlobalMaxPool2d(_GlobalPool):
     """Max of each channel over all positions; backward routes the gradient to the argmax.
 
-    Shape: (N, C, H, W) -> (N, C, 1, 1). PyTorch: ``AdaptiveMaxPool2d(1)``.
+    Shape: (N, C, H, W) -> (N, C, 1, 1), ``y[n, c] = max_{h, w} x[n, c, h, w]``; ties go to the first
+    maximum in row-major order. PyTorch: ``AdaptiveMaxPool2d(1)``.
+
+    Args:
+        None: the window is the whole input.
+
+    Raises:
+        TypeError: x is not a floating-point NumPy array. ShapeError: x is not 4-D.
+        RuntimeError: backward before forward.
 
     >>> GlobalMaxPool2d().output_shape((2, 512, 7, 7))
     (2, 512, 1, 1)
@@ -226,11 +257,19 @@ class Blur2d(_Pool):
     parameter: it never trains. Zero padding of (filter_size - 1) // 2 before and filter_size // 2 after
     keeps ``W_out = (W - 1) / S + 1``.
 
-    Shape: (N, C, H, W) -> (N, C, H_out, W_out), ``W_out = (W - F + 2P) / S + 1`` with F = filter_size.
+    Shape: (N, C, H, W) -> (N, C, H_out, W_out), ``W_out = (W - F + 2P) / S + 1`` with F = filter_size
+    and 2P = F - 1, i.e. ``W_out = (W - 1) / S + 1``; the same for H.
 
     Args:
         channels (C): the number of input channels (checked in forward).
-        filter_size (F)=3, stride (S)=2; fit: "error" | "crop" | "pad", as in MaxPool2d.
+        filter_size (F)=3, stride (S)=2; fit="error" | "crop" | "pad", as in MaxPool2d.
+
+    Raises:
+        ValueError: channels or filter_size is not a positive int; a stride entry < 1; an unknown fit.
+        TypeError: a non-int stride entry; x not a floating-point ndarray.
+        ShapeError: x not 4-D or without C channels; with fit="error", (W - 1) / S not an integer
+            (e.g. an even W at S=2).
+        RuntimeError: backward before forward.
 
     >>> Blur2d(16).output_shape((1, 16, 31, 31))
     (1, 16, 16, 16)
@@ -271,7 +310,13 @@ class BlurPool2d(Sequential):
 
     Args:
         channels (C), kernel_size=2 (of the max), filter_size=3 (of the blur), stride=2.
-        fit: "error" | "crop" | "pad", applied to the strided blur.
+        fit="error" | "crop" | "pad", applied to the strided blur.
+
+    Raises:
+        ValueError/TypeError: bad arguments, as in MaxPool2d (kernel_size) and Blur2d (the rest).
+        ShapeError: x not 4-D or without C channels; kernel_size > H or W; with fit="error",
+            (W - kernel_size) / stride not an integer.
+        RuntimeError: backward before forward.
 
     >>> BlurPool2d(64).output_shape((1, 64, 32, 32))
     (1, 64, 16, 16)
