@@ -4,3 +4,11 @@ Run it with the BLAS defaults, e.g. ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SI
 those two variables (set on some machines) halve NumPy's matrix multiply speed. The report prints the
 BLAS kernel and thread counts actually in use, so a slow run says why.
 """
+
+import importlib.util
+import sys
+from pathlib import Path
+
+# From a checkout without `pip install -e .`, benchmark the source tree next to this folder.
+if importlib.util.find_spec("cnnkit") is None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
