@@ -35,7 +35,7 @@ def _cnnkit_step(model, x, y):
     def step():
         model.zero_grad()
         loss.forward(model(x), y)
-        model.backward(loss.backward())
+        model.backward_params(loss.backward())  # as fit: the images need no gradient
         optimizer.step()
     return step
 

@@ -224,8 +224,12 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     return y, cache
 
 
-def convnd_backward(dy, cache):
-    """dy (N, K, *S_out) -> (dx, dweight, dbias); dbias is None when the forward had no bias."""
+def convnd_backward(dy, cache, *, input_grad=True):
+    """dy (N, K, *S_out) -> (dx, dweight, dbias); dbias is None when the forward had no bias.
+
+    ``input_grad=False`` skips dx (returned as None) where that saves work: the first layer of a network
+    needs no gradient for its input, and there col2im is a large share of the backward pass.
+    """
     algorithm = cache.get("algorithm", "im2col")
     if algorithm.startswith("winograd"):
         return winograd_conv2d_backward(dy, cache)
@@ -243,7 +247,7 @@ def convnd_backward(dy, cache):
         dw = np.matmul(dy_g, cache["cols"].swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)
         return np.matmul(w_t, dy_g).reshape(cache["x_shape"]), dw, db
     dw = np.zeros((G, Kg, w_t.shape[1]), dy.dtype)  # (G, K/G, C/G * prod(F)), summed over batch parts
-    dx = np.empty(cache["x_shape"], dy.dtype)
+    dx = np.empty(cache["x_shape"], dy.dtype) if input_grad else None
     kept = dict.get(cache, "cols")  # present only when some code asked for it (or built the cache by hand)
     for part in _batch_parts(N, C * math.prod(F) * math.prod(out)):
         if kept is not None:
@@ -251,13 +255,15 @@ def convnd_backward(dy, cache):
         else:
             cols = _columns(cache["x"][part], pads, F, stride, dilation, out, G)
         dw += np.matmul(dy_g[part], cols.swapaxes(-1, -2)).sum(axis=0)
+        if not input_grad:
+            continue
         # W^T @ dy, into the columns' own scratch buffer: they are dead once dW has them
         dcols = np.matmul(w_t, dy_g[part], out=workspace("conv.cols", cols.shape, dy.dtype))
         n = cols.shape[0]
         dxp = col2im(dcols.reshape(n, C, math.prod(F), *out), (n, C, *padded), F, stride, dilation, out,
                      buffer=workspace("conv.xp", (n, C, *padded), dy.dtype))
         dx[part] = unpad(dxp, pads)
-    return dx, dw.reshape(weight.shape), db
+    return (dx if input_grad else None), dw.reshape(weight.shape), db
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *,

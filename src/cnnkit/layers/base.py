@@ -90,6 +90,12 @@ class Layer:
     def backward(self, dy):
         raise NotImplementedError
 
+    def backward_params(self, dy) -> None:
+        """Accumulate parameter gradients only, for a layer whose input needs no gradient (a network's
+        first layer: ``fit`` calls this on the model). Layers where dx is costly skip it; by default this is
+        ``backward`` with dx discarded."""
+        self.backward(dy)
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape ``forward`` returns for an input of ``input_shape`` (batch axis included)."""
         raise NotImplementedError
@@ -330,6 +336,14 @@ class Sequential(Layer):
         for layer in reversed(self._layers.values()):
             dy = layer.backward(dy)
         return dy
+
+    def backward_params(self, dy):
+        if not self._layers:
+            return
+        first, *rest = self._layers.values()
+        for layer in reversed(rest):
+            dy = layer.backward(dy)
+        first.backward_params(dy)
 
     def output_shape(self, input_shape):
         shape = tuple(input_shape)

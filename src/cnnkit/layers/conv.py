@@ -83,6 +83,13 @@ class _ConvNd(Layer):
             self.bias.grad += db
         return dx
 
+    def backward_params(self, dy):
+        """As backward, but without dx (the first layer of a network): col2im is skipped."""
+        _, dw, db = convnd_backward(dy, self._pop_cache(), input_grad=False)
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+
 
 class Conv1d(_ConvNd):
     """1-D convolution over (N, C, W): the notes' 1-D filters, sequences, signals.

@@ -5,7 +5,7 @@ One training step, written out (this is the whole algorithm)::
     scores = model.forward(x)                 # (N, K) class scores
     value = loss.forward(scores, y)           # mean loss over the batch
     optimizer.zero_grad()
-    model.backward(loss.backward())           # fills every param.grad
+    model.backward_params(loss.backward())    # fills every param.grad (no gradient for the images)
     optimizer.step()                          # updates every trainable param.data
 
 Determinism: ``fit`` tells the loader the epoch (``set_epoch(epoch)`` or ``loader.epoch``), so shuffling
@@ -161,7 +161,9 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, scheduler, hooks
             if not math.isfinite(value):
                 raise _Diverged(value, step)
             optimizer.zero_grad()
-            model.backward(loss.backward().reshape(scores.shape))
+            # the images need no gradient: backward_params lets the first layer skip dx
+            backward = getattr(model, "backward_params", model.backward)
+            backward(loss.backward().reshape(scores.shape))
             if clip_norm is not None:
                 clip_grad_norm(model, clip_norm)
             optimizer.step()
