@@ -3,6 +3,7 @@
 The contract (Caffe's lifecycle, micrograd's pairing):
     forward(x)   checks x, calls one kernel from ``cnnkit.functional``, keeps exactly what backward needs;
     backward(dy) *adds* into each ``param.grad``, returns dx and drops the cache;
+    backward_params(dy) does the same without dx, for a network's first layer (``fit`` uses it);
     output_shape(input_shape) answers without data; config() is the JSON recipe to rebuild the layer.
 
 Shapes passed to ``output_shape`` include the batch axis, exactly as ``forward`` would see them.
