@@ -17,6 +17,24 @@ def positive_int(value, name: str, owner: str) -> int:
     return int(value)
 
 
+def channel_counts(owner: str, in_channels, out_channels, groups=1) -> tuple[int, int, int]:
+    """Validated (in_channels, out_channels, groups) of a convolution: both counts divisible by groups."""
+    counts = tuple(positive_int(v, n, owner) for v, n in
+                   ((in_channels, "in_channels"), (out_channels, "out_channels"), (groups, "groups")))
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{owner}: Received groups={groups}; in_channels={in_channels} and "
+                         f"out_channels={out_channels} must both be divisible by groups.")
+    return counts
+
+
+def describe(layer, always: tuple[str, ...], defaults: dict) -> str:
+    """``"3->16, kernel_size=3, stride=2, padding=1"``: the arguments in ``always``, then those that differ
+    from ``defaults``, as the user wrote them."""
+    a = layer._init_args
+    shown = [*always, *(k for k, default in defaults.items() if a[k] != default)]
+    return f"{layer.in_channels}->{layer.out_channels}, " + ", ".join(f"{k}={a[k]!r}" for k in shown)
+
+
 class _ConvNd(Layer):
     ndim = 2
     layout = "(N, C, H, W)"
@@ -27,12 +45,8 @@ class _ConvNd(Layer):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"{owner}: Invalid algorithm {algorithm!r}, should be one of {ALGORITHMS}.")
         self.algorithm = algorithm
-        self.in_channels = positive_int(in_channels, "in_channels", owner)
-        self.out_channels = positive_int(out_channels, "out_channels", owner)
-        self.groups = positive_int(groups, "groups", owner)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{owner}: Received groups={groups}; in_channels={in_channels} and "
-                             f"out_channels={out_channels} must both be divisible by groups.")
+        self.in_channels, self.out_channels, self.groups = channel_counts(owner, in_channels, out_channels,
+                                                                          groups)
         nd = self.ndim
         self.kernel_size = as_tuple(kernel_size, nd, "kernel_size")
         self.stride = as_tuple(stride, nd, "stride")
@@ -48,14 +62,8 @@ class _ConvNd(Layer):
         self.bias = Parameter(b) if bias else None
 
     def extra_repr(self):
-        a = self._init_args
-        text = f"{self.in_channels}->{self.out_channels}, kernel_size={a['kernel_size']}, " \
-               f"stride={a['stride']}, padding={a['padding']!r}"
-        for key, default in (("dilation", 1), ("groups", 1), ("bias", True), ("fit", "error"),
-                             ("algorithm", "auto")):
-            if a[key] != default:
-                text += f", {key}={a[key]!r}"
-        return text
+        return describe(self, ("kernel_size", "stride", "padding"),
+                        {"dilation": 1, "groups": 1, "bias": True, "fit": "error", "algorithm": "auto"})
 
     def output_shape(self, input_shape):
         self._check_shape(input_shape)  # before unpacking: a 1-axis shape gets a ShapeError, not Python's

@@ -7,7 +7,7 @@ from cnnkit.errors import ShapeError
 from cnnkit.functional.conv_transpose import conv_transposend, conv_transposend_backward, transpose_geometry
 from cnnkit.init import default_parameters
 from cnnkit.layers.base import Layer, Parameter
-from cnnkit.layers.conv import positive_int
+from cnnkit.layers.conv import channel_counts, describe
 
 
 class ConvTranspose2d(Layer):
@@ -45,12 +45,8 @@ class ConvTranspose2d(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, *, rng=None):
         owner = type(self).__name__
-        self.in_channels = positive_int(in_channels, "in_channels", owner)
-        self.out_channels = positive_int(out_channels, "out_channels", owner)
-        self.groups = positive_int(groups, "groups", owner)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{owner}: Received groups={groups}; in_channels={in_channels} and "
-                             f"out_channels={out_channels} must both be divisible by groups.")
+        self.in_channels, self.out_channels, self.groups = channel_counts(owner, in_channels, out_channels,
+                                                                          groups)
         if isinstance(padding, str):
             raise ValueError(f"{owner}: Received padding={padding!r}; a transposed convolution takes an int, "
                              f"per-axis ints or (before, after) pairs (its padding crops the output).")
@@ -74,14 +70,8 @@ class ConvTranspose2d(Layer):
         self.bias = Parameter(b) if bias else None
 
     def extra_repr(self):
-        a = self._init_args
-        text = f"{self.in_channels}->{self.out_channels}, kernel_size={a['kernel_size']}, " \
-               f"stride={a['stride']}"
-        for key, default in (("padding", 0), ("output_padding", 0), ("groups", 1), ("bias", True),
-                             ("dilation", 1)):
-            if a[key] != default:
-                text += f", {key}={a[key]!r}"
-        return text
+        return describe(self, ("kernel_size", "stride"),
+                        {"padding": 0, "output_padding": 0, "groups": 1, "bias": True, "dilation": 1})
 
     def output_shape(self, input_shape):
         if len(input_shape) != 4 or input_shape[1] != self.in_channels:

@@ -10,7 +10,7 @@ from cnnkit.functional.conv import conv_geometry
 from cnnkit.functional.local import locally_connected, locally_connected_backward
 from cnnkit.init import default_parameters
 from cnnkit.layers.base import Layer, Parameter
-from cnnkit.layers.conv import positive_int
+from cnnkit.layers.conv import channel_counts, describe
 
 
 class LocallyConnected2d(Layer):
@@ -47,8 +47,7 @@ class LocallyConnected2d(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *, input_size,
                  fit="error", rng=None):
         owner = type(self).__name__
-        self.in_channels = positive_int(in_channels, "in_channels", owner)
-        self.out_channels = positive_int(out_channels, "out_channels", owner)
+        self.in_channels, self.out_channels, _ = channel_counts(owner, in_channels, out_channels)
         try:
             self.input_size = as_tuple(input_size, 2, "input_size")
             self.kernel_size = as_tuple(kernel_size, 2, "kernel_size")
@@ -82,13 +81,8 @@ class LocallyConnected2d(Layer):
                              f"input size it was built for.")
 
     def extra_repr(self):
-        a = self._init_args
-        text = f"{self.in_channels}->{self.out_channels}, kernel_size={a['kernel_size']}, " \
-               f"stride={a['stride']}, padding={a['padding']!r}, input_size={a['input_size']}"
-        for key, default in (("bias", True), ("fit", "error")):
-            if a[key] != default:
-                text += f", {key}={a[key]!r}"
-        return text
+        return describe(self, ("kernel_size", "stride", "padding", "input_size"),
+                        {"bias": True, "fit": "error"})
 
     def output_shape(self, input_shape):
         self._check_shape(input_shape)
