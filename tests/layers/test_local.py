@@ -32,14 +32,20 @@ def _naive(x, w, b, stride, pads, dy):
     return y, dx, dw, dy.sum(axis=0)
 
 
-@pytest.mark.parametrize("C, K, kernel_size, stride, padding, size, fit, bias", [
+# (C, K, kernel_size, stride, padding, input size, fit, bias): stride, asymmetric padding, both fits, 1x1
+CONFIGS = [
     (3, 4, 3, 1, 0, (6, 5), "error", True),
     (2, 3, 3, 2, 1, (7, 7), "error", True),
     (1, 2, (2, 3), (1, 2), ((0, 1), (1, 1)), (5, 7), "error", False),
     (2, 2, 3, 2, 0, (8, 6), "crop", True),
     (2, 2, 3, 2, 0, (8, 6), "pad", True),
     (4, 1, 1, 1, 0, (3, 4), "error", True),
-])
+    (3, 5, 1, 1, 0, (3, 4), "error", True),
+]
+ARGS = "C, K, kernel_size, stride, padding, size, fit, bias"
+
+
+@pytest.mark.parametrize(ARGS, CONFIGS)
 def test_matches_naive_loop(C, K, kernel_size, stride, padding, size, fit, bias):
     rng = np.random.default_rng(0)
     layer = ck.LocallyConnected2d(C, K, kernel_size, stride, padding, bias, input_size=size, fit=fit, rng=rng)
@@ -211,14 +217,7 @@ def test_config_round_trip_and_analysis_attributes():
     assert layer.fit == "error" and layer.in_channels == 2 and layer.out_channels == 4
 
 
-@pytest.mark.parametrize("C, K, kernel_size, stride, padding, size, fit, bias", [
-    (3, 4, 3, 1, 0, (6, 5), "error", True),
-    (2, 3, 3, 2, 1, (7, 7), "error", True),
-    (1, 2, (2, 3), (1, 2), ((0, 1), (1, 1)), (5, 7), "error", False),
-    (2, 2, 3, 2, 0, (8, 6), "crop", True),
-    (2, 2, 3, 2, 0, (8, 6), "pad", True),
-    (3, 5, 1, 1, 0, (3, 4), "error", True),
-])
+@pytest.mark.parametrize(ARGS, CONFIGS)
 def test_parity_with_pytorch(C, K, kernel_size, stride, padding, size, fit, bias):
     """PyTorch has no locally connected layer, but it is one line of autograd: unfold the padded input into
     its windows (N, C*Fh*Fw, L) and contract each position l with its own filter. Forward and every gradient
