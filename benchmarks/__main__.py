@@ -29,12 +29,13 @@ def _config(text: str) -> tuple[str, int]:
     return clock, int(threads)
 
 
-def run_suites(suites, *, before, budget) -> dict:
+def run_suites(suites, *, before, budget, cases=None) -> dict:
     results = {"gemm": {"numpy": harness.gemm_peak(), "torch": harness.torch_gemm_peak()}}
     peaks = results["gemm"]
     print(f"GEMM peak: NumPy {peaks['numpy']:.0f} GFLOP/s, PyTorch {peaks['torch']:.0f} GFLOP/s")
     if "conv" in suites:
-        results["conv"] = conv_suite.run(baseline=before, budget=budget)
+        chosen = [c for c in conv_suite.SUITE if cases is None or any(p in c.label for p in cases)]
+        results["conv"] = conv_suite.run(chosen, baseline=before, budget=budget)
     if "layers" in suites:
         results["layers"] = layer_suite.run(budget=budget)
     if "training" in suites:
@@ -52,6 +53,8 @@ def main(argv=None) -> int:
     parser.add_argument("--suites", nargs="+", choices=SUITES, default=list(SUITES))
     parser.add_argument("--configs", nargs="+", type=_config, default=[("wall", 2), ("cpu", 1)],
                         help="clock:threads pairs, run in turn (default: wall:2 cpu:1)")
+    parser.add_argument("--cases", nargs="+", metavar="TEXT",
+                        help="only the conv cases whose label contains one of these, e.g. 'g=64' '(8,256'")
     parser.add_argument("--budget", type=float, default=1.5, help="seconds of repeated runs per case")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="markdown report path, '-' for none")
     parser.add_argument("--no-before", action="store_true",
@@ -61,6 +64,8 @@ def main(argv=None) -> int:
 
     import torch
     from threadpoolctl import threadpool_limits
+
+    from cnnkit.functional.batching import set_elementwise_threads
 
     info = harness.machine()
     for key, value in info.items():
@@ -77,8 +82,10 @@ def main(argv=None) -> int:
         print(f"== {clock} clock, {threads} thread(s) for NumPy's BLAS and for PyTorch")
         harness.use_clock(clock)
         torch.set_num_threads(threads)
+        set_elementwise_threads(threads)  # cnnkit's own threads (depthwise, pooling chunks), like torch's
         with threadpool_limits(limits=threads, user_api="blas"):
-            sections.append(((clock, threads), run_suites(suites, before=before, budget=args.budget)))
+            sections.append(((clock, threads), run_suites(suites, before=before, budget=args.budget,
+                                                        cases=args.cases)))
 
     notes = args.notes + (f" **{warning}**" if warning else "")
     shown = list(argv if argv is not None else sys.argv[1:])

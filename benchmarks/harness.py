@@ -38,21 +38,33 @@ def use_clock(name: str):
     clock = CLOCKS[name]
 
 
+SETTLE, CALLS = 0.12, 3  # see compare()
+
+
 def compare(contenders: dict, *, min_runs: int = 3, max_runs: int = 15, budget: float = 1.5) -> Timing:
     """Time each zero-argument callable, interleaved, keeping the minimum.
 
-    One warm-up call each (allocations, caches, lazy imports), then rounds until ``max_runs`` rounds or
-    ``budget`` seconds have been spent, but at least ``min_runs`` rounds.
+    Rounds until ``max_runs`` rounds or ``budget`` seconds have been spent, but at least ``min_runs``. In
+    each round a contender is called, untimed, for ``SETTLE`` seconds (at least once), then ``CALLS``
+    more times, timed. The untimed calls matter on two threads: the worker threads of OpenBLAS (NumPy)
+    keep spinning on a core for about 100 ms after a matrix multiply, OpenMP's (PyTorch) for 5-10 ms
+    (measured), so a contender timed right after the other library lost a core to its spinning threads
+    (PyTorch's 3x3 convolutions ran 1.4-2x slower right after cnnkit's; cnnkit's depthwise layer took
+    8.9 ms alone and 11.5 ms right after PyTorch's). Settled, each library is timed in the steady state of
+    a loop that calls it alone, and the rounds still interleave them against bursts of outside load.
     """
-    for fn in contenders.values():
-        fn()
     timing = Timing({name: float("inf") for name in contenders})
     start = time.perf_counter()
     while timing.runs < max_runs and (timing.runs < min_runs or time.perf_counter() - start < budget):
         for name, fn in contenders.items():
-            t0 = clock()
+            settled = time.perf_counter() + SETTLE
             fn()
-            timing.best[name] = min(timing.best[name], clock() - t0)
+            while time.perf_counter() < settled:
+                fn()
+            for _ in range(CALLS):
+                t0 = clock()
+                fn()
+                timing.best[name] = min(timing.best[name], clock() - t0)
         timing.runs += 1
     return timing
 

@@ -244,3 +244,29 @@ def test_batch_parts_give_the_same_result(algorithm, monkeypatch):
     parts = (parts[0], *convnd_backward(dy, parts[1]))
     for a, b in zip(whole, parts, strict=True):  # dweight sums in another order: float32 rounding differs
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("stride, dilation", [((1, 1), (1, 1)), ((2, 1), (1, 2))])
+def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, monkeypatch):
+    """The depthwise kernel cuts the batch into (image, channel block) items and may run them on threads:
+    one channel per item, on two threads, gives the same numbers bit for bit; input_grad=False only drops dx."""
+    from cnnkit.functional import batching, depthwise
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 5, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((5, 1, 3, 3)).astype(np.float32)
+
+    def run(input_grad=True):
+        y, cache = conv2d(x, w, np.ones(5, np.float32), stride, 1, dilation, groups=5, algorithm="depthwise")
+        return (y, *convnd_backward(np.cos(y), cache, input_grad=input_grad))
+
+    whole = run()
+    monkeypatch.setattr(depthwise, "ITEM_ELEMENTS", 1)
+    batching.set_elementwise_threads(2)
+    try:
+        split = run()
+        no_dx = run(input_grad=False)
+    finally:
+        batching.set_elementwise_threads(1)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, split, strict=True))
+    assert no_dx[1] is None and np.array_equal(no_dx[2], whole[2]) and np.array_equal(no_dx[3], whole[3])

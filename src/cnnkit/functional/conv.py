@@ -10,7 +10,7 @@ multiply) and ``dx = col2im(W^T @ dy)``, which is a transposed convolution of dy
 
 Faster kernels sit behind the same two functions, chosen per shape by :func:`choose_algorithm` (the
 ``algorithm=`` keyword forces one): Winograd for 3x3 stride-1 layers (cnnkit.functional.winograd) and
-a tap-by-tap backward for depthwise layers (cnnkit.functional.depthwise).
+a tap-by-tap kernel for depthwise layers (cnnkit.functional.depthwise).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from cnnkit.analysis.shapes import as_tuple, axis_names, padding_pairs, window_geometry
 from cnnkit.errors import ShapeError
-from cnnkit.functional.depthwise import depthwise_conv2d_backward
+from cnnkit.functional.depthwise import depthwise_conv2d, depthwise_conv2d_backward
 from cnnkit.functional.winograd import winograd_conv2d, winograd_conv2d_backward
 from cnnkit.functional.workspace import workspace
 
@@ -201,6 +201,9 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     if algorithm in WINOGRAD_TILES:
         y, cache = winograd_conv2d(x, weight, bias, pads, groups, tile=WINOGRAD_TILES[algorithm])
         return y, ConvCache(cache, x=x, stride=stride, dilation=dilation, out=out)
+    if algorithm == "depthwise":
+        y, cache = depthwise_conv2d(x, weight, bias, stride, dilation, pads, out)
+        return y, ConvCache(cache, groups=groups)
 
     padded_shape = (N, C, *(n + lo + hi for n, (lo, hi) in zip(spatial, pads, strict=True)))
     pointwise = all(f == 1 for f in F) and all(s == 1 for s in stride) and padded_shape == x.shape
@@ -218,7 +221,7 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
         y += bias.reshape(K, *(1,) * nd)
     cache = ConvCache(x=x, x_shape=x.shape, padded_shape=padded_shape, weight=weight, pads=pads,
                       stride=stride, dilation=dilation, out=out, groups=groups, has_bias=bias is not None,
-                      pointwise=pointwise, algorithm=algorithm)  # "depthwise": im2col forward, own backward
+                      pointwise=pointwise, algorithm=algorithm)
     if pointwise:
         cache["cols"] = cols
     return y, cache
@@ -234,7 +237,7 @@ def convnd_backward(dy, cache, *, input_grad=True):
     if algorithm.startswith("winograd"):
         return winograd_conv2d_backward(dy, cache)
     if algorithm == "depthwise":
-        return depthwise_conv2d_backward(dy, cache)
+        return depthwise_conv2d_backward(dy, cache, input_grad=input_grad)
     weight, G, stride, dilation, pads = (cache[k] for k in ("weight", "groups", "stride", "dilation", "pads"))
     N, K, *out = dy.shape
     (_, C, *padded), Kg, F = cache["padded_shape"], K // G, weight.shape[2:]
