@@ -38,7 +38,7 @@ def use_clock(name: str):
     clock = CLOCKS[name]
 
 
-SETTLE, CALLS = 0.12, 3  # see compare()
+SETTLE, CALLS = 0.25, 3  # see compare()
 
 
 def compare(contenders: dict, *, min_runs: int = 3, max_runs: int = 15, budget: float = 1.5) -> Timing:
@@ -47,7 +47,7 @@ def compare(contenders: dict, *, min_runs: int = 3, max_runs: int = 15, budget: 
     Rounds until ``max_runs`` rounds or ``budget`` seconds have been spent, but at least ``min_runs``. In
     each round a contender is called, untimed, for ``SETTLE`` seconds (at least once), then ``CALLS``
     more times, timed. The untimed calls matter on two threads: the worker threads of OpenBLAS (NumPy)
-    keep spinning on a core for about 100 ms after a matrix multiply, OpenMP's (PyTorch) for 5-10 ms
+    keep spinning on a core for about 105 ms after a matrix multiply, OpenMP's (PyTorch) for 5-10 ms
     (measured), so a contender timed right after the other library lost a core to its spinning threads
     (PyTorch's 3x3 convolutions ran 1.4-2x slower right after cnnkit's; cnnkit's depthwise layer took
     8.9 ms alone and 11.5 ms right after PyTorch's). Settled, each library is timed in the steady state of

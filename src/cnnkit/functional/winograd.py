@@ -84,10 +84,15 @@ def _filter_transform(G2, weight, groups):
     """U = G w G^T for every filter, as one (alpha^2, 9) @ (9, K*C/groups) multiply -> (alpha^2, G, C/G, K/G).
 
     (G w G^T)[a, b] = sum_ij G[a, i] G[b, j] w[i, j] is the Kronecker product G (x) G applied to the 9 taps.
+    U is alpha^2 / 9 = 4 times the weight's size; it goes to scratch memory and backward makes it again
+    (about 1 ms for 256 x 256 filters) instead of the forward cache keeping it: a layer's cache then holds
+    no copy of its filters, and no call pays for fresh pages.
     """
     K, Cg = weight.shape[:2]
     taps = weight.reshape(groups, K // groups, Cg, 9).transpose(3, 0, 2, 1)  # (9, G, C/G, K/G)
-    return (G2 @ taps.reshape(9, -1)).reshape(G2.shape[0], groups, Cg, K // groups)
+    U = workspace("winograd.U", (G2.shape[0], groups, Cg, K // groups), weight.dtype)
+    np.matmul(G2, taps.reshape(9, -1), out=U.reshape(G2.shape[0], -1))
+    return U
 
 
 def _pad_into(buffer, x, top, left):
@@ -127,7 +132,9 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
 
     U = _filter_transform(mats["G2"], weight, G)  # G w G^T: (alpha^2, G, C/G, K/G)
     V = np.empty((alpha * alpha, N * T, G, Cg), dtype)  # B^T d B of every tile, kept for dweight
-    y = np.empty((N, th, m, tw, m, K), dtype)
+    cropped = (Ho, Wo) != (th * m, tw * m)  # tiles hang over the edge: whole tiles to scratch, then a crop
+    shape = (N, th, m, tw, m, K)
+    y = workspace("winograd.y", shape, dtype) if cropped else np.empty(shape, dtype)
     for part, tiles in _batch_parts(N, T, alpha * alpha * T * max(C, K)):
         n = part.stop - part.start
         # Two scratch buffers serve every temporary, alternately: each is dead before its buffer is reused.
@@ -144,11 +151,11 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
         Y = _transform(mats["AT2"], M, out=workspace("winograd.b", (m * m, n * T * K), dtype))  # A^T M A
         y[part] = Y.reshape(m, m, n, th, tw, K).transpose(2, 3, 0, 4, 1, 5)
     y = y.reshape(N, th * m, tw * m, K)
-    if (Ho, Wo) != (th * m, tw * m):
+    if cropped:
         y = np.ascontiguousarray(y[:, :Ho, :Wo])
     if bias is not None:
         y += bias
-    cache = dict(algorithm=f"winograd{tile}", x_shape=x.shape, weight=weight, U=U, V=V, pads=pads,
+    cache = dict(algorithm=f"winograd{tile}", x_shape=x.shape, weight=weight, V=V, pads=pads,
                  groups=groups, tile=tile, tiles=(th, tw), has_bias=bias is not None)
     return y.transpose(0, 3, 1, 2), cache
 
@@ -156,7 +163,8 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
 def winograd_conv2d_backward(dy, cache):
     """dy (N, K, H_out, W_out) -> (dx, dweight, dbias), all three in the Winograd domain of the forward."""
     mats, dtype = _matrices(cache["tile"], dy.dtype), dy.dtype
-    U, V, G = cache["U"], cache["V"], cache["groups"]
+    V, G = cache["V"], cache["groups"]
+    U = _filter_transform(mats["G2"], cache["weight"], G)  # (alpha^2, G, C/G, K/G), again: see there
     N, C, H, W = cache["x_shape"]
     K, Cg = cache["weight"].shape[:2]
     (th, tw), m, alpha = cache["tiles"], cache["tile"], cache["tile"] + 2
@@ -165,9 +173,10 @@ def winograd_conv2d_backward(dy, cache):
     db = dy.sum(axis=(0, 2, 3)) if cache["has_bias"] else None
 
     dy = dy.transpose(0, 2, 3, 1)  # (N, H_out, W_out, K): free when dy came from a channels-last layer
-    dU = np.zeros(U.shape, dtype)  # (alpha^2, G, C/G, K/G), summed over the batch parts
+    dU = workspace("winograd.dU", U.shape, dtype)  # (alpha^2, G, C/G, K/G), summed over the batch parts
+    parts = _batch_parts(N, T, alpha * alpha * T * max(C, K))
     dx = np.empty((N, H, W, C), dtype)
-    for part, tiles in _batch_parts(N, T, alpha * alpha * T * max(C, K)):
+    for i, (part, tiles) in enumerate(parts):
         n, dy_part = part.stop - part.start, dy[part]
         if dy_part.shape[1:3] != (th * m, tw * m):  # tiles that hang over the edge see zero gradient there
             dy_part = _pad_into(workspace("winograd.a", (n, th * m, tw * m, K), dtype), dy_part, 0, 0)
@@ -176,7 +185,11 @@ def winograd_conv2d_backward(dy, cache):
         dM = _transform(mats["AT2"].T, dY, out=workspace("winograd.a", (alpha * alpha, n * T * K), dtype))
         dM = dM.reshape(alpha * alpha, n * T, G, K // G).transpose(0, 2, 1, 3)  # A dY A^T: (a^2, G, P, K/G)
 
-        dU += np.matmul(V[:, tiles].transpose(0, 2, 3, 1), dM)
+        V_t = V[:, tiles].transpose(0, 2, 3, 1)  # (alpha^2, G, C/G, P)
+        if i == 0:  # into scratch memory: a fresh 10 MB array per call measured as slow as the multiply
+            np.matmul(V_t, dM, out=dU)
+        else:
+            dU += np.matmul(V_t, dM, out=workspace("winograd.dU_part", U.shape, dtype))
         dV = workspace("winograd.b", (alpha * alpha, n * T, G, Cg), dtype)
         np.matmul(dM, U.transpose(0, 1, 3, 2), out=dV.transpose(0, 2, 1, 3))
         dd = _transform(mats["BT2"].T, dV, out=workspace("winograd.a", (alpha * alpha, n * T * C), dtype))
@@ -195,6 +208,8 @@ def winograd_conv2d_backward(dy, cache):
                 else:
                     window += dd[a, b]
         dx[part] = dxp[:, top:top + H, left:left + W]
-    dw = mats["G2"].T @ dU.reshape(alpha * alpha, -1)  # G^T dU G: (9, G * C/G * K/G)
-    dw = dw.reshape(3, 3, G, Cg, K // G).transpose(2, 4, 3, 0, 1)
-    return dx.transpose(0, 3, 1, 2), dw.reshape(K, Cg, 3, 3), db
+    dw = np.matmul(mats["G2"].T, dU.reshape(alpha * alpha, -1),  # G^T dU G: (9, G * C/G * K/G)
+                   out=workspace("winograd.dw", (9, dU[0].size), dtype))
+    dweight = np.empty((K, Cg, 3, 3), dtype)  # the result: fresh memory, filled from the scratch
+    dweight.reshape(G, K // G, Cg, 3, 3)[...] = dw.reshape(3, 3, G, Cg, K // G).transpose(2, 4, 3, 0, 1)
+    return dx.transpose(0, 3, 1, 2), dweight, db
