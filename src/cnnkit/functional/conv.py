@@ -23,6 +23,7 @@ import numpy as np
 
 from cnnkit.analysis.shapes import as_tuple, axis_names, padding_pairs, window_geometry
 from cnnkit.errors import ShapeError
+from cnnkit.functional import flat
 from cnnkit.functional.depthwise import depthwise_conv2d, depthwise_conv2d_backward
 from cnnkit.functional.winograd import winograd_conv2d, winograd_conv2d_backward
 from cnnkit.functional.workspace import workspace
@@ -118,6 +119,20 @@ def _columns(x, pads, kernel_size, stride, dilation, out, groups, *, scratch=Tru
     return cols.reshape(N, groups, -1, math.prod(out))
 
 
+def _flat_columns(x, plan, pads, groups):
+    """im2col on the wide grid of cnnkit.functional.flat: (N, G, C/G * prod(F), wide), in scratch memory.
+
+    One long slice copy per tap and channel instead of H_out short rows: on LeNet's and CIFAR's small
+    images most of im2col's (and col2im's) time was NumPy starting inner loops of 8-28 numbers.
+    """
+    N, C = x.shape[:2]
+    xp = flat.pad_into(workspace("conv.xp", (N, C, plan["flat"]), x.dtype), x, plan, pads)
+    cols = workspace("conv.cols", (N, C, len(plan["offsets"]), plan["wide"]), x.dtype)
+    for t, offset in enumerate(plan["offsets"]):
+        cols[:, :, t] = flat.tap(xp, offset, plan)
+    return cols.reshape(N, groups, -1, plan["wide"])
+
+
 class ConvCache(dict):
     """The forward cache: the input and the geometry, not the prod(F) times larger matrix of columns.
 
@@ -208,9 +223,16 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     padded_shape = (N, C, *(n + lo + hi for n, (lo, hi) in zip(spatial, pads, strict=True)))
     pointwise = all(f == 1 for f in F) and all(s == 1 for s in stride) and padded_shape == x.shape
     w = weight.reshape(G, Kg, -1)  # (G, K/G, C/G * prod(F))
+    wide = flat.plan(spatial, F, stride, dilation, pads, out) if nd == 2 and stride == (1, 1) else None
     if pointwise:
         cols = x.reshape(N, G, Cg, L)  # a 1x1 convolution is already a matrix multiply over channels
         y = np.matmul(w, cols).reshape(N, K, *out)
+    elif wide is not None:  # 2-D, stride 1: columns on the wide grid (cnnkit.functional.flat)
+        y = np.empty((N, K, *out), x.dtype)
+        for part in _batch_parts(N, C * math.prod(F) * wide["wide"]):
+            cols = _flat_columns(x[part], wide, pads, G)
+            y_wide = np.matmul(w, cols, out=workspace("conv.y", (len(cols), G, Kg, wide["wide"]), x.dtype))
+            y[part] = flat.from_wide(y_wide.reshape(len(cols), K, -1), wide)
     else:
         y = np.empty((N, K, *out), x.dtype)
         for part in _batch_parts(N, C * math.prod(F) * L):  # scratch columns; backward rebuilds them
@@ -221,7 +243,7 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
         y += bias.reshape(K, *(1,) * nd)
     cache = ConvCache(x=x, x_shape=x.shape, padded_shape=padded_shape, weight=weight, pads=pads,
                       stride=stride, dilation=dilation, out=out, groups=groups, has_bias=bias is not None,
-                      pointwise=pointwise, algorithm=algorithm)
+                      pointwise=pointwise, algorithm=algorithm, wide=wide)
     if pointwise:
         cache["cols"] = cols
     return y, cache
@@ -251,6 +273,24 @@ def convnd_backward(dy, cache, *, input_grad=True):
         return np.matmul(w_t, dy_g).reshape(cache["x_shape"]), dw, db
     dw = np.zeros((G, Kg, w_t.shape[1]), dy.dtype)  # (G, K/G, C/G * prod(F)), summed over batch parts
     dx = np.empty(cache["x_shape"], dy.dtype) if input_grad else None
+    wide = cache.get("wide")
+    if wide is not None:  # the forward's wide-grid columns (cnnkit.functional.flat), rebuilt part by part
+        for part in _batch_parts(N, C * math.prod(F) * wide["wide"]):
+            cols = _flat_columns(cache["x"][part], wide, pads, G)
+            n = len(cols)
+            dy_wide = flat.to_wide(workspace("conv.y", (n, K, out[0], wide["row"]), dy.dtype), dy[part], wide)
+            dy_wide = dy_wide.reshape(n, G, Kg, -1)  # zeros in the scratch columns: they add nothing below
+            dw += np.matmul(dy_wide, cols.swapaxes(-1, -2)).sum(axis=0)
+            if not input_grad:
+                continue
+            dcols = np.matmul(w_t, dy_wide, out=workspace("conv.cols", cols.shape, dy.dtype))  # cols are dead
+            dcols = dcols.reshape(n, C, len(wide["offsets"]), -1)
+            dxp = workspace("conv.xp", (n, C, wide["flat"]), dy.dtype)
+            dxp.fill(0)
+            for t, offset in enumerate(wide["offsets"]):  # col2im: one long slice-add per tap
+                flat.tap(dxp, offset, wide)[...] += dcols[:, :, t]
+            dx[part] = flat.unpad(dxp, wide, pads, cache["x_shape"][2:])
+        return dx, dw.reshape(weight.shape), db
     kept = dict.get(cache, "cols")  # present only when some code asked for it (or built the cache by hand)
     for part in _batch_parts(N, C * math.prod(F) * math.prod(out)):
         if kept is not None:
