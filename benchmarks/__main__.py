@@ -29,7 +29,7 @@ def _config(text: str) -> tuple[str, int]:
     return clock, int(threads)
 
 
-def run_suites(suites, *, before, budget, cases=None) -> dict:
+def run_suites(suites, *, before, budget, cases=None, threads=1) -> dict:
     results = {"gemm": {"numpy": harness.gemm_peak(), "torch": harness.torch_gemm_peak()}}
     peaks = results["gemm"]
     print(f"GEMM peak: NumPy {peaks['numpy']:.0f} GFLOP/s, PyTorch {peaks['torch']:.0f} GFLOP/s")
@@ -39,7 +39,7 @@ def run_suites(suites, *, before, budget, cases=None) -> dict:
     if "layers" in suites:
         results["layers"] = layer_suite.run(budget=budget)
     if "training" in suites:
-        results["training"] = model_suite.training(baseline=before, budget=2 * budget)
+        results["training"] = model_suite.training(baseline=before, budget=2 * budget, threads=threads)
     if "inference" in suites:
         results["inference"] = model_suite.inference(baseline=before, budget=2 * budget)
     if "memory" in suites:
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         set_elementwise_threads(threads)  # cnnkit's own threads (depthwise, pooling chunks), like torch's
         with threadpool_limits(limits=threads, user_api="blas"):
             sections.append(((clock, threads), run_suites(suites, before=before, budget=args.budget,
-                                                        cases=args.cases)))
+                                                        cases=args.cases, threads=threads)))
 
     notes = args.notes + (f" **{warning}**" if warning else "")
     shown = list(argv if argv is not None else sys.argv[1:])

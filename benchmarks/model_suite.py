@@ -3,7 +3,9 @@
 training step next to the ``summary`` estimate.
 
 A training step is forward, loss, backward and an SGD update (momentum 0.9), as ``cnnkit.train.fit`` does
-it; the torch twin comes from ``cnnkit.interop.torch.to_torch`` with the same weights.
+it -- with the batch in slices on threads where ``cnnkit train`` would cut it (cnnkit.train.split: on more
+than one thread, for eligible models of at least 20 M multiply-adds per example); the torch twin comes
+from ``cnnkit.interop.torch.to_torch`` with the same weights.
 """
 
 from __future__ import annotations
@@ -26,17 +28,27 @@ def _batch(batch, shape, classes=10):
             rng.integers(0, classes, batch).astype(np.int64))
 
 
-def _cnnkit_step(model, x, y):
+def _cnnkit_step(model, x, y, threads=1):
+    from cnnkit.analysis import summary
+    from cnnkit.cli.train import SMALL_MODEL_MACS
     from cnnkit.losses import SoftmaxCrossEntropy
     from cnnkit.optim import SGD
+    from cnnkit.train.split import SplitStep, slices_for
 
     loss, optimizer = SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.01, momentum=0.9)
+    slices = slices_for(model, summary(model, x.shape[1:]).total_macs, threads, small=SMALL_MODEL_MACS)
+    split = SplitStep(model, loss, slices) if slices > 1 else None
 
     def step():
         model.zero_grad()
-        loss.forward(model(x), y)
-        model.backward_params(loss.backward())  # as fit: the images need no gradient
+        if split is not None:
+            split.forward(x, y)
+            split.backward()
+        else:
+            loss.forward(model(x), y)
+            model.backward_params(loss.backward())  # as fit: the images need no gradient
         optimizer.step()
+    step.slices = slices
     return step
 
 
@@ -62,7 +74,7 @@ def _row(case, batch, timing, progress):
     return row
 
 
-def training(*, baseline=None, budget=3.0, progress=print):
+def training(*, baseline=None, budget=3.0, threads=1, progress=print):
     from cnnkit import models
     from cnnkit.interop.torch import to_torch
 
@@ -70,12 +82,14 @@ def training(*, baseline=None, budget=3.0, progress=print):
     for name, (batch, shape) in TRAINING.items():
         model = models.get(name, rng=np.random.default_rng(0))
         x, y = _batch(batch, shape)
-        contenders = {"torch": _torch_step(to_torch(model), x, y), "cnnkit": _cnnkit_step(model, x, y)}
+        cnnkit_step = _cnnkit_step(model, x, y, threads)
+        contenders = {"torch": _torch_step(to_torch(model), x, y), "cnnkit": cnnkit_step}
         if baseline is not None:
             twin = models.get(name, rng=np.random.default_rng(0))
             contenders["before"] = baseline_kernels.wrap(baseline, _cnnkit_step(twin, x, y))
         timing = compare(contenders, budget=budget)
-        rows.append(_row(f"{name} training step, batch {batch}, {shape}", batch, timing, progress))
+        sliced = f", {cnnkit_step.slices} slices" if cnnkit_step.slices > 1 else ""
+        rows.append(_row(f"{name} training step, batch {batch}, {shape}{sliced}", batch, timing, progress))
     return rows
 
 

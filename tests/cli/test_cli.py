@@ -137,6 +137,19 @@ def test_blas_threads_rule():
     assert blas_threads(3, 416_520) == 3                       # --threads wins
 
 
+def test_batch_slices_rule(monkeypatch):
+    import cnnkit as ck
+    from cnnkit.cli.train import SMALL_MODEL_MACS, split_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    lenet, cifar = ck.models.get("lenet5"), ck.models.get("cifar_net")
+    assert split_threads(None, lenet, 416_520, False) == 1      # small: slices measured slower
+    assert split_threads(None, cifar, SMALL_MODEL_MACS, False) == 2
+    assert split_threads(3, lenet, 416_520, False) == 3         # --threads wins
+    assert split_threads(None, cifar, SMALL_MODEL_MACS, True) == 1  # MPI ranks run whole batches
+    assert split_threads(2, ck.models.get("vgg11_bn"), 10**9, False) == 1  # batch norm mixes examples
+
+
 def test_bare_command_prints_help_only(capsys):
     code, out, err = run_main([], capsys)
     assert code == 2 and "Usage: cnnkit" in out and err == ""

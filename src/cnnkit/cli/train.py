@@ -71,6 +71,24 @@ def blas_threads(requested: int | None, macs_per_example: int) -> int:
     return 1 if macs_per_example < SMALL_MODEL_MACS else (os.cpu_count() or 1)
 
 
+def split_threads(requested: int | None, model, macs_per_example: int, distributed: bool) -> int:
+    """Slices of each batch to train at once on threads (cnnkit.train.split): as requested for models that
+    treat each example on its own, else every core for those of SMALL_MODEL_MACS or more; 1 with MPI."""
+    import os
+
+    from cnnkit.train.split import slices_for, why_not_split
+
+    if distributed or why_not_split(model) is not None:
+        return 1
+    return requested or slices_for(model, macs_per_example, os.cpu_count() or 1, small=SMALL_MODEL_MACS)
+
+
+def describe_threads(slices: int, blas: int) -> str:
+    if slices > 1:
+        return f"{slices} threads (batch slices)"
+    return f"{blas} thread{'s' * (blas != 1)}"
+
+
 def limit_blas_threads(threads: int):
     """A context manager that caps NumPy's BLAS threads (a no-op without threadpoolctl)."""
     import contextlib
@@ -121,7 +139,9 @@ def train(
     root: Annotated[Path | None, typer.Option(help=ROOT_HELP)] = None,
     threads: Annotated[int | None, typer.Option(
         min=1, show_default="1 for small models, all cores for big ones",
-        help="Threads for NumPy's matrix products.")] = None,
+        help="Threads: slices of each batch at once (models without batch norm or dropout; each slice "
+             "multiplies matrices on one thread), else threads for NumPy's matrix products (default "
+             "there: 1 for small models, all cores for big ones).")] = None,
     report: Annotated[bool, typer.Option(
         help="Write report.html (curves, filters, occlusion...) into the run directory; needs cnnkit[viz].",
     )] = True,
@@ -210,6 +230,7 @@ def train(
     metadata = {"train": settings, "classes": classes, "input_shape": list(input_shape),
                 "data": settings["data"], "normalize": {"mean": mean.tolist(), "std": std.tolist()}}
     table = summarize(net, input_shape)
+    slices = split_threads(threads, net, table.total_macs, distributed)
     threads = blas_threads(threads, table.total_macs)
     if parallel is not None and not quiet:
         typer.echo(f"distributed: {parallel.size} ranks x batch {settings['batch_size']} = effective batch "
@@ -222,12 +243,12 @@ def train(
                    f"{'x'.join(map(str, input_shape))}, {len(classes)} classes)")
         typer.echo(f"{name} lr {lr_used:g} (cosine), batch {settings['batch_size']}, "
                    f"{settings['epochs']} epoch{'s' * (settings['epochs'] != 1)}, seed {seed}, "
-                   f"{threads} thread{'s' * (threads != 1)} -> {run}")
+                   f"{describe_threads(slices, threads)} -> {run}")
     began = time.perf_counter()
     with limit_blas_threads(threads):
         history = fit(net, SoftmaxCrossEntropy(), opt, train_loader, epochs=settings["epochs"],
                       scheduler=scheduler, checkpoint=run / "checkpoint.npz" if root_rank else None,
-                      resume=resume, quiet=quiet, metadata=metadata)
+                      resume=resume, quiet=quiet, metadata=metadata, threads=slices)
         seconds = time.perf_counter() - began
         if not root_rank:  # rank 0 alone evaluates and writes; the replicas hold the same weights
             return

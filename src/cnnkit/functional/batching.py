@@ -10,6 +10,7 @@ does not depend on the chunking or the thread count.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 CHUNK_BYTES = 2 << 20  # about the L2 cache of a core, where the measured gain stopped growing
@@ -63,7 +64,9 @@ def over_batch(work, items: int, bytes_per_item: int) -> None:
     """Call ``work(chunk)`` for every chunk slice of the batch, on the configured threads.
 
     ``work`` must only write its own chunk of its outputs (and use per-thread scratch memory, as
-    :func:`cnnkit.functional.workspace.workspace` gives).
+    :func:`cnnkit.functional.workspace.workspace` gives). Called from any thread but the main one (a slice
+    of a batch that is itself on a thread, as in cnnkit.train.split), the chunks run on the calling thread:
+    the cores are busy already, and a pool waiting on itself could deadlock.
 
     Args:
         work: a function of one ``slice`` of the batch. items, bytes_per_item: as :func:`batch_chunks`.
@@ -72,7 +75,8 @@ def over_batch(work, items: int, bytes_per_item: int) -> None:
         Whatever ``work`` raises (re-raised from the thread that ran it).
     """
     chunks = batch_chunks(items, bytes_per_item)
-    if _state["threads"] == 1 or len(chunks) == 1:
+    nested = threading.current_thread() is not threading.main_thread()
+    if _state["threads"] == 1 or len(chunks) == 1 or nested:
         for chunk in chunks:
             work(chunk)
         return
