@@ -38,7 +38,8 @@ def render(info: dict, sections, *, command: str, notes: str = "") -> str:
     for (clock, threads), results in sections:
         what = "wall-clock time" if clock == "wall" else "process CPU time"
         out += [f"## {threads} thread{'s' if threads > 1 else ''}, {what}", "",
-                f"NumPy's BLAS and PyTorch both limited to {threads} thread{'s' if threads > 1 else ''}; "
+                f"NumPy's BLAS, cnnkit's own threads (depthwise items, pooling chunks, training slices) "
+                f"and PyTorch all limited to {threads} thread{'s' if threads > 1 else ''}; "
                 f"load average at the end of this part: {results['load']}.", ""]
         out += _render_results(results)
     if ANALYSIS.exists():
