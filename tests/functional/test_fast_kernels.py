@@ -270,3 +270,23 @@ def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, monk
         batching.set_elementwise_threads(1)
     assert all(np.array_equal(a, b) for a, b in zip(whole, split, strict=True))
     assert no_dx[1] is None and np.array_equal(no_dx[2], whole[2]) and np.array_equal(no_dx[3], whole[3])
+
+
+def test_winograd_threaded_parts_give_the_same_result():
+    """Small layers run the forward's batch parts on the elementwise threads (one-thread BLAS each)."""
+    from cnnkit.functional import batching
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 8, 9, 7)).astype(np.float32)
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((6, 8, 9, 7)).astype(np.float32)
+    one = conv2d(x, w, np.ones(8, np.float32), padding=1, algorithm="winograd")
+    one = (one[0], *convnd_backward(dy, one[1]))
+    batching.set_elementwise_threads(2)
+    try:
+        two = conv2d(x, w, np.ones(8, np.float32), padding=1, algorithm="winograd")
+        two = (two[0], *convnd_backward(dy, two[1]))
+    finally:
+        batching.set_elementwise_threads(1)
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())

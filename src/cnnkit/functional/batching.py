@@ -60,6 +60,40 @@ def batch_chunks(items: int, bytes_per_item: int, chunk_bytes: int | None = None
     return [slice(start, min(start + step, items)) for start in range(0, items, step)]
 
 
+def over_parts(work, parts: int, *, threaded: bool = True) -> list:
+    """``[work(i) for i in range(parts)]``, on the configured threads, NumPy's BLAS held to one thread each.
+
+    For kernels whose parts each multiply small matrices: two parts on two threads with a one-thread BLAS
+    keep both cores busy through the NumPy-only steps between the multiplies too, where a two-thread BLAS
+    only helps inside them. Inline (BLAS untouched) if not ``threaded``, with one thread or one part, and
+    off the main thread, as :func:`over_batch`.
+    """
+    nested = threading.current_thread() is not threading.main_thread()
+    if not threaded or _state["threads"] == 1 or parts == 1 or nested:
+        return [work(i) for i in range(parts)]
+    if _state["pool"] is None:
+        _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="cnnkit-elementwise")
+    limits = _blas_controller()
+    limit = limits.limit(limits=1, user_api="blas") if limits is not None else None
+    try:
+        return list(_state["pool"].map(work, range(parts)))
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()
+
+
+def _blas_controller():
+    """threadpoolctl's controller, made once (it scans the loaded libraries); None without threadpoolctl."""
+    if "blas" not in _state:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - a core dependency (imported here: cnnkit loads light)
+            _state["blas"] = None
+        else:
+            _state["blas"] = ThreadpoolController()
+    return _state["blas"]
+
+
 def over_batch(work, items: int, bytes_per_item: int) -> None:
     """Call ``work(chunk)`` for every chunk slice of the batch, on the configured threads.
 

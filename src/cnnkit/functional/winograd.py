@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnkit.functional.batching import elementwise_threads, over_parts
 from cnnkit.functional.workspace import workspace
 
 # Lavin & Gray's matrices with interpolation points 0, +-1 (m=2) and 0, +-1, +-2 (m=4), plus infinity.
@@ -69,13 +70,19 @@ def _transform(L2, t, out=None):
 
 # The batch goes through in parts: about PART_ELEMENTS tile-array elements (2 MB of float32) stay in cache
 # between the copies and transforms, and bound the scratch memory; but at least MIN_PART_TILES tiles, below
-# which the matrix multiplies get too thin (measured on the benchmark suite's layers).
-PART_ELEMENTS, MIN_PART_TILES = 1 << 19, 256
+# which the matrix multiplies get too thin (measured on the benchmark suite's layers). With C/G * K/G up to
+# THREADED_PARTS the NumPy transforms outweigh the multiplies, and the forward's parts run on the elementwise
+# threads with a one-thread BLAS each: 0.63-0.73x the time for C = K = 32 on two cores (interleaved A/B,
+# three runs), but 1.08-1.23x at 64 channels and 1.5-1.8x at 128-256, where one stream of parts with a
+# two-thread BLAS wins.
+PART_ELEMENTS, MIN_PART_TILES, THREADED_PARTS = 1 << 19, 256, 32 * 32
 
 
-def _batch_parts(N, tiles_per_image, elements_per_image):
-    """(images, tiles) slice pairs cutting the batch into parts (see PART_ELEMENTS)."""
+def _batch_parts(N, tiles_per_image, elements_per_image, threads=1):
+    """(images, tiles) slice pairs cutting the batch into parts (see PART_ELEMENTS), at least ``threads`` of
+    them when the batch has the images for it."""
     step = max(1, PART_ELEMENTS // elements_per_image, -(-MIN_PART_TILES // tiles_per_image))
+    step = min(step, -(-N // threads))
     return [(slice(n, min(n + step, N)), slice(n * tiles_per_image, min(n + step, N) * tiles_per_image))
             for n in range(0, N, step)]
 
@@ -135,7 +142,11 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
     cropped = (Ho, Wo) != (th * m, tw * m)  # tiles hang over the edge: whole tiles to scratch, then a crop
     shape = (N, th, m, tw, m, K)
     y = workspace("winograd.y", shape, dtype) if cropped else np.empty(shape, dtype)
-    for part, tiles in _batch_parts(N, T, alpha * alpha * T * max(C, K)):
+    threaded = Cg * Kg <= THREADED_PARTS
+    parts = _batch_parts(N, T, alpha * alpha * T * max(C, K), elementwise_threads() if threaded else 1)
+
+    def work(i):  # one part of the batch; parts may run on threads (scratch memory is per thread)
+        part, tiles = parts[i]
         n = part.stop - part.start
         # Two scratch buffers serve every temporary, alternately: each is dead before its buffer is reused.
         xp = _pad_into(workspace("winograd.a", (n, th * m + 2, tw * m + 2, C), dtype),
@@ -150,6 +161,8 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
         np.matmul(V_part.transpose(0, 2, 1, 3), U, out=M.transpose(0, 2, 1, 3))  # per position: (P,C) @ (C,K)
         Y = _transform(mats["AT2"], M, out=workspace("winograd.b", (m * m, n * T * K), dtype))  # A^T M A
         y[part] = Y.reshape(m, m, n, th, tw, K).transpose(2, 3, 0, 4, 1, 5)
+
+    over_parts(work, len(parts), threaded=threaded)
     y = y.reshape(N, th * m, tw * m, K)
     if cropped:
         y = np.ascontiguousarray(y[:, :Ho, :Wo])
