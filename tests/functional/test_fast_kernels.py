@@ -290,3 +290,26 @@ def test_winograd_threaded_parts_give_the_same_result():
         batching.set_elementwise_threads(1)
     for a, b in zip(one, two, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
+
+
+def test_im2col_threaded_parts_give_the_same_result(monkeypatch):
+    """Small filters with enough work run im2col's batch parts on the elementwise threads."""
+    from cnnkit.functional import batching
+
+    monkeypatch.setattr(conv_module, "THREADED_MIN_MACS", 1)
+    monkeypatch.setattr(conv_module, "COLUMNS_PER_PART", 1)  # one image per part: several parts per thread
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((5, 3, 9, 8)).astype(np.float32)
+    for kwargs in (dict(padding=2), dict(stride=2, padding=1, fit="crop")):  # wide grid, window slices
+        w = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+        one = conv2d(x, w, np.ones(4, np.float32), algorithm="im2col", **kwargs)
+        dy = np.cos(one[0])
+        one = (one[0], *convnd_backward(dy, one[1]))
+        batching.set_elementwise_threads(2)
+        try:
+            two = conv2d(x, w, np.ones(4, np.float32), algorithm="im2col", **kwargs)
+            two = (two[0], *convnd_backward(dy, two[1]))
+        finally:
+            batching.set_elementwise_threads(1)
+        for a, b in zip(one, two, strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
