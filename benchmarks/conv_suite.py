@@ -103,7 +103,7 @@ def run(cases=SUITE, algorithms=("auto", "im2col"), *, baseline=None, budget=1.5
             flops = case.flops * (3 if backward else 1)
             row = dict(case=case.label, step="fwd+bwd" if backward else "fwd", seconds=timing.best,
                        gflops={k: flops / v / 1e9 for k, v in timing.best.items()},
-                       ratio={alg: timing.best[alg] / timing.best["torch"] for alg in names})
+                       ratio={alg: timing.ratio(alg) for alg in names})
             rows.append(row)
             progress(f"conv {row['case']:<28} {row['step']:<8} torch {timing.best['torch'] * 1e3:8.2f} ms  "
                      + "  ".join(f"{alg} {timing.best[alg] * 1e3:8.2f} ms ({row['ratio'][alg]:.2f}x)"

@@ -17,13 +17,19 @@ import numpy as np
 
 @dataclass
 class Timing:
-    """Best (minimum) seconds per call of each named contender."""
+    """Best (minimum) seconds per call of each named contender, and each round's best."""
 
     best: dict[str, float] = field(default_factory=dict)
     runs: int = 0
+    rounds: list[dict[str, float]] = field(default_factory=list)
 
     def ratio(self, ours: str = "cnnkit", theirs: str = "torch") -> float:
-        return self.best[ours] / self.best[theirs]
+        """The median over rounds of ``ours / theirs`` within a round: both measured in the same minute, so
+        a slow spell of the machine (up to 1.5x here, for minutes) cancels out; the minima of the two may
+        come from different spells. Without rounds (a hand-made Timing): best / best."""
+        if not self.rounds:
+            return self.best[ours] / self.best[theirs]
+        return float(np.median([r[ours] / r[theirs] for r in self.rounds]))
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -41,7 +47,7 @@ def use_clock(name: str):
 SETTLE, CALLS = 0.25, 3  # see compare()
 
 
-def compare(contenders: dict, *, min_runs: int = 3, max_runs: int = 15, budget: float = 1.5) -> Timing:
+def compare(contenders: dict, *, min_runs: int = 5, max_runs: int = 15, budget: float = 1.5) -> Timing:
     """Time each zero-argument callable, interleaved, keeping the minimum.
 
     Rounds until ``max_runs`` rounds or ``budget`` seconds have been spent, but at least ``min_runs``. In
@@ -51,11 +57,13 @@ def compare(contenders: dict, *, min_runs: int = 3, max_runs: int = 15, budget: 
     (measured), so a contender timed right after the other library lost a core to its spinning threads
     (PyTorch's 3x3 convolutions ran 1.4-2x slower right after cnnkit's; cnnkit's depthwise layer took
     8.9 ms alone and 11.5 ms right after PyTorch's). Settled, each library is timed in the steady state of
-    a loop that calls it alone, and the rounds still interleave them against bursts of outside load.
+    a loop that calls it alone, and the rounds still interleave them against bursts of outside load; ratios
+    are taken within rounds (:meth:`Timing.ratio`).
     """
     timing = Timing({name: float("inf") for name in contenders})
     start = time.perf_counter()
     while timing.runs < max_runs and (timing.runs < min_runs or time.perf_counter() - start < budget):
+        this_round = {}
         for name, fn in contenders.items():
             settled = time.perf_counter() + SETTLE
             fn()
@@ -64,7 +72,9 @@ def compare(contenders: dict, *, min_runs: int = 3, max_runs: int = 15, budget: 
             for _ in range(CALLS):
                 t0 = clock()
                 fn()
-                timing.best[name] = min(timing.best[name], clock() - t0)
+                this_round[name] = min(this_round.get(name, float("inf")), clock() - t0)
+            timing.best[name] = min(timing.best[name], this_round[name])
+        timing.rounds.append(this_round)
         timing.runs += 1
     return timing
 
