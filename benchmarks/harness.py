@@ -17,19 +17,13 @@ import numpy as np
 
 @dataclass
 class Timing:
-    """Best (minimum) seconds per call of each named contender, and each round's best."""
+    """Best (minimum) seconds per call of each named contender."""
 
     best: dict[str, float] = field(default_factory=dict)
     runs: int = 0
-    rounds: list[dict[str, float]] = field(default_factory=list)
 
     def ratio(self, ours: str = "cnnkit", theirs: str = "torch") -> float:
-        """The median over rounds of ``ours / theirs`` within a round: both measured in the same minute, so
-        a slow spell of the machine (up to 1.5x here, for minutes) cancels out; the minima of the two may
-        come from different spells. Without rounds (a hand-made Timing): best / best."""
-        if not self.rounds:
-            return self.best[ours] / self.best[theirs]
-        return float(np.median([r[ours] / r[theirs] for r in self.rounds]))
+        return self.best[ours] / self.best[theirs]
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -57,13 +51,11 @@ def compare(contenders: dict, *, min_runs: int = 5, max_runs: int = 15, budget: 
     (measured), so a contender timed right after the other library lost a core to its spinning threads
     (PyTorch's 3x3 convolutions ran 1.4-2x slower right after cnnkit's; cnnkit's depthwise layer took
     8.9 ms alone and 11.5 ms right after PyTorch's). Settled, each library is timed in the steady state of
-    a loop that calls it alone, and the rounds still interleave them against bursts of outside load; ratios
-    are taken within rounds (:meth:`Timing.ratio`).
+    a loop that calls it alone, and the rounds still interleave them against bursts of outside load.
     """
     timing = Timing({name: float("inf") for name in contenders})
     start = time.perf_counter()
     while timing.runs < max_runs and (timing.runs < min_runs or time.perf_counter() - start < budget):
-        this_round = {}
         for name, fn in contenders.items():
             settled = time.perf_counter() + SETTLE
             fn()
@@ -72,9 +64,7 @@ def compare(contenders: dict, *, min_runs: int = 5, max_runs: int = 15, budget: 
             for _ in range(CALLS):
                 t0 = clock()
                 fn()
-                this_round[name] = min(this_round.get(name, float("inf")), clock() - t0)
-            timing.best[name] = min(timing.best[name], this_round[name])
-        timing.rounds.append(this_round)
+                timing.best[name] = min(timing.best[name], clock() - t0)
         timing.runs += 1
     return timing
 

@@ -313,3 +313,17 @@ def test_im2col_threaded_parts_give_the_same_result(monkeypatch):
             batching.set_elementwise_threads(1)
         for a, b in zip(one, two, strict=True):
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
+
+
+@pytest.mark.parametrize("algorithm, kwargs, groups, kernel", [
+    ("im2col", dict(padding=1), 1, 3), ("im2col", dict(stride=2, padding=1, fit="crop"), 1, 3),
+    ("im2col", dict(), 1, 1), ("winograd", dict(padding=1), 1, 3), ("depthwise", dict(padding=1), 4, 3),
+])
+def test_empty_batch(algorithm, kwargs, groups, kernel):
+    """A batch of no images gives empty outputs and zero gradients (nothing read from scratch memory)."""
+    x = np.zeros((0, 4, 8, 8), np.float32)
+    w = np.ones((4, 4 // groups, kernel, kernel), np.float32)
+    y, cache = conv2d(x, w, np.ones(4, np.float32), groups=groups, algorithm=algorithm, **kwargs)
+    dx, dw, db = convnd_backward(np.zeros_like(y), cache)
+    assert y.shape[0] == 0 and dx.shape == x.shape
+    assert not dw.any() and not db.any() and dw.shape == w.shape

@@ -110,8 +110,8 @@ def _batch_parts(N, per_image, threads=1):
     """Slices of the batch whose columns hold about COLUMNS_PER_PART elements (at least one image), in a
     multiple of ``threads`` parts when the batch has the images for it."""
     count = -(-N // max(1, COLUMNS_PER_PART // per_image))
-    count = min(N, -(-count // threads) * threads)
-    step = -(-N // count)
+    count = max(1, min(N, -(-count // threads) * threads))
+    step = max(1, -(-N // count))
     return [slice(n, min(n + step, N)) for n in range(0, N, step)]
 
 
@@ -286,7 +286,7 @@ def convnd_backward(dy, cache, *, input_grad=True):
     weight, G, stride, dilation, pads = (cache[k] for k in ("weight", "groups", "stride", "dilation", "pads"))
     N, K, *out = dy.shape
     (_, C, *padded), Kg, F = cache["padded_shape"], K // G, weight.shape[2:]
-    dy_g = dy.reshape(N, G, Kg, -1)
+    dy_g = dy.reshape(N, G, Kg, math.prod(out))
     db = dy.sum(axis=(0, *range(2, dy.ndim))) if cache["has_bias"] else None
     w_t = weight.reshape(G, Kg, -1).transpose(0, 2, 1)
     # dW = dy @ cols^T, summed over the batch and the output positions: one multiply per image, then a sum
@@ -329,7 +329,8 @@ def convnd_backward(dy, cache, *, input_grad=True):
             dx[part] = unpad(dxp, pads)
         return dw_part
 
-    dw = sum(over_parts(work, len(parts), threaded=threads > 1))  # in part order, whatever the threads
+    partial = over_parts(work, len(parts), threaded=threads > 1)
+    dw = sum(partial[1:], partial[0]) if partial else np.zeros((G, Kg, w_t.shape[1]), dy.dtype)  # part order
     return dx, dw.reshape(weight.shape), db
 
 

@@ -82,7 +82,7 @@ def _batch_parts(N, tiles_per_image, elements_per_image, threads=1):
     """(images, tiles) slice pairs cutting the batch into parts (see PART_ELEMENTS), at least ``threads`` of
     them when the batch has the images for it."""
     step = max(1, PART_ELEMENTS // elements_per_image, -(-MIN_PART_TILES // tiles_per_image))
-    step = min(step, -(-N // threads))
+    step = max(1, min(step, -(-N // threads)))
     return [(slice(n, min(n + step, N)), slice(n * tiles_per_image, min(n + step, N) * tiles_per_image))
             for n in range(0, N, step)]
 
@@ -188,6 +188,8 @@ def winograd_conv2d_backward(dy, cache):
     dy = dy.transpose(0, 2, 3, 1)  # (N, H_out, W_out, K): free when dy came from a channels-last layer
     dU = workspace("winograd.dU", U.shape, dtype)  # (alpha^2, G, C/G, K/G), summed over the batch parts
     parts = _batch_parts(N, T, alpha * alpha * T * max(C, K))
+    if not parts:  # an empty batch: the first part would have written dU
+        dU.fill(0)
     dx = np.empty((N, H, W, C), dtype)
     for i, (part, tiles) in enumerate(parts):
         n, dy_part = part.stop - part.start, dy[part]
