@@ -249,7 +249,7 @@ def test_batch_parts_give_the_same_result(algorithm, monkeypatch):
 @pytest.mark.parametrize("stride, dilation", [((1, 1), (1, 1)), ((2, 1), (1, 2))])
 def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, monkeypatch):
     """The depthwise kernel cuts the batch into (image, channel block) items and may run them on threads:
-    one channel per item, on two threads, gives the same numbers bit for bit; input_grad=False only drops dx."""
+    one channel per item, on two threads, gives the same numbers bit for bit; input_grad=False drops dx."""
     from cnnkit.functional import batching, depthwise
 
     rng = np.random.default_rng(8)
