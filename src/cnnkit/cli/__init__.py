@@ -13,7 +13,7 @@ import sys
 import typer
 
 # Importing a command module registers its command on the app.
-from cnnkit.cli import evaluate, export, finetune, predict, report, summary, train, viz  # noqa: F401
+from cnnkit.cli import bench, evaluate, export, finetune, predict, report, summary, train, viz  # noqa: F401
 from cnnkit.cli.app import app
 
 KNOWN = (FileNotFoundError, ValueError, KeyError, TypeError, FloatingPointError, PermissionError, ImportError)
