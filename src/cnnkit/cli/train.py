@@ -78,9 +78,11 @@ def split_threads(requested: int | None, model, macs_per_example: int, distribut
 
     from cnnkit.train.split import slices_for, why_not_split
 
-    if distributed or why_not_split(model) is not None:
+    if distributed:
         return 1
-    return requested or slices_for(model, macs_per_example, os.cpu_count() or 1, small=SMALL_MODEL_MACS)
+    if requested:
+        return requested if why_not_split(model) is None else 1
+    return slices_for(model, macs_per_example, os.cpu_count() or 1, small=SMALL_MODEL_MACS)
 
 
 def describe_threads(slices: int, blas: int) -> str:

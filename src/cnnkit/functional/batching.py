@@ -10,6 +10,7 @@ does not depend on the chunking or the thread count.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -73,17 +74,17 @@ def over_parts(work, parts: int, *, threaded: bool = True) -> list:
         return [work(i) for i in range(parts)]
     if _state["pool"] is None:
         _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="cnnkit-elementwise")
-    limits = _blas_controller()
-    limit = limits.limit(limits=1, user_api="blas") if limits is not None else None
-    try:
+    with one_blas_thread():
         return list(_state["pool"].map(work, range(parts)))
-    finally:
-        if limit is not None:
-            limit.restore_original_limits()
 
 
-def _blas_controller():
-    """threadpoolctl's controller, made once (it scans the loaded libraries); None without threadpoolctl."""
+@contextlib.contextmanager
+def one_blas_thread():
+    """Hold NumPy's BLAS to one thread inside the block (threads of our own each run their multiplies).
+
+    threadpoolctl's controller is made once (it scans the loaded libraries); without threadpoolctl the
+    block runs unchanged.
+    """
     if "blas" not in _state:
         try:
             from threadpoolctl import ThreadpoolController
@@ -91,7 +92,12 @@ def _blas_controller():
             _state["blas"] = None
         else:
             _state["blas"] = ThreadpoolController()
-    return _state["blas"]
+    limit = _state["blas"].limit(limits=1, user_api="blas") if _state["blas"] is not None else None
+    try:
+        yield
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()
 
 
 def over_batch(work, items: int, bytes_per_item: int) -> None:

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from cnnkit.functional.batching import one_blas_thread
 from cnnkit.layers import (
     ELU,
     AvgPool2d,
@@ -87,14 +88,6 @@ def slices_for(model, macs_per_example: int, cores: int, *, small: int) -> int:
     return cores
 
 
-def _blas_limiter():
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl is a core dependency
-        return None
-    return ThreadpoolController()
-
-
 class SplitStep:
     """Forward, loss and backward of one batch on ``threads`` slices at once (see the module doc).
 
@@ -117,16 +110,11 @@ class SplitStep:
         self.replicas = [model, *(copy.deepcopy(model) for _ in range(threads - 1))]
         self.losses = [loss, *(copy.deepcopy(loss) for _ in range(threads - 1))]
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="cnnkit-split")
-        self._controller = _blas_limiter()
         self._slices = []
 
     def _run(self, work):
-        limit = self._controller.limit(limits=1, user_api="blas") if self._controller else None
-        try:
+        with one_blas_thread():
             return list(self._pool.map(work, range(len(self._slices))))
-        finally:
-            if limit is not None:
-                limit.restore_original_limits()
 
     def forward(self, x, y):
         """Scores (N, ...) of the whole batch and its mean loss (NaN if a score is not finite), by slices."""
