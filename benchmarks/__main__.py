@@ -66,8 +66,11 @@ def main(argv=None) -> int:
     from threadpoolctl import threadpool_limits
 
     from cnnkit.functional.batching import set_elementwise_threads
+    from cnnkit.functional.workspace import keep_freed_memory
 
     info = harness.machine()
+    # as cnnkit.train.fit does; PyTorch's CPU tensors come from the same malloc and gain alike
+    info["malloc keeps freed memory"] = keep_freed_memory()
     for key, value in info.items():
         print(f"{key:>28}: {value}")
     warning = harness.slow_blas_warning()
