@@ -52,11 +52,11 @@ def keep_freed_memory() -> bool:
 
     By default glibc gives large blocks back to the OS when they are freed (it unmaps them, or trims the
     top of its heap once a few MB there are free), so a layer's output (a 1.2 MB ReLU output in LeNet-5)
-    often comes back as new pages that fault on first touch, on this machine as slowly as the arithmetic that fills them (LeNet-5's first ReLU:
-    0.46 ms with fresh pages, 0.14 ms with reused ones). This sets malloc's mmap threshold to its maximum
-    (32 MB) and keeps up to 1 GB of freed memory at the top of the heap, so the arrays of one
-    training step reuse the memory of the step before -- what PyTorch's caching allocators do on GPUs.
-    The process keeps its peak memory instead of giving it back between steps.
+    often comes back as new pages that fault on first touch, on this machine as slowly as the arithmetic
+    that fills them (LeNet-5's first ReLU: 0.46 ms with fresh pages, 0.14 ms with reused ones). This sets
+    malloc's mmap threshold to its maximum (32 MB) and keeps up to 1 GB of freed memory at the top of the
+    heap, so the arrays of one training step reuse the memory of the step before -- what PyTorch's caching
+    allocators do on GPUs. The process keeps its peak memory instead of giving it back between steps.
 
     Process-wide and permanent; ``cnnkit.train.fit`` calls it. Returns True if it took effect, False
     where the C library is not glibc (macOS, Windows, musl): nothing changes there.
