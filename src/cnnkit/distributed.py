@@ -260,7 +260,7 @@ class _SyncBatchNorm:
         y, cache = batch_norm(x, weight, bias, mean, var, self.eps)
         if self.track_running_stats:
             self._update_running_stats(mean, var, int(M))
-        self._cache = {**cache, "share": m / M, "total": M}
+        self._cache = {**cache, "x_hat": cache["x_hat"], "share": m / M, "total": M}  # x_hat: made on demand
         return y
 
     def backward(self, dy):

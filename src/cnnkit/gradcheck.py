@@ -63,14 +63,13 @@ def gradcheck(target, x, *, targets=None, eps: float = 1e-6, seed: int = 0) -> d
     errors = {}
     for name, array in arrays.items():
         numeric = np.zeros_like(array)
-        flat, grad = array.reshape(-1), numeric.reshape(-1)  # views: perturbing flat perturbs the array
-        for i in range(flat.size):
-            original = flat[i]
-            flat[i] = original + eps
+        for i in np.ndindex(array.shape):  # indexing, not a flat reshape: x may be channels-last memory
+            original = array[i]
+            array[i] = original + eps
             plus = scalar()
-            flat[i] = original - eps
+            array[i] = original - eps
             minus = scalar()
-            flat[i] = original
-            grad[i] = (plus - minus) / (2 * eps)
+            array[i] = original
+            numeric[i] = (plus - minus) / (2 * eps)
         errors[name] = relative_error(analytic[name], numeric)
     return errors

@@ -26,6 +26,7 @@ from cnnkit.errors import ShapeError
 from cnnkit.functional import flat
 from cnnkit.functional.batching import elementwise_threads, over_parts
 from cnnkit.functional.depthwise import depthwise_conv2d, depthwise_conv2d_backward
+from cnnkit.functional.layout import is_channels_last
 from cnnkit.functional.winograd import winograd_conv2d, winograd_conv2d_backward
 from cnnkit.functional.workspace import workspace
 
@@ -242,7 +243,11 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     pointwise = all(f == 1 for f in F) and all(s == 1 for s in stride) and padded_shape == x.shape
     w = weight.reshape(G, Kg, -1)  # (G, K/G, C/G * prod(F))
     wide = flat.plan(spatial, F, stride, dilation, pads, out) if nd == 2 and stride == (1, 1) else None
-    if pointwise:
+    rows = None  # a 1x1 layer on channels-last memory (cnnkit.functional.layout): x as (N*S, C) rows
+    if pointwise and G == 1 and is_channels_last(x):  # ONE (N*S, C) @ (C, K), channels-last output
+        rows = np.moveaxis(x, 1, -1).reshape(-1, C)  # a view
+        y = np.moveaxis((rows @ w[0].T).reshape(N, *out, K), -1, 1)
+    elif pointwise:
         cols = x.reshape(N, G, Cg, L)  # a 1x1 convolution is already a matrix multiply over channels
         y = np.matmul(w, cols).reshape(N, K, *out)
     else:  # im2col in batch parts of scratch columns (backward rebuilds them), maybe on threads
@@ -267,7 +272,9 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     cache = ConvCache(x=x, x_shape=x.shape, padded_shape=padded_shape, weight=weight, pads=pads,
                       stride=stride, dilation=dilation, out=out, groups=groups, has_bias=bias is not None,
                       pointwise=pointwise, algorithm=algorithm, wide=wide)
-    if pointwise:
+    if rows is not None:
+        cache["rows"] = rows
+    elif pointwise:
         cache["cols"] = cols
     return y, cache
 
@@ -291,6 +298,11 @@ def convnd_backward(dy, cache, *, input_grad=True):
     w_t = weight.reshape(G, Kg, -1).transpose(0, 2, 1)
     # dW = dy @ cols^T, summed over the batch and the output positions: one multiply per image, then a sum
     # (a single tensordot over (N, L) would first copy both operands into (N*L)-major order: 2-4x slower).
+    if "rows" in cache:  # a channels-last 1x1 layer: dW = dy^T @ rows, dx = dy @ W, channels-last
+        dy_rows = np.moveaxis(dy, 1, -1).reshape(-1, K)  # free when dy is channels-last too, else a copy
+        dw = (dy_rows.T @ cache["rows"]).reshape(weight.shape)
+        dx = np.moveaxis((dy_rows @ weight.reshape(K, C)).reshape(N, *out, C), -1, 1)
+        return dx, dw, db
     if cache["pointwise"]:
         dw = np.matmul(dy_g, cache["cols"].swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)
         return np.matmul(w_t, dy_g).reshape(cache["x_shape"]), dw, db

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnkit.functional.layout import is_channels_last
+
 
 def _channel_view(v, ndim):
     """(C,) -> (1, C, 1, ...): broadcastable against an (N, C, *S) array."""
@@ -19,11 +21,16 @@ def _channel_sum(a, b=None):
     """Per-channel sum of a (or of a * b, without the temporary) over every axis but 1: (N, C, *S) -> (C,).
 
     On C-ordered arrays an einsum over the (N, C, prod(S)) view reads the memory once in long runs
-    (3x faster than ``a.sum(axis=(0, 2, 3))``, and no product array); other layouts use the plain sum.
+    (3x faster than ``a.sum(axis=(0, 2, 3))``, and no product array); channels-last arrays are summed as
+    (N*S, C) rows; other layouts use the plain sum.
     """
     if a.flags.c_contiguous and (b is None or (b.flags.c_contiguous and b.shape == a.shape)):
         a3 = a.reshape(*a.shape[:2], -1)
         return np.einsum("nci->c", a3) if b is None else np.einsum("nci,nci->c", a3, b.reshape(a3.shape))
+    if is_channels_last(a) and (b is None or (is_channels_last(b) and b.shape == a.shape)):
+        a2 = np.moveaxis(a, 1, -1).reshape(-1, a.shape[1])  # channels-last memory: (N*S, C) rows, a view
+        b2 = None if b is None else np.moveaxis(b, 1, -1).reshape(a2.shape)
+        return a2.sum(axis=0) if b is None else np.einsum("ic,ic->c", a2, b2)
     axes = (0, *range(2, a.ndim))
     return np.sum(a if b is None else a * b, axis=axes)
 
@@ -51,15 +58,20 @@ def batch_norm(x, weight=None, bias=None, mean=None, var=None, eps=1e-5):
     ([[-1.0], [1.0]], 2.0, 1.0)
     """
     axes = (0, *range(2, x.ndim))
-    batch = mean is None
-    m = x.size // x.shape[1]  # values per channel (a Python int keeps float32 float32)
-    if batch:
-        mean = _channel_sum(x) / m
-        x_hat = x - _channel_view(mean, x.ndim)  # centred now, normalised in place below
-        var = _channel_sum(x_hat, x_hat) / m
-    else:
+    if mean is not None:  # fixed statistics: one multiply-add, as PyTorch's kernel (x_hat made on demand)
         mean, var = mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
-        x_hat = x - _channel_view(mean, x.ndim)
+        inv_std = 1 / np.sqrt(var + x.dtype.type(eps))
+        scale = inv_std if weight is None else inv_std * weight
+        shift = -mean * scale if bias is None else bias - mean * scale
+        y = x * _channel_view(scale, x.ndim)
+        y += _channel_view(shift, x.ndim)
+        cache = _NormCache(x=x, mean=mean, inv_std=inv_std, weight=weight, has_bias=bias is not None,
+                           axes=axes, batch_stats=False, batch_mean=None, batch_var=None)
+        return y, cache
+    m = x.size // x.shape[1]  # values per channel (a Python int keeps float32 float32)
+    mean = _channel_sum(x) / m
+    x_hat = x - _channel_view(mean, x.ndim)  # centred now, normalised in place below
+    var = _channel_sum(x_hat, x_hat) / m
     inv_std = 1 / np.sqrt(var + x.dtype.type(eps))
     x_hat *= _channel_view(inv_std, x.ndim)
     if weight is None:
@@ -68,9 +80,21 @@ def batch_norm(x, weight=None, bias=None, mean=None, var=None, eps=1e-5):
         y = x_hat * _channel_view(weight, x.ndim)
         if bias is not None:
             y += _channel_view(bias, x.ndim)  # y is a new array: no second temporary
-    cache = dict(x_hat=x_hat, inv_std=inv_std, weight=weight, has_bias=bias is not None, axes=axes,
-                 batch_stats=batch, batch_mean=mean if batch else None, batch_var=var if batch else None)
+    cache = _NormCache(x_hat=x_hat, inv_std=inv_std, weight=weight, has_bias=bias is not None, axes=axes,
+                       batch_stats=True, batch_mean=mean, batch_var=var)
     return y, cache
+
+
+class _NormCache(dict):
+    """batch_norm's cache; with fixed statistics ``x_hat`` is made from x only if asked for (the weight's
+    gradient needs it; evaluation never does)."""
+
+    def __missing__(self, key):
+        if key != "x_hat" or "x" not in self:
+            raise KeyError(key)
+        x = self["x"]
+        self["x_hat"] = (x - _channel_view(self["mean"], x.ndim)) * _channel_view(self["inv_std"], x.ndim)
+        return self["x_hat"]
 
 
 def batch_norm_backward(dy, cache):
@@ -88,14 +112,16 @@ def batch_norm_backward(dy, cache):
     ``dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))`` with ``g = dy * weight`` and the means over
     the batch (and spatial) axes. With fixed statistics it is simply ``dx = g * inv_std``.
     """
-    x_hat, inv_std, weight = cache["x_hat"], cache["inv_std"], cache["weight"]
-    nd, m = x_hat.ndim, x_hat.size // x_hat.shape[1]
-    dy_sum, dy_x_hat_sum = _channel_sum(dy), _channel_sum(dy, x_hat)
-    dweight = None if weight is None else dy_x_hat_sum
+    inv_std, weight, nd = cache["inv_std"], cache["weight"], dy.ndim
+    dy_sum = _channel_sum(dy)
     dbias = dy_sum if cache["has_bias"] else None
     scale = inv_std if weight is None else inv_std * weight
     if not cache["batch_stats"]:
+        dweight = None if weight is None else _channel_sum(dy, cache["x_hat"])
         return dy * _channel_view(scale, nd), dweight, dbias
+    x_hat, m = cache["x_hat"], dy.size // dy.shape[1]
+    dy_x_hat_sum = _channel_sum(dy, x_hat)
+    dweight = None if weight is None else dy_x_hat_sum
     # g = dy * weight, so the weight factors out: dx = weight * inv_std * (dy - mean(dy) - x_hat *
     # mean(dy x_hat)), built in place in one array (every pass over the volume is memory-bound).
     dx = x_hat * _channel_view(-(dy_x_hat_sum / m), nd)

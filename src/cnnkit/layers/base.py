@@ -407,14 +407,14 @@ class Residual(Layer):
         if y.shape != s.shape:
             raise ShapeError(f"Residual: body gives {y.shape} but shortcut gives {s.shape}; "
                              f"add a shortcut (e.g. a strided 1x1 Conv2d) that matches.")
-        y = y + s
+        y = np.add(y, s, out=np.empty_like(y))  # in the body's memory layout (channels-last stays so)
         return y if self.activation is None else self.activation.forward(y)
 
     def backward(self, dy):
         if self.activation is not None:
             dy = self.activation.backward(dy)
         dx = self.body.backward(dy)
-        return dx + (dy if self.shortcut is None else self.shortcut.backward(dy))
+        return np.add(dx, dy if self.shortcut is None else self.shortcut.backward(dy), out=np.empty_like(dx))
 
     def output_shape(self, input_shape):
         y = self.body.output_shape(input_shape)
