@@ -34,7 +34,8 @@ def run_suites(suites, *, before, budget, cases=None, threads=1) -> dict:
     peaks = results["gemm"]
     print(f"GEMM peak: NumPy {peaks['numpy']:.0f} GFLOP/s, PyTorch {peaks['torch']:.0f} GFLOP/s")
     if "conv" in suites:
-        chosen = [c for c in conv_suite.SUITE if cases is None or any(p in c.label for p in cases)]
+        chosen = [c for c in conv_suite.SUITE + conv_suite.CHANNELS_LAST
+                  if cases is None or any(p in c.label for p in cases)]
         results["conv"] = conv_suite.run(chosen, baseline=before, budget=budget)
     if "layers" in suites:
         results["layers"] = layer_suite.run(budget=budget)

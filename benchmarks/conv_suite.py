@@ -25,11 +25,13 @@ class ConvCase:
     S: int
     P: int
     groups: int = 1
+    channels_last: bool = False  # both libraries given channels-last memory (x, dy; PyTorch's weight too)
 
     @property
     def label(self) -> str:
         g = f", g={self.groups}" if self.groups > 1 else ""
-        return f"({self.N},{self.C},{self.H},{self.K},{self.F},{self.S},{self.P}{g})"
+        return f"({self.N},{self.C},{self.H},{self.K},{self.F},{self.S},{self.P}{g})" + \
+            (" channels-last" if self.channels_last else "")
 
     @property
     def out(self) -> int:
@@ -47,6 +49,10 @@ SUITE = [
     ConvCase(8, 256, 14, 256, 3, 1, 1), ConvCase(8, 3, 224, 64, 7, 2, 3), ConvCase(8, 256, 14, 512, 1, 1, 0),
     ConvCase(8, 64, 56, 64, 3, 1, 1, groups=64), ConvCase(64, 1, 28, 6, 5, 1, 0),
 ]
+# Issue 7, item 3: the same layers with activations in channels-last memory on both sides (PyTorch's
+# memory_format=torch.channels_last, cnnkit.functional.layout.channels_last). Not in the suite's medians.
+CHANNELS_LAST = [ConvCase(8, 256, 14, 512, 1, 1, 0, channels_last=True),
+                 ConvCase(8, 256, 14, 256, 3, 1, 1, channels_last=True)]
 
 
 def _contenders(case: ConvCase, backward: bool, algorithms, baseline):
@@ -54,6 +60,7 @@ def _contenders(case: ConvCase, backward: bool, algorithms, baseline):
     import torch.nn.functional as tF
 
     import cnnkit as ck
+    from cnnkit.functional.layout import channels_last
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((case.N, case.C, case.H, case.H), dtype=np.float32)
@@ -68,6 +75,12 @@ def _contenders(case: ConvCase, backward: bool, algorithms, baseline):
     tw = torch.from_numpy(first.weight.data.copy()).requires_grad_(backward)
     tb = torch.from_numpy(first.bias.data.copy()).requires_grad_(backward)
     tdy = torch.from_numpy(dy)
+    if case.channels_last:
+        x, dy = channels_last(x), channels_last(dy)
+        cl = torch.channels_last
+        tx = tx.detach().to(memory_format=cl).requires_grad_(backward)
+        tw = tw.detach().to(memory_format=cl).requires_grad_(backward)
+        tdy = tdy.to(memory_format=cl)
 
     def torch_run():
         if backward:

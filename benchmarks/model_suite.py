@@ -1,6 +1,6 @@
-"""Whole networks: training steps of LeNet-5 and the zoo's cifar_net (batch 64), ResNet-18 inference
-(224x224, batch 8), in images per second against the same network in PyTorch, and the peak memory of a
-training step next to the ``summary`` estimate.
+"""Whole networks: training steps of LeNet-5 and the zoo's cifar_net (batch 64), ResNet-18 and ResNet-50
+inference (224x224, batch 8; ResNet-50 also on channels-last images), in images per second against the
+same network in PyTorch, and the peak memory of a training step next to the ``summary`` estimate.
 
 A training step is forward, loss, backward and an SGD update (momentum 0.9), as ``cnnkit.train.fit`` does
 it -- with the batch in slices on threads where ``cnnkit train`` would cut it (cnnkit.train.split: on more
@@ -19,7 +19,8 @@ from benchmarks import baseline as baseline_kernels
 from benchmarks.harness import compare
 
 TRAINING = {"lenet5": (64, (1, 28, 28)), "cifar_net": (64, (3, 32, 32))}
-INFERENCE = {"resnet18": (8, (3, 224, 224))}
+INFERENCE = {"resnet18": (8, (3, 224, 224)), "resnet50": (8, (3, 224, 224))}
+INFERENCE_CHANNELS_LAST = ("resnet50",)  # once more with channels-last images on both sides (issue 7, item 3)
 
 
 def _batch(batch, shape, classes=10):
@@ -97,14 +98,20 @@ def inference(*, baseline=None, budget=3.0, progress=print):
     import torch
 
     from cnnkit import models
+    from cnnkit.functional.layout import channels_last
     from cnnkit.interop.torch import to_torch
 
     rows = []
-    for name, (batch, shape) in INFERENCE.items():
+    runs = [(name, False) for name in INFERENCE] + [(name, True) for name in INFERENCE_CHANNELS_LAST]
+    for name, last in runs:
+        batch, shape = INFERENCE[name]
         model = models.get(name, rng=np.random.default_rng(0)).eval()
         module = to_torch(model).eval()
         x, _ = _batch(batch, shape)
         tx = torch.from_numpy(x)
+        if last:
+            x, tx = channels_last(x), tx.to(memory_format=torch.channels_last)
+            module = module.to(memory_format=torch.channels_last)
 
         def torch_run(module=module, tx=tx):
             with torch.no_grad():
@@ -114,10 +121,11 @@ def inference(*, baseline=None, budget=3.0, progress=print):
             model(x)
 
         contenders = {"torch": torch_run, "cnnkit": cnnkit_run}
-        if baseline is not None:
+        if baseline is not None and not last:
             contenders["before"] = baseline_kernels.wrap(baseline, cnnkit_run)
         timing = compare(contenders, min_runs=2, max_runs=5, budget=budget)
-        rows.append(_row(f"{name} inference, batch {batch}, {shape}", batch, timing, progress))
+        memory = ", channels-last" if last else ""
+        rows.append(_row(f"{name} inference, batch {batch}, {shape}{memory}", batch, timing, progress))
     return rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from pathlib import Path
@@ -19,7 +20,9 @@ def _table(header, rows) -> list[str]:
 
 
 def conv_medians(rows, algorithm: str) -> dict[str, float]:
-    return {step: statistics.median(r["ratio"][algorithm] for r in rows if r["step"] == step)
+    """Median ratios over the issue's suite (NCHW rows; the channels-last rows are extra)."""
+    suite = [r for r in rows if "channels-last" not in r["case"]]
+    return {step: statistics.median([r["ratio"][algorithm] for r in suite if r["step"] == step] or [math.nan])
             for step in ("fwd", "fwd+bwd")}
 
 
@@ -59,7 +62,10 @@ def _render_results(results: dict) -> list[str]:
         out += ["### Convolution layer suite", "",
                 "Case = (N, C, H=W, K, F, S, P). `auto` is cnnkit's default per-shape dispatch, `im2col` "
                 "forces the (improved) im2col kernel, `before` is the engine's kernel before this work, "
-                "timed in the same run. GFLOP/s counts 2 x multiply-adds of a direct convolution.", ""]
+                "timed in the same run. GFLOP/s counts 2 x multiply-adds of a direct convolution. Rows "
+                "marked channels-last give both libraries activations in channels-last memory (cnnkit's "
+                "`layout.channels_last`, PyTorch's `torch.channels_last`); the medians are over the "
+                "other rows, the issue's suite.", ""]
         header = ["case", "pass", "torch ms", "torch GFLOP/s", "cnnkit ms", "cnnkit GFLOP/s", "ratio"]
         header += [f"{a} ratio" for a in others]
         table = []
