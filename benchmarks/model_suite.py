@@ -3,8 +3,9 @@ inference (224x224, batch 8; ResNet-50 also on channels-last images), in images 
 same network in PyTorch, and the peak memory of a training step next to the ``summary`` estimate.
 
 A training step is forward, loss, backward and an SGD update (momentum 0.9), as ``cnnkit.train.fit`` does
-it -- with the batch in slices on threads where ``cnnkit train`` would cut it (cnnkit.train.split: on more
-than one thread, for eligible models of at least 20 M multiply-adds per example); the torch twin comes
+it -- with the batch in slices where ``cnnkit train`` would cut it on more than one thread: for eligible
+models (no batch norm, no dropout) on threads from 20 M multiply-adds per example (cnnkit.train.split),
+on processes below (cnnkit.train.processes); the torch twin comes
 from ``cnnkit.interop.torch.to_torch`` with the same weights.
 """
 
@@ -34,11 +35,15 @@ def _cnnkit_step(model, x, y, threads=1):
     from cnnkit.cli.train import SMALL_MODEL_MACS
     from cnnkit.losses import SoftmaxCrossEntropy
     from cnnkit.optim import SGD
-    from cnnkit.train.split import SplitStep, slices_for
+    from cnnkit.train.processes import ProcessSplitStep
+    from cnnkit.train.split import SplitStep, slices_for, why_not_split
 
     loss, optimizer = SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.01, momentum=0.9)
-    slices = slices_for(model, summary(model, x.shape[1:]).total_macs, threads, small=SMALL_MODEL_MACS)
-    split = SplitStep(model, loss, slices) if slices > 1 else None
+    macs = summary(model, x.shape[1:]).total_macs
+    slices = slices_for(model, macs, threads, small=SMALL_MODEL_MACS)  # as cnnkit train: threads for big
+    processes = threads if slices == 1 and threads > 1 and why_not_split(model) is None else 1  # small
+    split = SplitStep(model, loss, slices) if slices > 1 else \
+        ProcessSplitStep(model, loss, processes) if processes > 1 else None
 
     def step():
         model.zero_grad()
@@ -49,7 +54,7 @@ def _cnnkit_step(model, x, y, threads=1):
             loss.forward(model(x), y)
             model.backward_params(loss.backward())  # as fit: the images need no gradient
         optimizer.step()
-    step.slices = slices
+    step.slices, step.processes, step.split = slices, processes, split
     return step
 
 
@@ -89,8 +94,11 @@ def training(*, baseline=None, budget=3.0, threads=1, progress=print):
             twin = models.get(name, rng=np.random.default_rng(0))
             contenders["before"] = baseline_kernels.wrap(baseline, _cnnkit_step(twin, x, y))
         timing = compare(contenders, budget=budget)
-        sliced = f", {cnnkit_step.slices} slices" if cnnkit_step.slices > 1 else ""
+        sliced = f", {cnnkit_step.slices} slices" if cnnkit_step.slices > 1 else \
+            f", {cnnkit_step.processes} processes" if cnnkit_step.processes > 1 else ""
         rows.append(_row(f"{name} training step, batch {batch}, {shape}{sliced}", batch, timing, progress))
+        if cnnkit_step.split is not None:
+            cnnkit_step.split.close()
     return rows
 
 

@@ -150,6 +150,24 @@ def test_batch_slices_rule(monkeypatch):
     assert split_threads(2, ck.models.get("vgg11_bn"), 10**9, False) == 1  # batch norm mixes examples
 
 
+def test_batch_slices_on_processes_rule(monkeypatch):
+    import cnnkit as ck
+    from cnnkit.cli.train import SMALL_MODEL_MACS, describe_threads, split_processes
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    lenet, cifar = ck.models.get("lenet5"), ck.models.get("cifar_net")
+    assert split_processes(None, lenet, 416_520, False) == 2    # small: threads cannot, processes can
+    assert split_processes(None, cifar, SMALL_MODEL_MACS, False) == 1  # big: slices on threads instead
+    assert split_processes(2, lenet, 416_520, False) == 1       # --threads asks for threads
+    assert split_processes(None, lenet, 416_520, True) == 1     # MPI ranks run whole batches
+    batch_norm = ck.Sequential(ck.Conv2d(1, 2, 3), ck.BatchNorm2d(2))
+    assert split_processes(None, batch_norm, 1000, False) == 1  # batch norm mixes examples
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert split_processes(None, lenet, 416_520, False) == 1    # one core: nothing to share
+    assert describe_threads(1, 1, 2) == "2 processes (batch slices)"
+    assert describe_threads(2, 1) == "2 threads (batch slices)" and describe_threads(1, 1) == "1 thread"
+
+
 def test_bare_command_prints_help_only(capsys):
     code, out, err = run_main([], capsys)
     assert code == 2 and "Usage: cnnkit" in out and err == ""

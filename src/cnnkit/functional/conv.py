@@ -146,9 +146,8 @@ def _flat_columns(x, plan, pads, groups):
     """
     N, C = x.shape[:2]
     xp = flat.pad_into(workspace("conv.xp", (N, C, plan["flat"]), x.dtype), x, plan, pads)
-    cols = workspace("conv.cols", (N, C, len(plan["offsets"]), plan["wide"]), x.dtype)
-    for t, offset in enumerate(plan["offsets"]):
-        cols[:, :, t] = flat.tap(xp, offset, plan)
+    cols = workspace("conv.cols", (N, C, *plan["kernel"], plan["wide"]), x.dtype)
+    np.copyto(cols, flat.taps(xp, plan))  # every tap in one call
     return cols.reshape(N, groups, -1, plan["wide"])
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 
 def plan(spatial, kernel_size, stride, dilation, pads, out):
     """The geometry: padded size, wide row R, slice step, tap offsets, wide grid size, flat channel size.
@@ -33,7 +35,8 @@ def plan(spatial, kernel_size, stride, dilation, pads, out):
     R = S_h * Wp // S_w
     wide = out[0] * R
     flat = max(Hp * Wp, max(offsets) + S_w * (wide - 1) + 1)  # every tap's slice fits in a flat channel
-    return dict(padded=(Hp, Wp), row=R, step=S_w, offsets=offsets, wide=wide, flat=flat, out=tuple(out))
+    return dict(padded=(Hp, Wp), row=R, step=S_w, offsets=offsets, wide=wide, flat=flat, out=tuple(out),
+                kernel=tuple(kernel_size), tap_steps=(D_h * Wp, D_w))
 
 
 def pad_into(buffer, x, plan, pads):
@@ -59,6 +62,20 @@ def unpad(buffer, plan, pads, spatial):
 def tap(xp, offset, plan):
     """The slice of flat channels (..., flat) one tap reads for the whole wide grid: (..., wide)."""
     return xp[..., offset:offset + plan["step"] * (plan["wide"] - 1) + 1:plan["step"]]
+
+
+def taps(xp, plan):
+    """Every tap's slice at once: a read-only view (..., F_h, F_w, wide) of flat channels (..., flat).
+
+    Tap (i, k) starts at ``i * D_h * W_p + k * D_w``, so the taps form a regular 2-level grid of offsets
+    and one strided view holds them all: copying it is ONE NumPy call where a loop over the taps is
+    F_h * F_w (25 for a 5x5 filter), each call a fixed cost and, on threads, a turn of the GIL.
+    """
+    step = xp.strides[-1]
+    (F_h, F_w), (tap_h, tap_w) = plan["kernel"], plan["tap_steps"]
+    return np.lib.stride_tricks.as_strided(
+        xp, shape=(*xp.shape[:-1], F_h, F_w, plan["wide"]),
+        strides=(*xp.strides[:-1], tap_h * step, tap_w * step, plan["step"] * step), writeable=False)
 
 
 def to_wide(buffer, y, plan):

@@ -1,0 +1,119 @@
+"""Batch slices on worker processes (cnnkit.train.processes): the same gradients and training as the
+whole batch, and clear errors when a worker fails or dies."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+from train_helpers import ArrayLoader, blobs, small_net
+
+import cnnkit as ck
+from cnnkit.losses import SoftmaxCrossEntropy
+from cnnkit.optim import SGD
+from cnnkit.train import TrainingDiverged, fit
+from cnnkit.train.processes import ProcessSplitStep
+
+
+def _net(rng):
+    body = ck.Sequential(ck.Conv2d(4, 4, 3, padding=1, rng=rng), ck.ReLU(),
+                         ck.Conv2d(4, 4, 3, padding=1, rng=rng))
+    return ck.Sequential(ck.Conv2d(1, 4, 3, padding=1, rng=rng), ck.Residual(body, activation=ck.ReLU()),
+                         ck.MaxPool2d(2), ck.Flatten(), ck.Linear(4 * 4 * 4, 3, rng=rng))
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_gradients_and_loss_equal_the_whole_batch_for_several_batch_sizes(dtype, rtol):
+    rng = np.random.default_rng(0)
+    model = _net(rng).astype(dtype)
+    step = ProcessSplitStep(model, SoftmaxCrossEntropy(), 3)
+    try:
+        for n in (16, 7, 40, 2):  # a smaller last batch, then a larger one (a new shared block), then tiny
+            x, y = rng.standard_normal((n, 1, 8, 8)).astype(dtype), rng.integers(0, 3, n)
+            loss = SoftmaxCrossEntropy()
+            model.zero_grad()
+            scores = model.forward(x)
+            value = loss.forward(scores, y)
+            model.backward_params(loss.backward())
+            whole = [p.grad.copy() for p in model.parameters()]
+            model.zero_grad()
+            split_scores, split_value = step.forward(x, y)
+            step.backward()
+            np.testing.assert_allclose(split_scores, scores, rtol=rtol, atol=rtol, err_msg=str(n))
+            assert split_value == pytest.approx(value, rel=rtol)
+            for p, g in zip(model.parameters(), whole, strict=True):
+                assert np.abs(g).max() > 0
+                np.testing.assert_allclose(p.grad, g, rtol=rtol, atol=rtol * np.abs(g).max())
+            for p in model.parameters():  # the next step must see the updated weights
+                p.data = p.data - dtype(0.1) * p.grad
+    finally:
+        step.close()
+
+
+def test_arguments_are_checked():
+    bn = ck.Sequential(ck.Conv2d(1, 2, 3), ck.BatchNorm2d(2))
+    with pytest.raises(ValueError, match=r"ProcessSplitStep: layer '1' \(BatchNorm2d\) mixes or randomizes "
+                                         r"examples; train it with processes=1"):
+        ProcessSplitStep(bn, SoftmaxCrossEntropy(), 2)
+    with pytest.raises(ValueError, match=r"ProcessSplitStep: Received processes=1; expected an int >= 2"):
+        ProcessSplitStep(_net(np.random.default_rng(0)), SoftmaxCrossEntropy(), 1)
+    model = _net(np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"fit: Received threads=2 and processes=2; slice batches on threads "
+                                         r"or on processes, not both"):
+        fit(model, SoftmaxCrossEntropy(), SGD(model, lr=0.1), ArrayLoader(*blobs(8)), quiet=True, threads=2,
+            processes=2)
+
+
+def test_a_failing_worker_raises_its_error_here():
+    model = _net(np.random.default_rng(1))
+    step = ProcessSplitStep(model, SoftmaxCrossEntropy(), 2)
+    try:
+        x, y = np.zeros((8, 1, 8, 8)), np.array([0, 1, 2, 0, 1, 2, 0, 7])  # class 7: only the worker's half
+        with pytest.raises(RuntimeError, match=r"(?s)worker 1 failed:.*Traceback.*7"):
+            step.forward(x, y)
+    finally:
+        step.close()
+
+
+def test_a_dead_worker_is_reported_not_waited_for():
+    model = _net(np.random.default_rng(2))
+    step = ProcessSplitStep(model, SoftmaxCrossEntropy(), 2)
+    try:
+        os.kill(step._workers[0].pid, signal.SIGKILL)
+        step._workers[0].join(timeout=10)
+        x, y = np.zeros((8, 1, 8, 8)), np.zeros(8, np.int64)
+        with pytest.raises(RuntimeError, match=r"worker 1 exited \(exit code -9\)"):
+            step.forward(x, y)
+    finally:
+        step.close()
+
+
+def _train(model, epochs=3, **slices):
+    x, y = blobs(96)
+    history = fit(model, SoftmaxCrossEntropy(), SGD(model, lr=0.05, momentum=0.9), ArrayLoader(x, y),
+                  epochs=epochs, quiet=True, **slices)
+    return history, [p.data.copy() for p in model.parameters()]
+
+
+def test_fit_with_processes_trains_like_one_process_and_repeats_itself():
+    one = _train(_net(np.random.default_rng(3)))
+    two = _train(_net(np.random.default_rng(3)), processes=2)
+    again = _train(_net(np.random.default_rng(3)), processes=2)
+    assert two[0]["train_accuracy"][-1] >= 0.9
+    np.testing.assert_allclose(two[0]["train_loss"], one[0]["train_loss"], rtol=1e-4)
+    for a, b, c in zip(one[1], two[1], again[1], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+        np.testing.assert_array_equal(b, c)  # fixed slices and summation order: bitwise repeatable
+
+
+def test_fit_with_processes_runs_ineligible_models_whole_and_stops_on_nan():
+    one = _train(small_net(seed=4, dropout=0.3), epochs=1)
+    two = _train(small_net(seed=4, dropout=0.3), epochs=1, processes=2)
+    for a, b in zip(one[1], two[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    model = _net(np.random.default_rng(5))
+    x, y = blobs(32)
+    x[12] = np.nan  # in the worker's half of the first batch of 16
+    with pytest.raises(TrainingDiverged, match=r"the loss became nan at epoch 1, step 1"):
+        fit(model, SoftmaxCrossEntropy(), SGD(model, lr=0.05), ArrayLoader(x, y, shuffle=False), quiet=True,
+            processes=2)
