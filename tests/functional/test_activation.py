@@ -63,3 +63,30 @@ def test_channel_sum_is_the_same_for_any_memory_order():
     nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     np.testing.assert_allclose(_channel_sum(x), x.sum(axis=(0, 2, 3)), rtol=1e-12)
     np.testing.assert_allclose(_channel_sum(nhwc, x), (x * x).sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("last", [False, True])
+def test_relu_in_batch_chunks_is_bitwise_the_whole_array_result(threads, last):
+    """Arrays of CHUNKED_ELEMENTS or more go through in batch chunks, maybe on threads: same bits, same
+    memory order as the input, NaN kept, -0.0 and the gradient at 0 as for small arrays."""
+    from cnnkit.functional import activation as A
+    from cnnkit.functional.batching import set_elementwise_threads
+    from cnnkit.functional.layout import channels_last, is_channels_last
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 8, 96, 64)).astype(np.float32)
+    assert x.size >= A.CHUNKED_ELEMENTS
+    x[0, 0, 0, :4] = [np.nan, -0.0, 0.0, np.inf]
+    x = channels_last(x) if last else x
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    set_elementwise_threads(threads)
+    try:
+        y, mask = A.relu(x)
+        dx = A.relu_backward(dy, mask)
+    finally:
+        set_elementwise_threads(1)
+    np.testing.assert_array_equal(y.view(np.uint32), np.maximum(x, 0).view(np.uint32))
+    np.testing.assert_array_equal(mask, x > 0)
+    np.testing.assert_array_equal(dx.view(np.uint32), np.where(x > 0, dy, np.float32(0)).view(np.uint32))
+    assert is_channels_last(y) == last and is_channels_last(dx) == (last and is_channels_last(dy))

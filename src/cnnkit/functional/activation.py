@@ -12,6 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnkit.functional.batching import over_batch
+
+# ReLU on arrays of at least CHUNKED_ELEMENTS goes through in batch chunks of about 2 MB: the maximum and the
+# mask then read each chunk while it is in the core's cache (one pass over memory instead of two), and the
+# chunks run on the elementwise threads (cnnkit.functional.batching).
+CHUNKED_ELEMENTS = 1 << 18
+
+
+def _chunked(x) -> bool:
+    return x.ndim >= 2 and len(x) > 1 and x.size >= CHUNKED_ELEMENTS
+
 
 def _bits(a):
     """The same memory read as unsigned integers of the same size: bit patterns, for exact selections."""
@@ -78,7 +89,16 @@ def relu(x):
     >>> y.tolist()
     [0.0, 0.0, 2.0]
     """
-    return np.maximum(x, 0), x > 0  # np.maximum keeps NaN visible, as PyTorch does
+    if not _chunked(x):
+        return np.maximum(x, 0), x > 0  # np.maximum keeps NaN visible, as PyTorch does
+    y, mask = np.empty_like(x), np.empty_like(x, dtype=bool)  # in x's memory order
+
+    def work(b):
+        np.maximum(x[b], 0, out=y[b])
+        np.greater(x[b], 0, out=mask[b])
+
+    over_batch(work, len(x), x[:1].nbytes)
+    return y, mask
 
 
 def relu_backward(dy, cache):
@@ -92,7 +112,11 @@ def relu_backward(dy, cache):
     Returns:
         dx.
     """
-    return keep_where(cache, dy)
+    if not _chunked(dy):
+        return keep_where(cache, dy)
+    dx = np.empty_like(dy)
+    over_batch(lambda b: keep_where(cache[b], dy[b], out=dx[b]), len(dy), dy[:1].nbytes)
+    return dx
 
 
 def relu6(x):

@@ -59,7 +59,7 @@ def _worker(conn, model, loss, params_spec, grads_spec):
     for p, shared in zip(model.parameters(), params.arrays, strict=True):
         p.data = shared  # the replica reads the parameters this process's model was given
     with one_blas_thread():
-        while (message := conn.recv()) is not None:
+        while (message := _next(conn)) is not None:
             try:
                 if message[0] == "batch":
                     if batch is not None:
@@ -83,6 +83,14 @@ def _worker(conn, model, loss, params_spec, grads_spec):
                 conn.send(("done",))
             except Exception:  # noqa: BLE001 - reported to the parent, which raises it there
                 conn.send(("error", traceback.format_exc()))
+
+
+def _next(conn):
+    """The parent's next message; None to stop, also when the parent is gone (its end of the pipe closed)."""
+    try:
+        return conn.recv()
+    except EOFError:
+        return None
 
 
 class ProcessSplitStep:
