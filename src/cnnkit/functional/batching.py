@@ -114,13 +114,16 @@ def over_batch(work, items: int, bytes_per_item: int) -> None:
     Raises:
         Whatever ``work`` raises (re-raised from the thread that ran it).
     """
+    map_chunks(work, items, bytes_per_item)
+
+
+def map_chunks(work, items: int, bytes_per_item: int) -> list:
+    """As :func:`over_batch`, returning ``[work(chunk) for chunk in batch_chunks(items, bytes_per_item)]``
+    in chunk order (per-chunk partial sums, for example)."""
     chunks = batch_chunks(items, bytes_per_item)
     nested = threading.current_thread() is not threading.main_thread()
     if _state["threads"] == 1 or len(chunks) == 1 or nested:
-        for chunk in chunks:
-            work(chunk)
-        return
+        return [work(chunk) for chunk in chunks]
     if _state["pool"] is None:
         _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="cnnkit-elementwise")
-    for _ in _state["pool"].map(work, chunks):  # iterating re-raises an exception from a chunk
-        pass
+    return list(_state["pool"].map(work, chunks))  # iterating re-raises an exception from a chunk

@@ -7,8 +7,11 @@ running statistics is the layer's job, which reads the batch statistics from the
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from cnnkit.functional.batching import map_chunks, over_batch
 from cnnkit.functional.layout import is_channels_last
 
 
@@ -57,32 +60,55 @@ def batch_norm(x, weight=None, bias=None, mean=None, var=None, eps=1e-5):
     >>> y.round(3).tolist(), float(cache["batch_mean"][0]), float(cache["batch_var"][0])
     ([[-1.0], [1.0]], 2.0, 1.0)
     """
-    axes = (0, *range(2, x.ndim))
+    axes, view = (0, *range(2, x.ndim)), functools.partial(_channel_view, ndim=x.ndim)
     if mean is not None:  # fixed statistics: one multiply-add, as PyTorch's kernel (x_hat made on demand)
         mean, var = mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
         inv_std = 1 / np.sqrt(var + x.dtype.type(eps))
         scale = inv_std if weight is None else inv_std * weight
         shift = -mean * scale if bias is None else bias - mean * scale
-        y = x * _channel_view(scale, x.ndim)
-        y += _channel_view(shift, x.ndim)
+        y = np.empty_like(x)
+
+        def affine(b):
+            np.multiply(x[b], view(scale), out=y[b])
+            y[b] += view(shift)
+
+        over_batch(affine, len(x), x[:1].nbytes)
         cache = _NormCache(x=x, mean=mean, inv_std=inv_std, weight=weight, has_bias=bias is not None,
                            axes=axes, batch_stats=False, batch_mean=None, batch_var=None)
         return y, cache
+    # Batch statistics, in three passes over cache-sized batch chunks (on the elementwise threads): the
+    # channel sums; x - mean and its sum of squares; x_hat and y. Each chunk is read while in cache.
     m = x.size // x.shape[1]  # values per channel (a Python int keeps float32 float32)
-    mean = _channel_sum(x) / m
-    x_hat = x - _channel_view(mean, x.ndim)  # centred now, normalised in place below
-    var = _channel_sum(x_hat, x_hat) / m
+    mean = _chunk_sums(lambda b: _channel_sum(x[b]), x) / m
+    x_hat = np.empty_like(x)
+
+    def center(b):
+        np.subtract(x[b], view(mean), out=x_hat[b])
+        return _channel_sum(x_hat[b], x_hat[b])
+
+    var = _chunk_sums(center, x) / m
     inv_std = 1 / np.sqrt(var + x.dtype.type(eps))
-    x_hat *= _channel_view(inv_std, x.ndim)
-    if weight is None:
-        y = x_hat if bias is None else x_hat + _channel_view(bias, x.ndim)
-    else:
-        y = x_hat * _channel_view(weight, x.ndim)
+    y = x_hat if weight is None and bias is None else np.empty_like(x)
+
+    def normalize(b):
+        x_hat[b] *= view(inv_std)
+        if weight is not None:
+            np.multiply(x_hat[b], view(weight), out=y[b])
+        elif bias is not None:
+            y[b] = x_hat[b]
         if bias is not None:
-            y += _channel_view(bias, x.ndim)  # y is a new array: no second temporary
+            y[b] += view(bias)
+
+    over_batch(normalize, len(x), x[:1].nbytes)
     cache = _NormCache(x_hat=x_hat, inv_std=inv_std, weight=weight, has_bias=bias is not None, axes=axes,
                        batch_stats=True, batch_mean=mean, batch_var=var)
     return y, cache
+
+
+def _chunk_sums(work, a):
+    """The sum over a's batch chunks of ``work(chunk)`` (per-channel partial sums), chunks on threads."""
+    parts = map_chunks(work, len(a), a[:1].nbytes)
+    return np.sum(parts, axis=0) if parts else np.zeros(a.shape[1], a.dtype)
 
 
 class _NormCache(dict):
@@ -113,21 +139,27 @@ def batch_norm_backward(dy, cache):
     the batch (and spatial) axes. With fixed statistics it is simply ``dx = g * inv_std``.
     """
     inv_std, weight, nd = cache["inv_std"], cache["weight"], dy.ndim
-    dy_sum = _channel_sum(dy)
-    dbias = dy_sum if cache["has_bias"] else None
     scale = inv_std if weight is None else inv_std * weight
     if not cache["batch_stats"]:
         dweight = None if weight is None else _channel_sum(dy, cache["x_hat"])
+        dbias = _channel_sum(dy) if cache["has_bias"] else None
         return dy * _channel_view(scale, nd), dweight, dbias
-    x_hat, m = cache["x_hat"], dy.size // dy.shape[1]
-    dy_x_hat_sum = _channel_sum(dy, x_hat)
+    x_hat, m, view = cache["x_hat"], dy.size // dy.shape[1], functools.partial(_channel_view, ndim=nd)
+    sums = _chunk_sums(lambda b: np.stack([_channel_sum(dy[b]), _channel_sum(dy[b], x_hat[b])]), dy)
+    dy_sum, dy_x_hat_sum = (sums[0], sums[1]) if sums.ndim == 2 else (sums, sums)  # an empty batch: zeros
+    dbias = dy_sum if cache["has_bias"] else None
     dweight = None if weight is None else dy_x_hat_sum
     # g = dy * weight, so the weight factors out: dx = weight * inv_std * (dy - mean(dy) - x_hat *
-    # mean(dy x_hat)), built in place in one array (every pass over the volume is memory-bound).
-    dx = x_hat * _channel_view(-(dy_x_hat_sum / m), nd)
-    dx += dy
-    dx -= _channel_view(dy_sum / m, nd)
-    dx *= _channel_view(scale, nd)
+    # mean(dy x_hat)), built in place in one array, chunk by chunk while it is in cache.
+    dx = np.empty_like(x_hat)
+
+    def gradient(b):
+        np.multiply(x_hat[b], view(-(dy_x_hat_sum / m)), out=dx[b])
+        dx[b] += dy[b]
+        dx[b] -= view(dy_sum / m)
+        dx[b] *= view(scale)
+
+    over_batch(gradient, len(dy), dy[:1].nbytes)
     return dx, dweight, dbias
 
 
