@@ -273,7 +273,8 @@ def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, monk
 
 
 def test_winograd_threaded_parts_give_the_same_result():
-    """Small layers run the forward's batch parts on the elementwise threads (one-thread BLAS each)."""
+    """Small layers run the batch parts of forward and backward on the elementwise threads (one-thread
+    BLAS each); two parts here."""
     from cnnkit.functional import batching
 
     rng = np.random.default_rng(9)

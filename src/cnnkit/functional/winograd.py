@@ -74,7 +74,8 @@ def _transform(L2, t, out=None):
 # THREADED_PARTS the NumPy transforms outweigh the multiplies, and the forward's parts run on the elementwise
 # threads with a one-thread BLAS each: 0.63-0.73x the time for C = K = 32 on two cores (interleaved A/B,
 # three runs), but 1.08-1.23x at 64 channels and 1.5-1.8x at 128-256, where one stream of parts with a
-# two-thread BLAS wins.
+# two-thread BLAS wins. The backward likewise: (64, 32, 32, 32) fwd+bwd 43.0 -> 26.3 ms on two cores, but
+# 1.03-1.31x the time with threaded backward parts at 64-128 channels.
 PART_ELEMENTS, MIN_PART_TILES, THREADED_PARTS = 1 << 19, 256, 32 * 32
 
 
@@ -186,12 +187,12 @@ def winograd_conv2d_backward(dy, cache):
     db = dy.sum(axis=(0, 2, 3)) if cache["has_bias"] else None
 
     dy = dy.transpose(0, 2, 3, 1)  # (N, H_out, W_out, K): free when dy came from a channels-last layer
-    dU = workspace("winograd.dU", U.shape, dtype)  # (alpha^2, G, C/G, K/G), summed over the batch parts
-    parts = _batch_parts(N, T, alpha * alpha * T * max(C, K))
-    if not parts:  # an empty batch: the first part would have written dU
-        dU.fill(0)
+    threaded = Cg * (K // G) <= THREADED_PARTS  # as in the forward: small layers' parts on threads
+    parts = _batch_parts(N, T, alpha * alpha * T * max(C, K), elementwise_threads() if threaded else 1)
     dx = np.empty((N, H, W, C), dtype)
-    for i, (part, tiles) in enumerate(parts):
+
+    def work(i):  # one part: its slice of dx, and its share of dU (returned)
+        part, tiles = parts[i]
         n, dy_part = part.stop - part.start, dy[part]
         if dy_part.shape[1:3] != (th * m, tw * m):  # tiles that hang over the edge see zero gradient there
             dy_part = _pad_into(workspace("winograd.a", (n, th * m, tw * m, K), dtype), dy_part, 0, 0)
@@ -201,10 +202,10 @@ def winograd_conv2d_backward(dy, cache):
         dM = dM.reshape(alpha * alpha, n * T, G, K // G).transpose(0, 2, 1, 3)  # A dY A^T: (a^2, G, P, K/G)
 
         V_t = V[:, tiles].transpose(0, 2, 3, 1)  # (alpha^2, G, C/G, P)
-        if i == 0:  # into scratch memory: a fresh 10 MB array per call measured as slow as the multiply
-            np.matmul(V_t, dM, out=dU)
-        else:
-            dU += np.matmul(V_t, dM, out=workspace("winograd.dU_part", U.shape, dtype))
+        # the first part's share goes straight to scratch memory (a fresh 10 MB array per call measured as
+        # slow as the multiply); threaded parts return their own (small layers: at most 150 KB)
+        dU_part = np.matmul(V_t, dM, out=None if threaded else workspace(f"winograd.dU{min(i, 1)}", U.shape,
+                                                                          dtype))
         dV = workspace("winograd.b", (alpha * alpha, n * T, G, Cg), dtype)
         np.matmul(dM, U.transpose(0, 1, 3, 2), out=dV.transpose(0, 2, 1, 3))
         dd = _transform(mats["BT2"].T, dV, out=workspace("winograd.a", (alpha * alpha, n * T * C), dtype))
@@ -223,6 +224,13 @@ def winograd_conv2d_backward(dy, cache):
                 else:
                     window += dd[a, b]
         dx[part] = dxp[:, top:top + H, left:left + W]
+        if not threaded and i > 0:  # one stream: add into the first part's share at once
+            workspace("winograd.dU0", U.shape, dtype)[...] += dU_part
+            return None
+        return dU_part
+
+    shares = [d for d in over_parts(work, len(parts), threaded=threaded) if d is not None]
+    dU = sum(shares[1:], shares[0]) if shares else np.zeros(U.shape, dtype)  # no parts: an empty batch
     dw = np.matmul(mats["G2"].T, dU.reshape(alpha * alpha, -1),  # G^T dU G: (9, G * C/G * K/G)
                    out=workspace("winograd.dw", (9, dU[0].size), dtype))
     dweight = np.empty((K, Cg, 3, 3), dtype)  # the result: fresh memory, filled from the scratch
