@@ -19,6 +19,11 @@ def _table(header, rows) -> list[str]:
             *("| " + " | ".join(str(c) for c in row) + " |" for row in rows), ""]
 
 
+def _before(row) -> str:
+    before = row["images_per_second"].get("before")
+    return "-" if before is None else f"{before:.1f}"
+
+
 def conv_medians(rows, algorithm: str) -> dict[str, float]:
     """Median ratios over the issue's suite (NCHW rows; the channels-last rows are extra)."""
     suite = [r for r in rows if "channels-last" not in r["case"]]
@@ -96,7 +101,7 @@ def _render_results(results: dict) -> list[str]:
         out += _table(header,
                       [(r["case"], f"{r['images_per_second']['torch']:.1f}",
                         f"{r['images_per_second']['cnnkit']:.1f}", f"**{r['ratio']:.2f}**",
-                        f"{r['images_per_second'].get('before', float('nan')):.1f}",
+                        _before(r),
                         "-" if r["ratio_before"] is None else f"{r['ratio_before']:.2f}") for r in models])
 
     memory = results.get("memory")
