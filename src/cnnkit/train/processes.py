@@ -25,7 +25,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from cnnkit.functional.batching import one_blas_thread
-from cnnkit.train.split import why_not_split
+from cnnkit.train.split import check_slices
 
 
 class _Block:
@@ -108,11 +108,7 @@ class ProcessSplitStep:
     """
 
     def __init__(self, model, loss, processes: int):
-        reason = why_not_split(model)
-        if reason is not None:
-            raise ValueError(f"ProcessSplitStep: {reason}; train it with processes=1.")
-        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 2:
-            raise ValueError(f"ProcessSplitStep: Received processes={processes!r}; expected an int >= 2.")
+        check_slices("ProcessSplitStep", model, processes=processes)
         self.model, self.loss, self.processes = model, loss, processes
         layout = [(p.data.shape, p.data.dtype.str) for p in model.parameters()]
         self._params = _Block(layout)

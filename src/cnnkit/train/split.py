@@ -88,6 +88,20 @@ def slices_for(model, macs_per_example: int, cores: int, *, small: int) -> int:
     return cores
 
 
+def check_slices(owner: str, model, **count):
+    """The checks of a step in slices: an eligible model and a count (``threads=`` or ``processes=``) >= 2.
+
+    Raises:
+        ValueError: naming ``owner``, the layer that makes the model ineligible, or the bad count.
+    """
+    (name, value), = count.items()
+    reason = why_not_split(model)
+    if reason is not None:
+        raise ValueError(f"{owner}: {reason}; train it with {name}=1.")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ValueError(f"{owner}: Received {name}={value!r}; expected an int >= 2.")
+
+
 class SplitStep:
     """Forward, loss and backward of one batch on ``threads`` slices at once (see the module doc).
 
@@ -101,11 +115,7 @@ class SplitStep:
     """
 
     def __init__(self, model, loss, threads: int):
-        reason = why_not_split(model)
-        if reason is not None:
-            raise ValueError(f"SplitStep: {reason}; train it with threads=1.")
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 2:
-            raise ValueError(f"SplitStep: Received threads={threads!r}; expected an int >= 2.")
+        check_slices("SplitStep", model, threads=threads)
         self.model, self.threads = model, threads
         self.replicas = [model, *(copy.deepcopy(model) for _ in range(threads - 1))]
         self.losses = [loss, *(copy.deepcopy(loss) for _ in range(threads - 1))]
