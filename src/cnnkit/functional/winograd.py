@@ -191,7 +191,7 @@ def winograd_conv2d_backward(dy, cache):
     parts = _batch_parts(N, T, alpha * alpha * T * max(C, K), elementwise_threads() if threaded else 1)
     dx = np.empty((N, H, W, C), dtype)
 
-    def work(i):  # one part: its slice of dx, and its share of dU (returned)
+    def work(i, out=None):  # one part: its slice of dx, and its share of dU (returned; in ``out`` if given)
         part, tiles = parts[i]
         n, dy_part = part.stop - part.start, dy[part]
         if dy_part.shape[1:3] != (th * m, tw * m):  # tiles that hang over the edge see zero gradient there
@@ -202,10 +202,7 @@ def winograd_conv2d_backward(dy, cache):
         dM = dM.reshape(alpha * alpha, n * T, G, K // G).transpose(0, 2, 1, 3)  # A dY A^T: (a^2, G, P, K/G)
 
         V_t = V[:, tiles].transpose(0, 2, 3, 1)  # (alpha^2, G, C/G, P)
-        # the first part's share goes straight to scratch memory (a fresh 10 MB array per call measured as
-        # slow as the multiply); threaded parts return their own (small layers: at most 150 KB)
-        dU_part = np.matmul(V_t, dM, out=None if threaded else workspace(f"winograd.dU{min(i, 1)}", U.shape,
-                                                                          dtype))
+        dU_part = np.matmul(V_t, dM, out=out)
         dV = workspace("winograd.b", (alpha * alpha, n * T, G, Cg), dtype)
         np.matmul(dM, U.transpose(0, 1, 3, 2), out=dV.transpose(0, 2, 1, 3))
         dd = _transform(mats["BT2"].T, dV, out=workspace("winograd.a", (alpha * alpha, n * T * C), dtype))
@@ -224,13 +221,20 @@ def winograd_conv2d_backward(dy, cache):
                 else:
                     window += dd[a, b]
         dx[part] = dxp[:, top:top + H, left:left + W]
-        if not threaded and i > 0:  # one stream: add into the first part's share at once
-            workspace("winograd.dU0", U.shape, dtype)[...] += dU_part
-            return None
         return dU_part
 
-    shares = [d for d in over_parts(work, len(parts), threaded=threaded) if d is not None]
-    dU = sum(shares[1:], shares[0]) if shares else np.zeros(U.shape, dtype)  # no parts: an empty batch
+    if threaded:  # small layers: parts on threads, each returning its own share (at most 150 KB)
+        shares = over_parts(work, len(parts))
+        dU = sum(shares[1:], shares[0]) if shares else np.zeros(U.shape, dtype)  # no parts: an empty batch
+    else:  # one stream, summed in scratch memory: a fresh 10 MB array per call was as slow as the multiply
+        dU = workspace("winograd.dU", U.shape, dtype)  # (alpha^2, G, C/G, K/G)
+        if not parts:  # an empty batch: the first part would have written dU
+            dU.fill(0)
+        for i in range(len(parts)):
+            if i == 0:
+                work(0, out=dU)
+            else:
+                dU += work(i, out=workspace("winograd.dU_part", U.shape, dtype))
     dw = np.matmul(mats["G2"].T, dU.reshape(alpha * alpha, -1),  # G^T dU G: (9, G * C/G * K/G)
                    out=workspace("winograd.dw", (9, dU[0].size), dtype))
     dweight = np.empty((K, Cg, 3, 3), dtype)  # the result: fresh memory, filled from the scratch

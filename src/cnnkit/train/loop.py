@@ -79,6 +79,9 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
         TrainingDiverged: the loss became NaN or infinite; the message names the epoch and step, and the
             checkpoint file (if any) still holds the last good epoch.
     """
+    if threads > 1 and processes > 1:
+        raise ValueError(f"fit: Received threads={threads} and processes={processes}; slice batches on "
+                         f"threads or on processes, not both.")
     stream = stream if stream is not None else sys.stdout
     stopper = EarlyStopping(patience=early_stopping) if isinstance(early_stopping, int) else early_stopping
     hooks = [*callbacks, *([stopper] if stopper is not None else [])]
@@ -95,9 +98,6 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
     last_saved = f"{checkpoint} (epoch {start})" if resume is not None and checkpoint is not None else None
 
     keep_freed_memory()  # every step's arrays reuse the last step's memory (no page faults): 5-15% faster
-    if threads > 1 and processes > 1:
-        raise ValueError(f"fit: Received threads={threads} and processes={processes}; slice batches on "
-                         f"threads or on processes, not both.")
     split = None
     if why_not_split(model) is None:
         if threads > 1:

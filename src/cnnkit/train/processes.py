@@ -25,7 +25,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from cnnkit.functional.batching import one_blas_thread
-from cnnkit.train.split import check_slices
+from cnnkit.train.split import batch_slices, check_slices, slice_backward, slice_forward
 
 
 class _Block:
@@ -69,15 +69,10 @@ def _worker(conn, model, loss, params_spec, grads_spec):
                 _, n, share, training = message
                 model.train(training)
                 model.zero_grad()
-                x, y = batch.arrays[0][:n], batch.arrays[1][:n]
-                scores = model.forward(x)
-                flat = scores.reshape(len(scores), -1)
-                value = float(loss.forward(flat, y)) if np.isfinite(flat).all() else float("nan")
+                scores, value = slice_forward(model, loss, batch.arrays[0][:n], batch.arrays[1][:n])
                 conn.send(("scores", scores, value))
                 if value == value:  # not NaN: fit stops before backward otherwise
-                    dscores = loss.backward()
-                    getattr(model, "backward_params", model.backward)(
-                        (dscores * dscores.dtype.type(share)).reshape(scores.shape))
+                    slice_backward(model, loss, share, scores.shape)
                     for p, shared in zip(model.parameters(), grads.arrays, strict=True):
                         np.copyto(shared, p.grad)
                 conn.send(("done",))
@@ -160,9 +155,7 @@ class ProcessSplitStep:
     def forward(self, x, y):
         """Scores (N, ...) of the whole batch and its mean loss (NaN if a score is not finite), by slices."""
         n = len(x)
-        bounds = np.linspace(0, n, min(self.processes, n) + 1).round().astype(int)
-        self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        self._n = n
+        self._slices, self._n = batch_slices(n, self.processes), n
         for p, shared in zip(self.model.parameters(), self._params.arrays, strict=True):
             np.copyto(shared, p.data)  # optimizers may have rebound p.data: copy, every step
         self._share_batch(x, y, max(s.stop - s.start for s in self._slices))
@@ -173,10 +166,7 @@ class ProcessSplitStep:
             self._send(i, ("step", s.stop - s.start, (s.stop - s.start) / n, self.model.training))
             self._busy.append(i)
         with one_blas_thread():
-            first = self._slices[0]
-            scores = self.model.forward(x[first])
-            flat = scores.reshape(len(scores), -1)
-            value = float(self.loss.forward(flat, y[first])) if np.isfinite(flat).all() else float("nan")
+            scores, value = slice_forward(self.model, self.loss, x[self._slices[0]], y[self._slices[0]])
         results = [(scores, value)] + [self._receive(i, "scores")[1:] for i in self._busy]
         self._shape = scores.shape
         total = sum(v * (s.stop - s.start) for (_, v), s in zip(results, self._slices, strict=True)) / n
@@ -190,9 +180,7 @@ class ProcessSplitStep:
         """Gradients of the batch's mean loss added into the model's ``param.grad``."""
         share = (self._slices[0].stop - self._slices[0].start) / self._n
         with one_blas_thread():
-            dscores = self.loss.backward()
-            dscores = dscores * dscores.dtype.type(share)
-            getattr(self.model, "backward_params", self.model.backward)(dscores.reshape(self._shape))
+            slice_backward(self.model, self.loss, share, self._shape)
         for i in self._busy:
             self._receive(i, "done")
             for p, grad in zip(self.model.parameters(), self._grads[i].arrays, strict=True):

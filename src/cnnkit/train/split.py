@@ -102,6 +102,27 @@ def check_slices(owner: str, model, **count):
         raise ValueError(f"{owner}: Received {name}={value!r}; expected an int >= 2.")
 
 
+def batch_slices(n: int, count: int) -> list[slice]:
+    """``count`` slices of nearly equal size covering range(n) (fewer if n < count), in order."""
+    bounds = np.linspace(0, n, min(count, n) + 1).round().astype(int)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def slice_forward(model, loss, x, y):
+    """One slice's scores and mean loss; the loss is NaN (not computed) if a score is not finite: the
+    caller sees it in the scores, and the loss would raise."""
+    scores = model.forward(x)
+    flat = scores.reshape(len(scores), -1)
+    return scores, float(loss.forward(flat, y)) if np.isfinite(flat).all() else float("nan")
+
+
+def slice_backward(model, loss, share: float, shape):
+    """Gradients of one slice's mean loss times ``share`` (its part of the batch) into its param.grad."""
+    dscores = loss.backward()
+    dscores = dscores * dscores.dtype.type(share)
+    getattr(model, "backward_params", model.backward)(dscores.reshape(shape))
+
+
 class SplitStep:
     """Forward, loss and backward of one batch on ``threads`` slices at once (see the module doc).
 
@@ -133,19 +154,9 @@ class SplitStep:
                 mine.data, mine.trainable = theirs.data, theirs.trainable
             replica.train(self.model.training)
         n = len(x)
-        bounds = np.linspace(0, n, min(self.threads, n) + 1).round().astype(int)
-        self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        self._n = n
-
-        def forward(i):
-            s = self._slices[i]
-            scores = self.replicas[i].forward(x[s])
-            flat = scores.reshape(len(scores), -1)
-            if not np.isfinite(flat).all():  # the caller sees it in the scores; the loss would raise
-                return scores, float("nan")
-            return scores, self.losses[i].forward(flat, y[s])
-
-        results = self._run(forward)
+        self._slices, self._n = batch_slices(n, self.threads), n
+        results = self._run(lambda i: slice_forward(self.replicas[i], self.losses[i], x[self._slices[i]],
+                                                    y[self._slices[i]]))
         self._shapes = [scores.shape for scores, _ in results]
         value = sum(v * (s.stop - s.start) for (_, v), s in zip(results, self._slices, strict=True)) / n
         return np.concatenate([scores for scores, _ in results]), float(value)
@@ -154,10 +165,7 @@ class SplitStep:
         """Gradients of the batch's mean loss into the model's ``param.grad`` (added, as backward does)."""
         def backward(i):
             share = (self._slices[i].stop - self._slices[i].start) / self._n
-            replica = self.replicas[i]
-            dscores = self.losses[i].backward()
-            dscores = dscores * dscores.dtype.type(share)
-            getattr(replica, "backward_params", replica.backward)(dscores.reshape(self._shapes[i]))
+            slice_backward(self.replicas[i], self.losses[i], share, self._shapes[i])
 
         self._run(backward)
         for replica in self.replicas[1:]:
