@@ -25,9 +25,9 @@ import numpy as np
 def worker(model_name: str, steps: int, batch: int):
     from cnnkit import models
     from cnnkit.data import ArrayDataset, DataLoader, load
-    from cnnkit.distributed import DataParallel
     from cnnkit.losses import SoftmaxCrossEntropy
     from cnnkit.optim import SGD
+    from cnnkit.train.parallel.mpi import DataParallel
 
     dp = DataParallel(threads=1)
     if model_name == "lenet5":

@@ -33,7 +33,7 @@ def test_import_cnnkit_needs_numpy_only():
 def test_every_numpy_part_imports_no_optional_dependency():
     """One process imports them all: if the union loads no optional package, no single module does."""
     modules = ["layers", "functional", "losses", "analysis", "models", "optim", "train", "io", "data",
-               "transfer", "interop", "viz", "distributed", "gradcheck", "init"]
+               "transfer", "interop", "viz", "train.parallel.mpi", "gradcheck", "init"]
     loaded = _imported_after("; ".join(f"import cnnkit.{m}" for m in modules))
     assert sorted(loaded.intersection(OPTIONAL)) == []
 

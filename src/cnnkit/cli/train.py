@@ -230,7 +230,7 @@ def train(
     lr_used = settings["lr"]
     parallel = None
     if distributed:
-        from cnnkit.distributed import DataParallel
+        from cnnkit.train.parallel.mpi import DataParallel
 
         parallel = DataParallel(sync_batchnorm=sync_bn, threads=threads)
         threads = parallel.threads

@@ -14,7 +14,7 @@ pytest.importorskip("mpi4py", reason='needs the [mpi] extra: pip install "cnnkit
 
 JOB = Path(__file__).with_name("mpi_job.py")
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+SRC = str(Path(__file__).resolve().parents[3] / "src")
 
 
 def run(args, n=None, timeout=120):

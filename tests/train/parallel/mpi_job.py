@@ -1,4 +1,4 @@
-"""A small data-parallel job run by tests/distributed/test_mpi.py under ``mpiexec`` (or alone, as 1 rank).
+"""A small data-parallel job run by tests/train/parallel/test_mpi.py under ``mpiexec`` (or alone, as 1 rank).
 
     python mpi_job.py OUT.npz BATCH STEPS [--die-at STEP] [--batchnorm] [--sync-bn]
 
@@ -16,10 +16,10 @@ import numpy as np
 
 def main(argv):
     from cnnkit.data import ArrayDataset, DataLoader
-    from cnnkit.distributed import DataParallel
     from cnnkit.layers import BatchNorm2d, Conv2d, Flatten, Identity, Linear, ReLU, Sequential
     from cnnkit.losses import SoftmaxCrossEntropy
     from cnnkit.optim import SGD
+    from cnnkit.train.parallel.mpi import DataParallel
 
     out, batch, steps = argv[0], int(argv[1]), int(argv[2])
     die_at = int(argv[argv.index("--die-at") + 1]) if "--die-at" in argv else None

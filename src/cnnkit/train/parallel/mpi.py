@@ -38,7 +38,8 @@ def _mpi():
     try:
         from mpi4py import MPI
     except ImportError as e:  # pragma: no cover - the test extra installs it
-        raise ImportError('cnnkit.distributed needs MPI: pip install "cnnkit[mpi]" (mpi4py and mpich)') from e
+        raise ImportError('cnnkit.train.parallel.mpi needs MPI: pip install "cnnkit[mpi]" (mpi4py and mpich)'
+                          ) from e
     return MPI
 
 
@@ -93,8 +94,8 @@ class DataParallel:
         deadline = time.monotonic() + self.timeout
         while not request.Test():
             if time.monotonic() > deadline:
-                print(f"cnnkit.distributed: rank {self.rank}/{self.size}: {what} did not complete within "
-                      f"{self.timeout:g} s; another rank has probably failed. Aborting the job.",
+                print(f"cnnkit.train.parallel.mpi: rank {self.rank}/{self.size}: {what} did not complete "
+                      f"within {self.timeout:g} s; another rank has probably failed. Aborting the job.",
                       file=sys.stderr, flush=True)
                 self.comm.Abort(1)
             time.sleep(0.0005)
