@@ -66,8 +66,7 @@ def main(argv=None) -> int:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from cnnkit.functional.batching import set_elementwise_threads
-    from cnnkit.functional.workspace import keep_freed_memory
+    from cnnkit.runtime import keep_freed_memory, set_elementwise_threads
 
     info = harness.machine()
     # as cnnkit.train.fit does; PyTorch's CPU tensors come from the same malloc and gain alike

@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     from threadpoolctl import threadpool_limits
 
     try:
-        from cnnkit.functional.batching import set_elementwise_threads
+        from cnnkit.runtime import set_elementwise_threads
     except ImportError:  # a cnnkit from before the batch-chunked kernels
         set_elementwise_threads = None
 

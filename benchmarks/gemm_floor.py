@@ -21,7 +21,7 @@ def main(shape=(8, 256, 14, 14), out_channels=512, budget=6.0):
 
     from cnnkit.functional.conv import convnd
     from cnnkit.functional.layout import channels_last
-    from cnnkit.functional.workspace import keep_freed_memory
+    from cnnkit.runtime import keep_freed_memory
 
     keep_freed_memory()
     rng = np.random.default_rng(0)

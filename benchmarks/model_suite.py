@@ -139,7 +139,7 @@ def inference(*, baseline=None, budget=3.0, progress=print):
 
 def _peak_bytes(name, batch, shape, kernels=contextlib.nullcontext):
     from cnnkit import models
-    from cnnkit.functional.workspace import clear_workspaces
+    from cnnkit.runtime import clear_workspaces
 
     clear_workspaces()
     with kernels():

@@ -71,8 +71,8 @@ def test_relu_in_batch_chunks_is_bitwise_the_whole_array_result(threads, last):
     """Arrays of CHUNKED_ELEMENTS or more go through in batch chunks, maybe on threads: same bits, same
     memory order as the input, NaN kept, -0.0 and the gradient at 0 as for small arrays."""
     from cnnkit.functional import activation as A
-    from cnnkit.functional.batching import set_elementwise_threads
     from cnnkit.functional.layout import channels_last, is_channels_last
+    from cnnkit.runtime import set_elementwise_threads
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((6, 8, 96, 64)).astype(np.float32)

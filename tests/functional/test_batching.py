@@ -1,11 +1,11 @@
-"""Batch chunks and threads (cnnkit.functional.batching): the pooling kernels give the same bits whether the
+"""Batch chunks and threads (cnnkit.runtime): the pooling kernels give the same bits whether the
 batch is cut into one-sample chunks, processed whole, or spread over two threads."""
 
 import numpy as np
 import pytest
 
 import cnnkit as ck
-from cnnkit.functional import batching
+from cnnkit import runtime as batching
 from cnnkit.functional import pool as P
 
 

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as tF
 
 import cnnkit as ck
+from cnnkit.fast import winograd as winograd_module
 from cnnkit.functional import conv as conv_module
-from cnnkit.functional import winograd as winograd_module
 from cnnkit.functional.conv import ConvCache, choose_algorithm, conv2d, convnd_backward
 from conftest import assert_parity
 
@@ -250,7 +250,8 @@ def test_batch_parts_give_the_same_result(algorithm, monkeypatch):
 def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, monkeypatch):
     """The depthwise kernel cuts the batch into (image, channel block) items and may run them on threads:
     one channel per item, on two threads, gives the same numbers bit for bit; input_grad=False drops dx."""
-    from cnnkit.functional import batching, depthwise
+    from cnnkit import runtime as batching
+    from cnnkit.fast import depthwise
 
     rng = np.random.default_rng(8)
     x = rng.standard_normal((3, 5, 9, 8)).astype(np.float32)
@@ -275,7 +276,7 @@ def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, monk
 def test_winograd_threaded_parts_give_the_same_result():
     """Small layers run the batch parts of forward and backward on the elementwise threads (one-thread
     BLAS each); two parts here."""
-    from cnnkit.functional import batching
+    from cnnkit import runtime as batching
 
     rng = np.random.default_rng(9)
     x = rng.standard_normal((6, 8, 9, 7)).astype(np.float32)
@@ -295,7 +296,7 @@ def test_winograd_threaded_parts_give_the_same_result():
 
 def test_im2col_threaded_parts_give_the_same_result(monkeypatch):
     """Small filters with enough work run im2col's batch parts on the elementwise threads."""
-    from cnnkit.functional import batching
+    from cnnkit import runtime as batching
 
     monkeypatch.setattr(conv_module, "THREADED_MIN_MACS", 1)
     monkeypatch.setattr(conv_module, "COLUMNS_PER_PART", 1)  # one image per part: several parts per thread

@@ -4,9 +4,9 @@ gradients as the float64 formula, whatever the thread count and memory layout.""
 import numpy as np
 import pytest
 
-from cnnkit.functional.batching import batch_chunks, set_elementwise_threads
 from cnnkit.functional.layout import channels_last
 from cnnkit.functional.norm import batch_norm, batch_norm_backward
+from cnnkit.runtime import batch_chunks, set_elementwise_threads
 
 
 def reference(x, w, b, dy, eps=1e-5):

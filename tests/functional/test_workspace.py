@@ -1,4 +1,4 @@
-"""Scratch buffers and the malloc policy of cnnkit.functional.workspace."""
+"""Scratch buffers and the malloc policy of cnnkit.runtime."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from cnnkit.functional.workspace import clear_workspaces, workspace
+from cnnkit.runtime import clear_workspaces, workspace
 
 
 def test_workspace_reuses_memory_by_name_and_grows():
@@ -22,7 +22,7 @@ def test_workspace_reuses_memory_by_name_and_grows():
 FAULTS = textwrap.dedent("""
     import resource, sys
     import numpy as np
-    from cnnkit.functional.workspace import keep_freed_memory
+    from cnnkit.runtime import keep_freed_memory
     kept = keep_freed_memory() if sys.argv[1] == "keep" else None
     faults = []
     for _ in range(6):

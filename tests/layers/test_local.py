@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as tF
 
 import cnnkit as ck
-from cnnkit.functional.conv import conv_geometry
+from cnnkit.geometry import conv_geometry
 from conftest import assert_parity
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from cnnkit.analysis.arithmetic import is_transposed, window_hyperparameters
 from cnnkit.analysis.receptive_field import Field, field_step
-from cnnkit.analysis.shapes import axis_names, window_geometry
 from cnnkit.errors import ShapeError
+from cnnkit.geometry import axis_names, window_geometry
 from cnnkit.layers.base import Concat, Residual, Sequential
 
 

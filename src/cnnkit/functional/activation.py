@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.functional.batching import over_batch
+from cnnkit.runtime import over_batch
 
 # ReLU on arrays of at least CHUNKED_ELEMENTS goes through in batch chunks of about 2 MB: the maximum and the
 # mask then read each chunk while it is in the core's cache (one pass over memory instead of two), and the
-# chunks run on the elementwise threads (cnnkit.functional.batching).
+# chunks run on the elementwise threads (cnnkit.runtime).
 CHUNKED_ELEMENTS = 1 << 18
 
 

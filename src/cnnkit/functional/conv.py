@@ -9,39 +9,27 @@ so that ``y = W @ cols``. Backward is the same two steps read backwards: ``dW = 
 multiply) and ``dx = col2im(W^T @ dy)``, which is a transposed convolution of dy with the same filters.
 
 Faster kernels sit behind the same two functions, chosen per shape by :func:`choose_algorithm` (the
-``algorithm=`` keyword forces one): Winograd for 3x3 stride-1 layers (cnnkit.functional.winograd) and
-a tap-by-tap kernel for depthwise layers (cnnkit.functional.depthwise).
+``algorithm=`` keyword forces one): Winograd for 3x3 stride-1 layers (cnnkit.fast.winograd) and
+a tap-by-tap kernel for depthwise layers (cnnkit.fast.depthwise).
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 
 import numpy as np
 
-from cnnkit.analysis.shapes import as_tuple, axis_names, padding_pairs, window_geometry
 from cnnkit.errors import ShapeError
-from cnnkit.functional import flat
-from cnnkit.functional.batching import elementwise_threads, over_parts
-from cnnkit.functional.depthwise import depthwise_conv2d, depthwise_conv2d_backward
+from cnnkit.fast import flat
+from cnnkit.fast.depthwise import depthwise_conv2d, depthwise_conv2d_backward
+from cnnkit.fast.winograd import winograd_conv2d, winograd_conv2d_backward
 from cnnkit.functional.layout import is_channels_last
-from cnnkit.functional.winograd import winograd_conv2d, winograd_conv2d_backward
-from cnnkit.functional.workspace import workspace
+from cnnkit.geometry import as_tuple, conv_geometry, window_slices
+from cnnkit.runtime import elementwise_threads, over_parts, workspace
 
 ALGORITHMS = ("auto", "im2col", "winograd", "winograd2", "depthwise")
 WINOGRAD_TILES = {"winograd": 4, "winograd2": 2}  # F(4x4, 3x3) and F(2x2, 3x3)
-
-
-def conv_geometry(spatial, kernel_size, stride, padding, dilation, fit="error", *, name="conv"):
-    """Output sizes and (before, after) padding per spatial axis, via the one output-size rule."""
-    nd = len(spatial)
-    pads = padding_pairs(padding, nd, kernel_size, dilation)
-    geo = [window_geometry(n, k, s, p, d, fit, name=name, axis=a)
-           for n, k, s, p, d, a in zip(spatial, kernel_size, stride, pads, dilation, axis_names(nd),
-                                       strict=True)]
-    return tuple(g[0] for g in geo), tuple((g[1], g[2]) for g in geo)
 
 
 def pad(x, pads, value=0.0, *, buffer=None):
@@ -63,17 +51,6 @@ def unpad(xp, pads):
     return xp[(..., *(slice(lo, xp.shape[2 + i] - hi) for i, (lo, hi) in enumerate(pads)))]
 
 
-def _window_slices(offset, dilation, stride, out):
-    # Input positions that kernel tap `offset` reads for every output position, as one strided slice.
-    return _cached_window_slices(tuple(offset), tuple(dilation), tuple(stride), tuple(out))
-
-
-@functools.lru_cache(maxsize=4096)  # small layers ask per tap and batch part: the Python time adds up
-def _cached_window_slices(offset, dilation, stride, out):
-    return (..., *(slice(o * d, o * d + s * (n - 1) + 1, s)
-                   for o, d, s, n in zip(offset, dilation, stride, out, strict=True)))
-
-
 def im2col(xp, kernel_size, stride, dilation, out, *, buffer=None):
     """(N, C, *S_padded) -> cols (N, C, prod(F), *S_out): one slice copy per kernel tap, no pixel loops.
 
@@ -82,7 +59,7 @@ def im2col(xp, kernel_size, stride, dilation, out, *, buffer=None):
     N, C = xp.shape[:2]
     cols = np.empty((N, C, math.prod(kernel_size), *out), xp.dtype) if buffer is None else buffer
     for i, offset in enumerate(itertools.product(*map(range, kernel_size))):
-        cols[:, :, i] = xp[_window_slices(offset, dilation, stride, out)]
+        cols[:, :, i] = xp[window_slices(offset, dilation, stride, out)]
     return cols
 
 
@@ -95,7 +72,7 @@ def col2im(cols, padded_shape, kernel_size, stride, dilation, out, *, buffer=Non
     if buffer is not None:
         xp.fill(0)
     for i, offset in enumerate(itertools.product(*map(range, kernel_size))):
-        xp[_window_slices(offset, dilation, stride, out)] += cols[:, :, i]
+        xp[window_slices(offset, dilation, stride, out)] += cols[:, :, i]
     return xp
 
 
@@ -139,7 +116,7 @@ def _columns(x, pads, kernel_size, stride, dilation, out, groups, *, scratch=Tru
 
 
 def _flat_columns(x, plan, pads, groups):
-    """im2col on the wide grid of cnnkit.functional.flat: (N, G, C/G * prod(F), wide), in scratch memory.
+    """im2col on the wide grid of cnnkit.fast.flat: (N, G, C/G * prod(F), wide), in scratch memory.
 
     One long slice copy per tap and channel instead of H_out short rows: on LeNet's and CIFAR's small
     images most of im2col's (and col2im's) time was NumPy starting inner loops of 8-28 numbers.
@@ -256,7 +233,7 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
 
         def work(i):
             part = parts[i]
-            if wide is not None:  # 2-D, stride 1: columns on the wide grid (cnnkit.functional.flat)
+            if wide is not None:  # 2-D, stride 1: columns on the wide grid (cnnkit.fast.flat)
                 cols = _flat_columns(x[part], wide, pads, G)
                 y_wide = workspace("conv.y", (len(cols), G, Kg, wide["wide"]), x.dtype)
                 np.matmul(w, cols, out=y_wide)
@@ -313,7 +290,7 @@ def convnd_backward(dy, cache, *, input_grad=True):
 
     def work(i):  # one batch part: its share of dW (returned) and its slice of dx
         part = parts[i]
-        if wide is not None:  # the forward's wide-grid columns (cnnkit.functional.flat), rebuilt
+        if wide is not None:  # the forward's wide-grid columns (cnnkit.fast.flat), rebuilt
             cols = _flat_columns(cache["x"][part], wide, pads, G)
             n = len(cols)
             dy_part = flat.to_wide(workspace("conv.y", (n, K, out[0], wide["row"]), dy.dtype), dy[part], wide)

@@ -24,9 +24,9 @@ import math
 
 import numpy as np
 
-from cnnkit.analysis.shapes import as_tuple, axis_names, padding_pairs
 from cnnkit.errors import ShapeError
 from cnnkit.functional.conv import col2im, convnd, pad, unpad
+from cnnkit.geometry import as_tuple, axis_names, padding_pairs
 
 
 def transpose_geometry(spatial, kernel_size, stride, padding, dilation, output_padding, *,

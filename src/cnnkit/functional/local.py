@@ -18,9 +18,9 @@ import math
 
 import numpy as np
 
-from cnnkit.analysis.shapes import as_tuple
 from cnnkit.errors import ShapeError
-from cnnkit.functional.conv import col2im, conv_geometry, im2col, pad, unpad
+from cnnkit.functional.conv import col2im, im2col, pad, unpad
+from cnnkit.geometry import as_tuple, conv_geometry
 
 
 def locally_connected(x, weight, bias=None, stride=1, padding=0, fit="error", *, name="locally_connected"):

@@ -11,8 +11,8 @@ import functools
 
 import numpy as np
 
-from cnnkit.functional.batching import map_chunks, over_batch
 from cnnkit.functional.layout import is_channels_last
+from cnnkit.runtime import map_chunks, over_batch
 
 
 def _channel_view(v, ndim):

@@ -12,10 +12,10 @@ Two tricks make those loops fast; both only reorganise memory, the arithmetic is
 
 - the max, average and blur kernels read the taps from a copy of the input regrouped by stride phase
   (:class:`_Phases`), where every tap is one long run of memory instead of many short strided rows;
-- they work through the batch in chunks of a few MB (:mod:`cnnkit.functional.batching`), so that the
+- they work through the batch in chunks of a few MB (:mod:`cnnkit.runtime`), so that the
   dozen NumPy passes of a kernel find their data in the cache instead of main memory.
 
-Sizes come from the one output-size rule (:func:`cnnkit.analysis.shapes.window_geometry`, through
+Sizes come from the one output-size rule (:func:`cnnkit.geometry.window_geometry`, through
 :func:`cnnkit.functional.conv.conv_geometry`): ``fit="error"`` raises when the windows do not tile the
 input, ``fit="crop"`` is PyTorch's floor rule and ``fit="pad"`` its ``ceil_mode=True``.
 """
@@ -28,51 +28,17 @@ import math
 
 import numpy as np
 
-from cnnkit.analysis.shapes import as_tuple, padding_pairs
-from cnnkit.errors import ShapeError
 from cnnkit.functional.activation import keep_where
-from cnnkit.functional.batching import over_batch
-from cnnkit.functional.conv import _window_slices, conv_geometry, pad, unpad
-from cnnkit.functional.workspace import workspace
-
-
-def pool_geometry(x_shape, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, nd=None,
-                  name="pool"):
-    """Per-axis kernel_size, stride (None = kernel_size), dilation, output sizes and applied padding.
-
-    Shape: x_shape (N, C, *S) -> out (*S_out), ``S_out = (S - F_eff + 2P) / stride + 1`` per axis with
-    ``F_eff = dilation * (kernel_size - 1) + 1``, rounded as ``fit`` says.
-
-    Args:
-        x_shape: the input shape. kernel_size, stride=None, padding=0, dilation=1: ints or per-axis values
-            (padding may be per-axis (before, after) pairs). fit="error" | "crop" | "pad".
-        nd: the expected number of spatial axes (None: len(x_shape) - 2). name: prefix of error messages.
-
-    Returns:
-        dict(kernel_size, stride, dilation, out, pads): per-axis tuples; ``pads`` holds the (before, after)
-        padding actually applied (fit="pad" adds to the after side).
-
-    Raises:
-        ValueError/TypeError: a bad kernel_size, stride, dilation, padding or fit (as Layer arguments).
-        ShapeError: x is not (nd + 2)-D; F_eff > S + 2P on some axis; with fit="error", S_out is not an
-            integer.
-    """
-    if nd is not None and len(x_shape) != nd + 2:
-        raise ShapeError(f"{name}: expected a {nd + 2}-D input (N, C, {nd} spatial axes), "
-                         f"received shape {tuple(x_shape)}.")
-    nd = len(x_shape) - 2
-    kernel_size = as_tuple(kernel_size, nd, "kernel_size")
-    stride = kernel_size if stride is None else as_tuple(stride, nd, "stride")
-    dilation = as_tuple(dilation, nd, "dilation")
-    out, pads = conv_geometry(x_shape[2:], kernel_size, stride, padding, dilation, fit, name=name)
-    return dict(kernel_size=kernel_size, stride=stride, dilation=dilation, out=out, pads=pads)
+from cnnkit.functional.conv import pad, unpad
+from cnnkit.geometry import padding_pairs, pool_geometry, window_slices
+from cnnkit.runtime import over_batch, workspace
 
 
 def _taps(geometry):
     """(tap index, the slice of the padded input that this tap reads for every output position)."""
     g = geometry
     for i, offset in enumerate(itertools.product(*map(range, g["kernel_size"]))):
-        yield i, _window_slices(offset, g["dilation"], g["stride"], g["out"])
+        yield i, window_slices(offset, g["dilation"], g["stride"], g["out"])
 
 
 def _window_sum(xp, geometry, weights=None):

@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnkit.analysis.shapes import window_geometry
-from cnnkit.functional.conv import conv_geometry
+from cnnkit.geometry import conv_geometry, window_geometry
 
 
 class Residual(nn.Module):

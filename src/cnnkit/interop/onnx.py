@@ -21,8 +21,7 @@ import os
 
 import numpy as np
 
-from cnnkit.analysis.shapes import window_geometry
-from cnnkit.functional.conv import conv_geometry
+from cnnkit.geometry import conv_geometry, window_geometry
 from cnnkit.layers import base
 
 INSTALL_HINT = 'ONNX export needs the onnx package (and onnxruntime to run it): pip install "cnnkit[onnx]".'
@@ -194,7 +193,8 @@ def _max_pool(g, layer, prefix, x, shape):
 
 
 def _avg_pool(g, layer, prefix, x, shape):
-    from cnnkit.functional.pool import _divisor, pool_geometry
+    from cnnkit.functional.pool import _divisor
+    from cnnkit.geometry import pool_geometry
 
     pads = _window_pads(layer, shape[2:], dilation=(1,) * (len(shape) - 2))
     attrs = dict(kernel_shape=list(layer.kernel_size), strides=list(layer.stride))

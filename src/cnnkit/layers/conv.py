@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numbers
 
-from cnnkit.analysis.shapes import as_tuple, check_fit, padding_pairs
 from cnnkit.errors import ShapeError
-from cnnkit.functional.conv import ALGORITHMS, conv_geometry, convnd, convnd_backward
+from cnnkit.functional.conv import ALGORITHMS, convnd, convnd_backward
+from cnnkit.geometry import as_tuple, check_fit, conv_geometry, padding_pairs
 from cnnkit.init import default_parameters
 from cnnkit.layers.base import Layer, Parameter
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cnnkit.analysis.shapes import as_tuple, padding_pairs
 from cnnkit.errors import ShapeError
 from cnnkit.functional.conv_transpose import conv_transposend, conv_transposend_backward, transpose_geometry
+from cnnkit.geometry import as_tuple, padding_pairs
 from cnnkit.init import default_parameters
 from cnnkit.layers.base import Layer, Parameter
 from cnnkit.layers.conv import channel_counts, describe

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-from cnnkit.analysis.shapes import as_tuple, check_fit, padding_pairs
 from cnnkit.errors import ShapeError
-from cnnkit.functional.conv import conv_geometry
 from cnnkit.functional.local import locally_connected, locally_connected_backward
+from cnnkit.geometry import as_tuple, check_fit, conv_geometry, padding_pairs
 from cnnkit.init import default_parameters
 from cnnkit.layers.base import Layer, Parameter
 from cnnkit.layers.conv import channel_counts, describe

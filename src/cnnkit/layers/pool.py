@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 import numbers
 
-from cnnkit.analysis.shapes import as_tuple, check_fit, padding_pairs
 from cnnkit.errors import ShapeError
 from cnnkit.functional import pool as P
-from cnnkit.functional.conv import conv_geometry
+from cnnkit.geometry import as_tuple, check_fit, conv_geometry, padding_pairs
 from cnnkit.layers.base import Layer, Sequential
 from cnnkit.layers.conv import positive_int
 

@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
-from cnnkit.functional.workspace import keep_freed_memory
 from cnnkit.io import load_checkpoint, save, set_model_rng_states
 from cnnkit.optim.clip import clip_grad_norm
+from cnnkit.runtime import keep_freed_memory
 from cnnkit.train.callbacks import Callback, EarlyStopping
 from cnnkit.train.history import History
 from cnnkit.train.processes import ProcessSplitStep

@@ -24,7 +24,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from cnnkit.functional.batching import one_blas_thread
+from cnnkit.runtime import one_blas_thread
 from cnnkit.train.split import batch_slices, check_slices, slice_backward, slice_forward
 
 
@@ -52,7 +52,7 @@ class _Block:
 
 def _worker(conn, model, loss, params_spec, grads_spec):
     """A worker's loop: ("batch", spec) opens a batch block; ("step", n, training) runs slice n's step."""
-    from cnnkit.functional.workspace import keep_freed_memory
+    from cnnkit.runtime import keep_freed_memory
 
     keep_freed_memory()
     params, grads, batch = _Block(params_spec[1], params_spec[0]), _Block(grads_spec[1], grads_spec[0]), None

@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from cnnkit.functional.batching import one_blas_thread
 from cnnkit.layers import (
     ELU,
     AvgPool2d,
@@ -49,6 +48,7 @@ from cnnkit.layers import (
     Softmax,
     Tanh,
 )
+from cnnkit.runtime import one_blas_thread
 
 PER_EXAMPLE = (Conv1d, Conv2d, Conv3d, ConvTranspose2d, LocallyConnected2d, Linear, Flatten, ReLU, ReLU6,
                LeakyReLU, ELU, Sigmoid, Tanh, Softmax, Identity, MaxPool2d, AvgPool2d, LPPool2d, Blur2d,

@@ -2,14 +2,14 @@
 
 With one input channel per group there is no sum over channels for a matrix multiply to do: every output
 is F*F multiply-adds. The kernel does them as F*F passes, each over one slice of the flattened padded
-channels (cnnkit.functional.flat: a single long run per channel instead of H_out short rows, 2-3x faster
+channels (cnnkit.fast.flat: a single long run per channel instead of H_out short rows, 2-3x faster
 per element, measured), with the output on the flat module's wide grid:
 
     y_wide += w_t * x_flat[slice_t]          (forward)
     dx_flat[slice_t] += w_t * dy_wide        dweight[t] = dy_wide . x_flat[slice_t]   (backward; a BLAS dot)
 
 The batch is cut into (image, block of channels) items of about ``ITEM_ELEMENTS`` numbers that stay in
-the core's cache through all F*F passes, and the items run on :func:`cnnkit.functional.batching` threads
+the core's cache through all F*F passes, and the items run on :func:`cnnkit.runtime` threads
 (NumPy releases the GIL inside its loops). Each item writes only its own slice of the outputs and its own
 row of dweight partial sums, so results do not depend on the thread count.
 """
@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.functional import flat
-from cnnkit.functional.batching import CHUNK_BYTES, over_batch
-from cnnkit.functional.workspace import workspace
+from cnnkit.fast import flat
+from cnnkit.runtime import CHUNK_BYTES, over_batch, workspace
 
 ITEM_ELEMENTS = 1 << 19  # padded input numbers per item (2 MB of float32): measured best on (8, 64, 56, 56)
 

@@ -13,6 +13,7 @@ When the division is not exact the notes say the hyperparameters "do not fit", a
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Sequence
 
@@ -143,3 +144,57 @@ def _suggest(n: int, F: int, stride: int, total_pad: int, axis: str) -> str:
     hint = "use " + " or ".join(hints) + ", or " if hints else "use "
     return (f"{hint}fit='crop' to drop the last {_DROPPED.get(axis, 'position')}s like PyTorch, "
             f"or fit='pad' to zero-pad the rest (ceil mode).")
+
+
+def conv_geometry(spatial, kernel_size, stride, padding, dilation, fit="error", *, name="conv"):
+    """Output sizes and (before, after) padding per spatial axis, via the one output-size rule."""
+    nd = len(spatial)
+    pads = padding_pairs(padding, nd, kernel_size, dilation)
+    geo = [window_geometry(n, k, s, p, d, fit, name=name, axis=a)
+           for n, k, s, p, d, a in zip(spatial, kernel_size, stride, pads, dilation, axis_names(nd),
+                                       strict=True)]
+    return tuple(g[0] for g in geo), tuple((g[1], g[2]) for g in geo)
+
+
+def pool_geometry(x_shape, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, nd=None,
+                  name="pool"):
+    """Per-axis kernel_size, stride (None = kernel_size), dilation, output sizes and applied padding.
+
+    Shape: x_shape (N, C, *S) -> out (*S_out), ``S_out = (S - F_eff + 2P) / stride + 1`` per axis with
+    ``F_eff = dilation * (kernel_size - 1) + 1``, rounded as ``fit`` says.
+
+    Args:
+        x_shape: the input shape. kernel_size, stride=None, padding=0, dilation=1: ints or per-axis values
+            (padding may be per-axis (before, after) pairs). fit="error" | "crop" | "pad".
+        nd: the expected number of spatial axes (None: len(x_shape) - 2). name: prefix of error messages.
+
+    Returns:
+        dict(kernel_size, stride, dilation, out, pads): per-axis tuples; ``pads`` holds the (before, after)
+        padding actually applied (fit="pad" adds to the after side).
+
+    Raises:
+        ValueError/TypeError: a bad kernel_size, stride, dilation, padding or fit (as Layer arguments).
+        ShapeError: x is not (nd + 2)-D; F_eff > S + 2P on some axis; with fit="error", S_out is not an
+            integer.
+    """
+    if nd is not None and len(x_shape) != nd + 2:
+        raise ShapeError(f"{name}: expected a {nd + 2}-D input (N, C, {nd} spatial axes), "
+                         f"received shape {tuple(x_shape)}.")
+    nd = len(x_shape) - 2
+    kernel_size = as_tuple(kernel_size, nd, "kernel_size")
+    stride = kernel_size if stride is None else as_tuple(stride, nd, "stride")
+    dilation = as_tuple(dilation, nd, "dilation")
+    out, pads = conv_geometry(x_shape[2:], kernel_size, stride, padding, dilation, fit, name=name)
+    return dict(kernel_size=kernel_size, stride=stride, dilation=dilation, out=out, pads=pads)
+
+
+def window_slices(offset, dilation, stride, out):
+    """The input positions that kernel tap ``offset`` reads for every output position, as one index of
+    strided slices: ``xp[window_slices(...)]`` is (N, C, *S_out) for a padded input xp (N, C, *S_padded)."""
+    return _cached_window_slices(tuple(offset), tuple(dilation), tuple(stride), tuple(out))
+
+
+@functools.lru_cache(maxsize=4096)  # small layers ask per tap and batch part: the Python time adds up
+def _cached_window_slices(offset, dilation, stride, out):
+    return (..., *(slice(o * d, o * d + s * (n - 1) + 1, s)
+                   for o, d, s, n in zip(offset, dilation, stride, out, strict=True)))

@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.functional.batching import elementwise_threads, over_parts
-from cnnkit.functional.workspace import workspace
+from cnnkit.runtime import elementwise_threads, over_parts, workspace
 
 # Lavin & Gray's matrices with interpolation points 0, +-1 (m=2) and 0, +-1, +-2 (m=4), plus infinity.
 _MATRICES = {

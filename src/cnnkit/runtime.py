@@ -1,0 +1,273 @@
+"""The runtime: threads, scratch memory, BLAS thread limits and the allocator policy, in one place.
+
+Kernels never start threads, keep buffers or change process settings on their own; they ask this module.
+One setting says what is allowed (:func:`configure`, or the :func:`configured` context manager), and
+nothing here has a process-wide side effect unless that setting asks for it:
+
+- ``threads``: the elementwise threads on which the fast kernels run independent batch parts and chunks
+  (default 1: NumPy's BLAS usually owns the other cores). NumPy releases the GIL inside its loops, so
+  chunks of one array on two threads use two cores.
+- ``scratch``: whether fast kernels reuse named scratch arrays (:func:`workspace`) for their large
+  temporaries instead of allocating them each call (default True). A fresh 40 MB ``np.empty`` is not
+  free: the OS hands out new pages that fault on first touch, as slowly as the arithmetic that fills them.
+- ``keep_freed_memory``: let glibc keep freed memory for reuse (:func:`keep_freed_memory`); process-wide
+  and permanent, so only the CLI or a user turns it on.
+
+Batch chunks: per-sample elementwise work done in cache-sized pieces. NumPy makes one pass over the whole
+array per operation, so a pooling kernel of a dozen operations on a 16 MB activation streams it from main
+memory a dozen times. Cut along the batch axis into chunks of about ``CHUNK_BYTES`` of input, the same
+operations run on data that stays in the core's cache, and independent chunks may run on several threads.
+Kernels using this write every chunk into a slice of preallocated outputs, so the result does not depend
+on the chunking or the thread count. :func:`batch_slices` is the one way to cut a batch into parts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+CHUNK_BYTES = 2 << 20  # about the L2 cache of a core, where the measured gain stopped growing
+_state = {"threads": 1, "pool": None, "scratch": True}
+_local = threading.local()  # one set of scratch buffers per thread: threads splitting a batch must not share
+
+
+
+def configure(*, threads: int | None = None, scratch: bool | None = None,
+              keep_freed_memory: bool | None = None) -> dict:
+    """Set the runtime; options left as None keep their value. Returns the settings before the call.
+
+    Args:
+        threads: elementwise threads for the fast kernels' batch parts and chunks (an int >= 1).
+        scratch: reuse named scratch arrays for kernels' temporaries (True) or allocate each call (False).
+        keep_freed_memory: True asks glibc to keep freed memory for reuse (:func:`keep_freed_memory`);
+            process-wide and permanent, so False afterwards changes nothing and is refused.
+
+    Raises:
+        ValueError: threads is not an int >= 1, scratch is not a bool, or keep_freed_memory=False after
+            it was turned on.
+
+    >>> before = configure(threads=1, scratch=True); sorted(before)
+    ['keep_freed_memory', 'scratch', 'threads']
+    """
+    before = settings()
+    if scratch is not None and not isinstance(scratch, bool):
+        raise ValueError(f"configure: Received scratch={scratch!r}; expected True or False.")
+    if keep_freed_memory is False and _kept:
+        raise ValueError("configure: keep_freed_memory=False: glibc's malloc settings cannot be undone in a "
+                         "running process; start a new process instead.")
+    if threads is not None:
+        set_elementwise_threads(threads)
+    if scratch is not None:
+        _state["scratch"] = scratch
+        if not scratch:
+            clear_workspaces()
+    if keep_freed_memory:
+        globals()["keep_freed_memory"]()
+    return before
+
+
+def settings() -> dict:
+    """The current settings, as :func:`configure` takes them."""
+    return {"threads": _state["threads"], "scratch": _state["scratch"], "keep_freed_memory": bool(_kept)}
+
+
+@contextlib.contextmanager
+def configured(**options):
+    """:func:`configure` for the block only (``keep_freed_memory`` excepted: it cannot be undone).
+
+    >>> with configured(threads=2):
+    ...     elementwise_threads()
+    2
+    >>> elementwise_threads()
+    1
+    """
+    before = configure(**options)
+    try:
+        yield
+    finally:
+        configure(threads=before["threads"], scratch=before["scratch"])
+
+
+def set_elementwise_threads(threads: int) -> None:
+    """Use ``threads`` threads for the batch chunks of the pooling kernels (default 1: the BLAS of the
+    convolutions usually owns the other cores).
+
+    Args:
+        threads: an int >= 1; a change shuts the current thread pool down.
+
+    Raises:
+        ValueError: threads is not an int >= 1 (a bool included).
+
+    >>> set_elementwise_threads(1); elementwise_threads()
+    1
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"set_elementwise_threads: Received threads={threads!r}; expected an int >= 1.")
+    if threads != _state["threads"] and _state["pool"] is not None:
+        _state["pool"].shutdown()
+        _state["pool"] = None
+    _state["threads"] = threads
+
+
+def elementwise_threads() -> int:
+    """The number of threads :func:`over_batch` uses (see :func:`set_elementwise_threads`)."""
+    return _state["threads"]
+
+
+def batch_chunks(items: int, bytes_per_item: int, chunk_bytes: int | None = None) -> list[slice]:
+    """Slices covering range(items), each about ``chunk_bytes`` (default CHUNK_BYTES; at least one item).
+
+    Args:
+        items: the batch size. bytes_per_item: the input bytes of one sample. chunk_bytes=None: the target.
+
+    Returns:
+        ``ceil(items / step)`` slices with ``step = max(1, chunk_bytes // bytes_per_item)`` items each (the
+        last one may be shorter).
+
+    >>> batch_chunks(10, 1 << 20)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 6, None), slice(6, 8, None), slice(8, 10, None)]
+    """
+    step = max(1, (CHUNK_BYTES if chunk_bytes is None else chunk_bytes) // max(1, bytes_per_item))
+    return [slice(start, min(start + step, items)) for start in range(0, items, step)]
+
+
+def over_parts(work, parts: int, *, threaded: bool = True) -> list:
+    """``[work(i) for i in range(parts)]``, on the configured threads, NumPy's BLAS held to one thread each.
+
+    For kernels whose parts each multiply small matrices: two parts on two threads with a one-thread BLAS
+    keep both cores busy through the NumPy-only steps between the multiplies too, where a two-thread BLAS
+    only helps inside them. Inline (BLAS untouched) if not ``threaded``, with one thread or one part, and
+    off the main thread, as :func:`over_batch`.
+    """
+    nested = threading.current_thread() is not threading.main_thread()
+    if not threaded or _state["threads"] == 1 or parts == 1 or nested:
+        return [work(i) for i in range(parts)]
+    if _state["pool"] is None:
+        _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="cnnkit-elementwise")
+    with one_blas_thread():
+        return list(_state["pool"].map(work, range(parts)))
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Hold NumPy's BLAS to one thread inside the block (threads of our own each run their multiplies).
+
+    threadpoolctl's controller is made once (it scans the loaded libraries); without threadpoolctl the
+    block runs unchanged.
+    """
+    if "blas" not in _state:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - a core dependency (imported here: cnnkit loads light)
+            _state["blas"] = None
+        else:
+            _state["blas"] = ThreadpoolController()
+    limit = _state["blas"].limit(limits=1, user_api="blas") if _state["blas"] is not None else None
+    try:
+        yield
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()
+
+
+def over_batch(work, items: int, bytes_per_item: int) -> None:
+    """Call ``work(chunk)`` for every chunk slice of the batch, on the configured threads.
+
+    ``work`` must only write its own chunk of its outputs (and use per-thread scratch memory, as
+    :func:`cnnkit.runtime.workspace` gives). Called from any thread but the main one (a slice
+    of a batch that is itself on a thread, as in cnnkit.train.split), the chunks run on the calling thread:
+    the cores are busy already, and a pool waiting on itself could deadlock.
+
+    Args:
+        work: a function of one ``slice`` of the batch. items, bytes_per_item: as :func:`batch_chunks`.
+
+    Raises:
+        Whatever ``work`` raises (re-raised from the thread that ran it).
+    """
+    map_chunks(work, items, bytes_per_item)
+
+
+def map_chunks(work, items: int, bytes_per_item: int) -> list:
+    """As :func:`over_batch`, returning ``[work(chunk) for chunk in batch_chunks(items, bytes_per_item)]``
+    in chunk order (per-chunk partial sums, for example)."""
+    chunks = batch_chunks(items, bytes_per_item)
+    nested = threading.current_thread() is not threading.main_thread()
+    if _state["threads"] == 1 or len(chunks) == 1 or nested:
+        return [work(chunk) for chunk in chunks]
+    if _state["pool"] is None:
+        _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="cnnkit-elementwise")
+    return list(_state["pool"].map(work, chunks))  # iterating re-raises an exception from a chunk
+
+
+def workspace(name: str, shape, dtype) -> np.ndarray:
+    """An uninitialized array of ``shape`` whose memory is reused by the next call with the same ``name``.
+
+    Valid until the next ``workspace(name, ...)`` call in this thread; the buffer grows to the largest
+    size requested and is kept (see :func:`clear_workspaces`).
+
+    >>> a = workspace("doc", (2, 3), np.float32)
+    >>> b = workspace("doc", (3, 2), np.float32)
+    >>> b.shape, np.shares_memory(a, b)
+    ((3, 2), True)
+    """
+    if not _state["scratch"]:  # configure(scratch=False): a fresh array each call, nothing kept
+        return np.empty(shape, dtype)
+    buffers = _local.__dict__.setdefault("buffers", {})
+    dtype = np.dtype(dtype)
+    size = math.prod(shape)
+    flat = buffers.get((name, dtype))
+    if flat is None or flat.size < size:
+        flat = buffers[(name, dtype)] = np.empty(size, dtype)
+    return flat[:size].reshape(shape)
+
+
+def scratch_bytes() -> int:
+    """The bytes of scratch memory this thread holds (0 until a fast kernel asks for some)."""
+    return sum(b.nbytes for b in _local.__dict__.get("buffers", {}).values())
+
+
+def clear_workspaces() -> int:
+    """Release this thread's scratch buffers; returns the number of bytes freed."""
+    buffers = _local.__dict__.pop("buffers", {})
+    return sum(b.nbytes for b in buffers.values())
+
+
+# glibc's mallopt parameters (malloc.h) and the largest mmap threshold it accepts on 64-bit systems.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX, _TRIM = -1, -3, 32 * 2**20, 2**30
+_kept = None
+
+
+def keep_freed_memory() -> bool:
+    """Let this process reuse freed arrays' memory instead of returning it to the OS (glibc only).
+
+    By default glibc gives large blocks back to the OS when they are freed (it unmaps them, or trims the
+    top of its heap once a few MB there are free), so a layer's output (a 1.2 MB ReLU output in LeNet-5)
+    often comes back as new pages that fault on first touch, on this machine as slowly as the arithmetic
+    that fills them (LeNet-5's first ReLU: 0.46 ms with fresh pages, 0.14 ms with reused ones). This sets
+    malloc's mmap threshold to its maximum (32 MB) and keeps up to 1 GB of freed memory at the top of the
+    heap, so the arrays of one training step reuse the memory of the step before -- what PyTorch's caching
+    allocators do on GPUs. The process keeps its peak memory instead of giving it back between steps.
+
+    Process-wide and permanent; ``configure(keep_freed_memory=True)`` or the ``cnnkit`` command call it,
+    never a library function on its own. Returns True if it took effect, False
+    where the C library is not glibc (macOS, Windows, musl): nothing changes there.
+    """
+    global _kept
+    if _kept is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            mallopt = libc.mallopt
+        except (OSError, AttributeError):
+            _kept = False
+        else:
+            mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+            _kept = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and \
+                bool(mallopt(_M_TRIM_THRESHOLD, _TRIM))
+    return _kept
