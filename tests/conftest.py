@@ -48,8 +48,19 @@ def rng():
     return np.random.default_rng(0)
 
 
+MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
 @pytest.fixture
 def mnist_dir():
-    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
-        pytest.fail(f"real MNIST is expected at {MNIST_DIR} (../shared/datasets/mnist from the project root)")
+    """The full MNIST folder. A fresh clone has none, so the tests that need it skip (the embedded subset
+    covers the rest); CI has the data and sets CNNKIT_REQUIRE_MNIST=1 so that a missing copy fails there."""
+    missing = [name for name in MNIST_FILES if not (MNIST_DIR / name).exists()]
+    if missing:
+        reason = (f"needs full MNIST at {MNIST_DIR} (../shared/datasets/mnist from the project root, or "
+                  f"$CNNKIT_TEST_MNIST); missing {', '.join(missing)}")
+        if os.environ.get("CNNKIT_REQUIRE_MNIST") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
     return MNIST_DIR
