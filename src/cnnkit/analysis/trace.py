@@ -11,8 +11,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from cnnkit.analysis.arithmetic import is_transposed, window_hyperparameters
-from cnnkit.analysis.receptive_field import Field, field_step
+from cnnkit.analysis.arithmetic import Field, field_step, is_transposed, window_hyperparameters
 from cnnkit.errors import ShapeError
 from cnnkit.geometry import axis_names, window_geometry
 from cnnkit.layers.base import Concat, Residual, Sequential
