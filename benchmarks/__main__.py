@@ -49,8 +49,8 @@ def run_suites(suites, *, before, budget, cases=None, threads=1) -> dict:
     return results
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+def main(argv=None, prog="python -m benchmarks") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--suites", nargs="+", choices=SUITES, default=list(SUITES))
     parser.add_argument("--configs", nargs="+", type=_config, default=[("wall", 2), ("cpu", 1)],
                         help="clock:threads pairs, run in turn (default: wall:2 cpu:1)")

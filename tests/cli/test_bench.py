@@ -1,13 +1,24 @@
 """cnnkit bench: runs the checkout's benchmark suite with python -m benchmarks' options, or says why not."""
 
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from test_cli import run_main
+from test_cli import assert_one_line, run_main
 
 from cnnkit.cli import bench
 
 ROOT = Path(__file__).resolve().parents[2]
+HARNESS_OPTIONS = {"--help", "--suites", "--configs", "--cases", "--budget", "--output", "--no-before",
+                   "--notes"}
+
+
+def options_in(text):
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", text))
 
 
 def test_finds_the_checkout_from_inside_it(tmp_path):
@@ -16,6 +27,7 @@ def test_finds_the_checkout_from_inside_it(tmp_path):
 
 
 def test_runs_a_suite_with_the_harness_options(capsys, monkeypatch):
+    pytest.importorskip("torch", reason="the benchmark suite times cnnkit against PyTorch")
     monkeypatch.chdir(ROOT / "docs")
     code, out, _ = run_main(["bench", "--suites", "memory", "--configs", "cpu:1", "--no-before",
                              "--output", "-"], capsys)
@@ -24,16 +36,64 @@ def test_runs_a_suite_with_the_harness_options(capsys, monkeypatch):
     assert "memory lenet5" in out and "summary estimate" in out
 
 
+def test_help_lists_every_option_of_the_harness(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    code, out, _ = run_main(["bench", "--help"], capsys)
+    assert code == 0 and out.startswith("usage: cnnkit bench ")
+    assert options_in(out) == HARNESS_OPTIONS
+    # ... and exactly the harness's own list, so a new option shows up here without an edit
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.__main__ import main as harness_main
+    finally:
+        sys.path.remove(str(ROOT))
+    with pytest.raises(SystemExit):
+        harness_main(["--help"])
+    assert options_in(capsys.readouterr().out) == HARNESS_OPTIONS
+
+
 def test_outside_a_checkout_it_says_where_to_run(capsys, monkeypatch):
     monkeypatch.setattr(bench, "find_checkout", lambda start=None: None)
-    code, _, err = run_main(["bench"], capsys)
+    code, _, err = run_main(["bench", "--suites", "conv"], capsys)
     assert code == 1
-    assert err.strip() == ("cnnkit: error: cnnkit bench runs the benchmarks/ folder of a cnnkit source "
-                           "checkout, which is not installed with the package; run it inside the repository")
+    assert_one_line(err)
+    assert err.strip() == ("cnnkit: error: cnnkit bench needs a source checkout of cnnkit (its benchmarks/ "
+                           "folder is not installed with the package); in the checkout run: "
+                           "pip install -e \".[bench]\" && python -m benchmarks --suites conv")
+
+
+@pytest.fixture
+def installed(tmp_path):
+    """A non-editable install: a copy of the package alone on the path, run outside the checkout."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "src" / "cnnkit", site / "cnnkit", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(site)}
+
+    def run(*args):
+        code = f"import cnnkit; assert cnnkit.__file__.startswith({str(site)!r}); " \
+               f"from cnnkit.cli import main; main({list(args)!r})"
+        return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    return run
+
+
+def test_an_installed_package_exits_1_and_names_the_command_to_run_in_a_checkout(installed):
+    done = installed("bench", "--configs", "cpu:1")
+    assert done.returncode == 1, done.stderr
+    assert_one_line(done.stderr)
+    assert "needs a source checkout" in done.stderr
+    assert done.stderr.strip().endswith('pip install -e ".[bench]" && python -m benchmarks --configs cpu:1')
+
+
+def test_an_installed_package_still_answers_help(installed):
+    done = installed("bench", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "Usage: cnnkit bench" in done.stdout and "needs a source checkout" in done.stdout
 
 
 @pytest.mark.parametrize("args", [["bench", "--suites", "nope", "--output", "-"]])
 def test_bad_harness_options_exit_2(capsys, args, monkeypatch):
     monkeypatch.chdir(ROOT)
     code, _, err = run_main(args, capsys)
-    assert code == 2 and "invalid choice: 'nope'" in err
+    assert code == 2 and "invalid choice: 'nope'" in err and "cnnkit bench: error:" in err

@@ -2,17 +2,22 @@
 
 The suite lives in the repository's ``benchmarks/`` folder, next to ``src/`` (it is not installed with the
 package, and it needs PyTorch: ``pip install -e ".[bench]"``). This command finds that folder from the
-current directory (or from an editable install) and runs ``python -m benchmarks`` with the same options.
+current directory (or from an editable install) and runs ``python -m benchmarks`` with the same options;
+its options, ``--help`` included, are the harness's own, so they are parsed (and listed) in one place.
+An installed package without a checkout gets one line saying where and what to run instead.
 """
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
 import typer
 
 from cnnkit.cli.app import app
+
+HELP = ("-h", "--help")
 
 
 def find_checkout(start: Path | None = None) -> Path | None:
@@ -27,7 +32,31 @@ def find_checkout(start: Path | None = None) -> Path | None:
     return None
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def load_suite():
+    """The checkout's ``benchmarks.__main__.main``, or None when no checkout (or no benchmarks) is found."""
+    root = find_checkout()
+    if root is None:
+        return None
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        from benchmarks.__main__ import main
+    except ModuleNotFoundError as e:
+        if e.name in ("benchmarks", "benchmarks.__main__"):
+            return None
+        raise
+    return main
+
+
+def needs_checkout(args) -> str:
+    """The one-line error of an installed package: the suite is in the source tree, here is how to run it."""
+    command = " ".join(["python -m benchmarks", *map(shlex.quote, args)])
+    return ("cnnkit bench needs a source checkout of cnnkit (its benchmarks/ folder is not installed with "
+            f"the package); in the checkout run: pip install -e \".[bench]\" && {command}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                               "help_option_names": []})
 def bench(ctx: typer.Context):
     """Time cnnkit against PyTorch, rewrite docs/performance.md; options as [bold]python -m benchmarks[/bold].
 
@@ -36,17 +65,19 @@ def bench(ctx: typer.Context):
     Unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE first where they are set: they halve NumPy's matrix multiply.
     Runs from a source checkout and needs PyTorch: pip install -e ".\\[bench]".
     """
-    root = find_checkout()
-    if root is None:
-        raise FileNotFoundError("cnnkit bench runs the benchmarks/ folder of a cnnkit source checkout, which "
-                                "is not installed with the package; run it inside the repository")
-    try:
-        import torch  # noqa: F401 -- the suite's other contender
-    except ImportError:
-        message = 'cnnkit bench compares against PyTorch; install it with: pip install "cnnkit[bench]"'
-        raise ImportError(message) from None
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    from benchmarks.__main__ import main as run_benchmarks
-
-    raise typer.Exit(run_benchmarks(list(ctx.args)))
+    args = list(ctx.args)
+    asks_help = any(a in HELP for a in args)
+    run_suite = load_suite()
+    if run_suite is None:
+        if asks_help:  # what the command is, and where its options can be listed
+            typer.echo(ctx.get_help())
+            typer.echo(needs_checkout(args))
+            raise typer.Exit(0)
+        raise FileNotFoundError(needs_checkout(args))
+    if not asks_help:  # the options can be listed without PyTorch
+        try:
+            import torch  # noqa: F401 -- the suite's other contender
+        except ImportError:
+            message = 'cnnkit bench compares against PyTorch; install it with: pip install -e ".[bench]"'
+            raise ImportError(message) from None
+    raise typer.Exit(run_suite(args, prog="cnnkit bench"))
