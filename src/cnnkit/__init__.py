@@ -3,10 +3,25 @@
 Tensors are NumPy arrays in NCHW layout (batch, channels, height, width), float32 by default.
 """
 
-from cnnkit import analysis, data, functional, init, interop, layers, losses, models, optim, train, transfer
+from cnnkit import (
+    analysis,
+    data,
+    functional,
+    init,
+    interop,
+    layers,
+    losses,
+    models,
+    optim,
+    reference,
+    runtime,
+    train,
+    transfer,
+)
 from cnnkit.analysis import output_size, summary
 from cnnkit.build import build
 from cnnkit.errors import ShapeError
+from cnnkit.fast.dispatch import reference_mode
 from cnnkit.gradcheck import gradcheck
 from cnnkit.io import load, save
 from cnnkit.layers import *  # noqa: F403 -- the layers are the public API; layers.__all__ lists them
@@ -20,3 +35,4 @@ __all__ += ["load", "optim", "save", "train"]
 __all__ += ["data"]
 __all__ += ["build", "models", "summary"]
 __all__ += ["interop", "transfer"]
+__all__ += ["reference", "reference_mode", "runtime"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import numbers
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from cnnkit.errors import ShapeError
 
@@ -71,13 +72,35 @@ def padding_pairs(padding, ndim: int, kernel_size=None, dilation=None) -> tuple[
     return tuple((p, p) for p in as_tuple(padding, ndim, "padding", minimum=0))
 
 
+class Window(NamedTuple):
+    """A whole window's hyperparameters, one entry per spatial axis, for advice that fixes every axis.
+
+    ``padding`` holds (before, after) pairs. ``max_padding`` is the most padding per side the layer
+    accepts, an int or one per axis: None for convolutions, kernel_size // 2 for pooling (PyTorch's rule),
+    0 for layers without a padding argument (LPPool2d, Blur2d); advice beyond it is not offered.
+    """
+
+    spatial: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    dilation: tuple[int, ...]
+    max_padding: int | tuple[int, ...] | None = None
+
+
+def _per_axis(value, nd):
+    return tuple(value) if isinstance(value, Sequence) else (value,) * nd
+
+
 def window_geometry(n: int, kernel_size: int, stride: int = 1, padding=0, dilation: int = 1,
-                    fit: str = "error", *, name: str = "window", axis: str = "W") -> tuple[int, int, int]:
+                    fit: str = "error", *, name: str = "window", axis: str = "W",
+                    layer: Window | None = None) -> tuple[int, int, int]:
     """Output size and the padding actually applied along one axis.
 
     Returns ``(n_out, pad_before, pad_after)``. With ``fit="pad"`` the far side gets the extra zeros that
     make the last window fit; with ``fit="crop"`` the padding is unchanged and the last input positions
-    are simply never visited.
+    are simply never visited. ``layer``, the :class:`Window` this axis belongs to, makes the error's advice
+    an argument for the whole layer (``padding=((0, 1), (0, 1))``) instead of one for this axis alone.
 
     Raises:
         ShapeError: the kernel is larger than the padded input, or (``fit="error"``) the windows do not
@@ -101,7 +124,7 @@ def window_geometry(n: int, kernel_size: int, stride: int = 1, padding=0, dilati
             return out - 1, lo, hi
         return out, lo, (out - 1) * stride + F - n - lo
     raise ShapeError(f"{formula} = {(span - F) / stride + 1:g} is not an integer; "
-                     f"{_suggest(n, F, stride, lo + hi, axis)}")
+                     f"{_suggest(n, F, stride, lo + hi, axis, layer)}")
 
 
 def output_size(n: int, kernel_size: int, stride: int = 1, padding=0, dilation: int = 1,
@@ -127,37 +150,86 @@ def output_size(n: int, kernel_size: int, stride: int = 1, padding=0, dilation: 
     return window_geometry(n, kernel_size, stride, padding, dilation, fit, name=name, axis=axis)[0]
 
 
-def _suggest(n: int, F: int, stride: int, total_pad: int, axis: str) -> str:
-    """A sentence with the nearest hyperparameters that do fit."""
-    hints = []
-    for extra in range(1, 2 * stride + 1):
-        if (n + total_pad + extra - F) % stride == 0:
-            if extra % 2 == 0:
-                hints.append(f"padding={(total_pad + extra) // 2} (on {axis})")
-            else:
-                before, after = total_pad // 2, total_pad - total_pad // 2 + extra
-                hints.append(f"padding=({before}, {after}) (before, after on {axis})")
-            break
-    strides = [s for s in range(1, stride) if (n + total_pad - F) % s == 0]
-    if strides:
-        hints.append(f"stride={strides[-1]}")
-    hint = "use " + " or ".join(hints) + ", or " if hints else "use "
-    return (f"{hint}fit='crop' to drop the last {_DROPPED.get(axis, 'position')}s like PyTorch, "
+def _suggest(n: int, F: int, stride: int, total_pad: int, axis: str, layer: Window | None = None) -> str:
+    """A sentence with the nearest hyperparameters that do fit, each written as the argument that works.
+
+    Without ``layer`` the advice is for this one axis (``output_size(..., padding=(0, 1))``). With it, the
+    advice is the layer's full argument with every axis fixed at once: an int or one int per axis when each
+    axis is padded evenly, else one (before, after) pair per axis, since ``padding=(0, 1)`` means H=0, W=1.
+    """
+    if layer is None:
+        pads = ((total_pad // 2, total_pad - total_pad // 2),)
+        spatial, effective, strides, axes = (n,), (F,), (stride,), (axis,)
+    else:
+        spatial, strides, pads = layer.spatial, layer.stride, layer.padding
+        effective = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation, strict=True)]
+        axes = axis_names(len(spatial))
+    rows = list(zip(axes, spatial, effective, strides, pads, strict=True))
+    new_pads, untiled = [], []
+    for a, size, f, s, (lo, hi) in rows:
+        extra = -(size + lo + hi - f) % s  # the fewest zeros after which the last window ends on the edge
+        total = lo + hi + extra
+        new_pads.append((lo, hi) if extra == 0 else (total // 2, total - total // 2))
+        untiled += [a] if extra else []
+    if layer is None:
+        (before, after), = new_pads
+        hints = [f"padding={before} (on {axis})" if before == after
+                 else f"padding=({before}, {after}) (before, after on {axis})"]
+    elif layer.max_padding is not None and any(
+            max(pair) > limit for pair, limit in zip(new_pads, _per_axis(layer.max_padding, len(new_pads)))):
+        hints = []
+    elif all(lo == hi for lo, hi in new_pads):
+        evens = tuple(lo for lo, _ in new_pads)
+        hints = [f"padding={evens[0]}" if len(set(evens)) == 1 else f"padding={evens}"]
+    else:
+        hints = [f"padding={tuple(new_pads)} (one (before, after) pair per axis)"]
+    # One smaller stride for every axis at once, as the layer's `stride=` argument would set it.
+    fits = [c for c in range(1, max(strides))
+            if all(size + lo + hi >= f and (size + lo + hi - f) % c == 0 for _, size, f, _, (lo, hi) in rows)]
+    hints += [f"stride={fits[-1]}"] if fits else []
+    dropped = " and ".join(_DROPPED.get(a, "position") + "s" for a in untiled or [axis])
+    first = f"{' or '.join(hints)}, or " if hints else ""
+    return (f"use {first}fit='crop' to drop the last {dropped} like PyTorch, "
             f"or fit='pad' to zero-pad the rest (ceil mode).")
 
 
-def conv_geometry(spatial, kernel_size, stride, padding, dilation, fit="error", *, name="conv"):
-    """Output sizes and (before, after) padding per spatial axis, via the one output-size rule."""
+def conv_geometry(spatial, kernel_size, stride, padding, dilation, fit="error", *, name="conv",
+                  max_padding=None):
+    """Output sizes and (before, after) padding per spatial axis, via the one output-size rule.
+
+    ``max_padding``: as :class:`Window`, the most padding per side the error's advice may offer.
+    """
     nd = len(spatial)
     pads = padding_pairs(padding, nd, kernel_size, dilation)
-    geo = [window_geometry(n, k, s, p, d, fit, name=name, axis=a)
+    layer = Window(tuple(spatial), tuple(kernel_size), tuple(stride), pads, tuple(dilation), max_padding)
+    geo = [window_geometry(n, k, s, p, d, fit, name=name, axis=a, layer=layer)
            for n, k, s, p, d, a in zip(spatial, kernel_size, stride, pads, dilation, axis_names(nd),
                                        strict=True)]
     return tuple(g[0] for g in geo), tuple((g[1], g[2]) for g in geo)
 
 
+def conv_setup(x_shape, weight_shape, stride, padding, dilation, groups, fit="error", *, name="conv"):
+    """A convolution's checked geometry: ``(stride, dilation, out, pads)``, one entry per spatial axis.
+
+    Shape: x (N, C, *S), weight (K, C/groups, *F) -> out (*S_out) by the output-size rule.
+
+    Raises:
+        ShapeError: the channels do not match the weight and groups, or the windows do not fit.
+        ValueError/TypeError: a bad stride, dilation, padding or fit.
+    """
+    nd = len(x_shape) - 2
+    C, (K, Cg, *F) = x_shape[1], weight_shape
+    if C != Cg * groups or K % groups:
+        raise ShapeError(f"{name}: input has {C} channels and the weight {tuple(weight_shape)}; with "
+                         f"groups={groups} the weight must be (K, C/groups={C // groups}, ...) "
+                         f"and K divisible by groups.")
+    stride, dilation = as_tuple(stride, nd, "stride"), as_tuple(dilation, nd, "dilation")
+    out, pads = conv_geometry(x_shape[2:], F, stride, padding, dilation, fit, name=name)
+    return stride, dilation, out, pads
+
+
 def pool_geometry(x_shape, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, nd=None,
-                  name="pool"):
+                  name="pool", max_padding=None):
     """Per-axis kernel_size, stride (None = kernel_size), dilation, output sizes and applied padding.
 
     Shape: x_shape (N, C, *S) -> out (*S_out), ``S_out = (S - F_eff + 2P) / stride + 1`` per axis with
@@ -167,6 +239,7 @@ def pool_geometry(x_shape, kernel_size, stride=None, padding=0, dilation=1, fit=
         x_shape: the input shape. kernel_size, stride=None, padding=0, dilation=1: ints or per-axis values
             (padding may be per-axis (before, after) pairs). fit="error" | "crop" | "pad".
         nd: the expected number of spatial axes (None: len(x_shape) - 2). name: prefix of error messages.
+        max_padding: as :class:`Window`, the most padding per side the error's advice may offer.
 
     Returns:
         dict(kernel_size, stride, dilation, out, pads): per-axis tuples; ``pads`` holds the (before, after)
@@ -184,7 +257,8 @@ def pool_geometry(x_shape, kernel_size, stride=None, padding=0, dilation=1, fit=
     kernel_size = as_tuple(kernel_size, nd, "kernel_size")
     stride = kernel_size if stride is None else as_tuple(stride, nd, "stride")
     dilation = as_tuple(dilation, nd, "dilation")
-    out, pads = conv_geometry(x_shape[2:], kernel_size, stride, padding, dilation, fit, name=name)
+    out, pads = conv_geometry(x_shape[2:], kernel_size, stride, padding, dilation, fit, name=name,
+                              max_padding=max_padding)
     return dict(kernel_size=kernel_size, stride=stride, dilation=dilation, out=out, pads=pads)
 
 
@@ -198,3 +272,26 @@ def window_slices(offset, dilation, stride, out):
 def _cached_window_slices(offset, dilation, stride, out):
     return (..., *(slice(o * d, o * d + s * (n - 1) + 1, s)
                    for o, d, s, n in zip(offset, dilation, stride, out, strict=True)))
+
+
+def transpose_geometry(spatial, kernel_size, stride, padding, dilation, output_padding, *,
+                       name="conv_transpose"):
+    """Output sizes of a transposed convolution, per axis: the convolution rule solved for the input.
+
+    Shape: ``S_out = (S - 1) * stride - P_before - P_after + dilation * (F - 1) + output_padding + 1``;
+    ``padding`` holds one (before, after) pair per axis.
+
+    Raises:
+        ShapeError: an output size would be < 1 (too much padding for this input).
+    """
+    out = []
+    for n, k, s, (lo, hi), d, op, axis in zip(spatial, kernel_size, stride, padding, dilation, output_padding,
+                                               axis_names(len(spatial)), strict=True):
+        F = d * (k - 1) + 1
+        m = (n - 1) * s - lo - hi + F + op
+        if m < 1:
+            raise ShapeError(f"{name}: {axis}_out = ({axis} - 1)*S - 2P + F + output_padding = "
+                             f"({n} - 1)*{s} - {lo + hi} + {F} + {op} = {m} < 1; use less padding "
+                             f"(padding crops the output of a transposed convolution).")
+        out.append(m)
+    return tuple(out)

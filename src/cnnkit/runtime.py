@@ -118,6 +118,26 @@ def elementwise_threads() -> int:
     return _state["threads"]
 
 
+def batch_slices(items: int, step: int | None = None, *, count: int | None = None) -> list[slice]:
+    """The one way cnnkit cuts a batch: slices covering range(items), in order, either of ``step`` items
+    each (the last may be shorter) or ``count`` of nearly equal size (fewer if items < count). Kernels and
+    the parallel trainers choose the step or count by their own rule; this cuts.
+
+    >>> batch_slices(5, 2)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    >>> batch_slices(5, count=2)
+    [slice(0, 2, None), slice(2, 5, None)]
+    """
+    if (step is None) == (count is None):
+        raise ValueError(f"batch_slices: give step or count, not both or neither; received step={step!r}, "
+                         f"count={count!r}.")
+    if count is not None:
+        bounds = [round(i * items / min(count, items)) for i in range(min(count, items) + 1)] if items else [0]
+        return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    step = max(1, int(step))
+    return [slice(start, min(start + step, items)) for start in range(0, items, step)]
+
+
 def batch_chunks(items: int, bytes_per_item: int, chunk_bytes: int | None = None) -> list[slice]:
     """Slices covering range(items), each about ``chunk_bytes`` (default CHUNK_BYTES; at least one item).
 
@@ -131,8 +151,7 @@ def batch_chunks(items: int, bytes_per_item: int, chunk_bytes: int | None = None
     >>> batch_chunks(10, 1 << 20)
     [slice(0, 2, None), slice(2, 4, None), slice(4, 6, None), slice(6, 8, None), slice(8, 10, None)]
     """
-    step = max(1, (CHUNK_BYTES if chunk_bytes is None else chunk_bytes) // max(1, bytes_per_item))
-    return [slice(start, min(start + step, items)) for start in range(0, items, step)]
+    return batch_slices(items, (CHUNK_BYTES if chunk_bytes is None else chunk_bytes) // max(1, bytes_per_item))
 
 
 def over_parts(work, parts: int, *, threaded: bool = True) -> list:
@@ -148,17 +167,29 @@ def over_parts(work, parts: int, *, threaded: bool = True) -> list:
         return [work(i) for i in range(parts)]
     if _state["pool"] is None:
         _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="cnnkit-elementwise")
-    with one_blas_thread():
+    with blas_threads(1):
         return list(_state["pool"].map(work, range(parts)))
 
 
-@contextlib.contextmanager
-def one_blas_thread():
-    """Hold NumPy's BLAS to one thread inside the block (threads of our own each run their multiplies).
+def blas_threads(threads: int):
+    """Hold NumPy's BLAS to ``threads`` threads, from now until the returned context manager exits.
 
-    threadpoolctl's controller is made once (it scans the loaded libraries); without threadpoolctl the
-    block runs unchanged.
+    ``with blas_threads(1):`` around work on threads of our own (each runs its multiplies on one thread);
+    kept without a ``with`` (an MPI rank's share of the cores), the limit lasts as long as the process.
+    One threadpoolctl controller is made per process (it scans the loaded libraries); without
+    threadpoolctl nothing changes.
+
+    Args:
+        threads: an int >= 1.
+
+    Raises:
+        ValueError: threads is not an int >= 1 (a bool included).
+
+    >>> with blas_threads(1):
+    ...     pass
     """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"blas_threads: Received threads={threads!r}; expected an int >= 1.")
     if "blas" not in _state:
         try:
             from threadpoolctl import ThreadpoolController
@@ -166,12 +197,9 @@ def one_blas_thread():
             _state["blas"] = None
         else:
             _state["blas"] = ThreadpoolController()
-    limit = _state["blas"].limit(limits=1, user_api="blas") if _state["blas"] is not None else None
-    try:
-        yield
-    finally:
-        if limit is not None:
-            limit.restore_original_limits()
+    if _state["blas"] is None:  # pragma: no cover
+        return contextlib.nullcontext()
+    return _state["blas"].limit(limits=threads, user_api="blas")
 
 
 def over_batch(work, items: int, bytes_per_item: int) -> None:

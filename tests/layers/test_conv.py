@@ -2,63 +2,17 @@
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as tF
 
 import cnnkit as ck
 from cnnkit.functional import conv2d
-from conftest import assert_parity
+from conv_cases import grid, torch_parity
 
 
-def _grid(n, seed):
-    """n random but valid conv configurations (seeded: the same grid on every run)."""
-    r = np.random.default_rng(seed)
-    configs = []
-    while len(configs) < n:
-        nd = int(r.choice([1, 2, 2, 2, 3]))
-        groups = int(r.choice([1, 1, 2, 3]))
-        C, K = groups * int(r.integers(1, 4)), groups * int(r.integers(1, 4))
-        if r.random() < 0.15:  # depthwise
-            groups, K = C, C * int(r.integers(1, 3))
-        k = tuple(int(v) for v in r.integers(1, 4, nd))
-        s = tuple(int(v) for v in r.integers(1, 4, nd))
-        d = tuple(int(v) for v in r.integers(1, 3, nd))
-        p = tuple(int(v) for v in r.integers(0, 3, nd))
-        size = tuple(int(v) for v in r.integers(3 if nd == 3 else 4, 7 if nd == 3 else 12, nd))
-        if any(dd * (kk - 1) + 1 > n + 2 * pp for dd, kk, pp, n in zip(d, k, p, size)):
-            continue
-        configs.append(dict(nd=nd, N=int(r.integers(1, 4)), C=C, K=K, size=size, kernel_size=k, stride=s,
-                            padding=p, dilation=d, groups=groups, bias=bool(r.random() < 0.8)))
-    return configs
-
-
-CONV = {1: ck.Conv1d, 2: ck.Conv2d, 3: ck.Conv3d}
-TORCH_CONV = {1: tF.conv1d, 2: tF.conv2d, 3: tF.conv3d}
-
-
-@pytest.mark.parametrize("cfg", _grid(240, seed=1),
+@pytest.mark.parametrize("cfg", grid(240, seed=1),
                          ids=lambda c: f"{c['nd']}d-C{c['C']}K{c['K']}g{c['groups']}")
 def test_parity_with_pytorch(cfg):
     """Forward, dx, dweight and dbias match torch.nn.functional.convNd (float32, PyTorch's floor rule)."""
-    nd, rng = cfg["nd"], np.random.default_rng(0)
-    layer = CONV[nd](cfg["C"], cfg["K"], cfg["kernel_size"], cfg["stride"], cfg["padding"], cfg["dilation"],
-                     cfg["groups"], cfg["bias"], fit="crop", rng=rng)
-    x = rng.standard_normal((cfg["N"], cfg["C"], *cfg["size"])).astype(np.float32)
-    y = layer(x)
-    dy = rng.standard_normal(y.shape).astype(np.float32)
-    dx = layer.backward(dy)
-
-    tx = torch.tensor(x, requires_grad=True)
-    tw = torch.tensor(layer.weight.data, requires_grad=True)
-    tb = torch.tensor(layer.bias.data, requires_grad=True) if cfg["bias"] else None
-    ty = TORCH_CONV[nd](tx, tw, tb, cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"])
-    ty.backward(torch.tensor(dy))
-    assert y.dtype == dx.dtype == np.float32
-    assert_parity(y, ty, what="forward")
-    assert_parity(dx, tx.grad, what="dx")
-    assert_parity(layer.weight.grad, tw.grad, what="dweight")
-    if cfg["bias"]:
-        assert_parity(layer.bias.grad, tb.grad, what="dbias")
+    torch_parity(cfg)
 
 
 @pytest.mark.parametrize("make, shape", [
@@ -102,7 +56,7 @@ def test_notes_stride_that_does_not_fit():
         ck.Conv2d(1, 1, 3, stride=3, padding=1).output_shape((1, 1, 5, 5))
     layer = ck.Conv2d(3, 16, 3, stride=2)
     with pytest.raises(ck.ShapeError, match=r"Conv2d\(3->16.*\(10 - 3 \+ 0\)/2 \+ 1 = 4.5 is not an integer; "
-                                            r"use padding=\(0, 1\).*fit='crop'"):
+                                            r"use padding=\(\(0, 1\), \(0, 1\)\).*fit='crop'"):
         layer(np.zeros((1, 3, 10, 10), np.float32))
     assert ck.Conv2d(3, 16, 3, stride=2, fit="crop").output_shape((1, 3, 10, 10)) == (1, 16, 4, 4)
     assert ck.Conv2d(3, 16, 3, stride=2, fit="pad").output_shape((1, 3, 10, 10)) == (1, 16, 5, 5)
@@ -200,7 +154,8 @@ def test_conv1d_and_conv3d_check_the_rank(make, x, pattern):
 
 def test_unknown_algorithm_lists_the_choices():
     with pytest.raises(ValueError,
-                       match=r"Conv2d: Invalid algorithm 'fft', should be one of \('auto', 'im2col'"):
+                       match=r"Conv2d: Invalid algorithm 'fft', should be one of "
+                             r"\('auto', 'reference', 'im2col'"):
         ck.Conv2d(3, 4, 3, algorithm="fft")
 
 

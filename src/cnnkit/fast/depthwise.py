@@ -8,8 +8,9 @@ per element, measured), with the output on the flat module's wide grid:
     y_wide += w_t * x_flat[slice_t]          (forward)
     dx_flat[slice_t] += w_t * dy_wide        dweight[t] = dy_wide . x_flat[slice_t]   (backward; a BLAS dot)
 
-The batch is cut into (image, block of channels) items of about ``ITEM_ELEMENTS`` numbers that stay in
-the core's cache through all F*F passes, and the items run on :func:`cnnkit.runtime` threads
+The batch is cut into (image, block of channels) items of about ``DEPTHWISE_ITEM_ELEMENTS`` numbers
+(cnnkit.fast.tuning) that stay in the core's cache through all F*F passes, and the items run on the
+:mod:`cnnkit.runtime` threads
 (NumPy releases the GIL inside its loops). Each item writes only its own slice of the outputs and its own
 row of dweight partial sums, so results do not depend on the thread count.
 """
@@ -19,15 +20,15 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.fast import flat
-from cnnkit.runtime import CHUNK_BYTES, over_batch, workspace
-
-ITEM_ELEMENTS = 1 << 19  # padded input numbers per item (2 MB of float32): measured best on (8, 64, 56, 56)
+from cnnkit.fast.tuning import DEPTHWISE_ITEM_ELEMENTS
+from cnnkit.geometry import conv_setup
+from cnnkit.runtime import CHUNK_BYTES, batch_slices, over_batch, workspace
 
 
 def _items(N, C, plan):
-    """(image, channel block) pairs of about ITEM_ELEMENTS padded numbers each."""
-    block = max(1, min(C, ITEM_ELEMENTS // plan["flat"]))
-    return [(n, slice(c, min(c + block, C))) for n in range(N) for c in range(0, C, block)]
+    """(image, channel block) pairs of about DEPTHWISE_ITEM_ELEMENTS padded numbers each."""
+    block = max(1, min(C, DEPTHWISE_ITEM_ELEMENTS // plan["flat"]))
+    return [(n, channels) for n in range(N) for channels in batch_slices(C, block)]
 
 
 def _padded(x, n, block, plan, pads):
@@ -40,7 +41,7 @@ def depthwise_conv2d(x, weight, bias, stride, dilation, pads, out):
     """Depthwise convolution of x (N, C, H, W) with weight (C, 1, F_h, F_w) -> y (N, C, H_out, W_out).
 
     ``stride`` and ``dilation`` are pairs, ``pads`` ((top, bottom), (left, right)) and ``out`` (H_out, W_out)
-    as :func:`cnnkit.functional.conv.conv_geometry` computes them. Returns ``(y, cache)``.
+    as :func:`cnnkit.geometry.conv_geometry` computes them. Returns ``(y, cache)``.
 
     >>> x, w = np.ones((1, 2, 4, 4), np.float32), np.ones((2, 1, 3, 3), np.float32)
     >>> y, cache = depthwise_conv2d(x, w, None, (1, 1), (1, 1), ((1, 1), (1, 1)), (4, 4))
@@ -110,3 +111,13 @@ def depthwise_conv2d_backward(dy, cache, *, input_grad=True):
     over_batch(work, len(items), CHUNK_BYTES)
     db = np.einsum("nchw->c", dy) if cache["has_bias"] else None  # 3x faster than dy.sum(axis=(0, 2, 3))
     return dx, dw_images.sum(axis=0).reshape(weight.shape), db
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *, name="conv2d"):
+    """As :func:`cnnkit.reference.conv.convnd` for 2-D layers with groups = in_channels = out_channels."""
+    stride, dilation, out, pads = conv_setup(x.shape, weight.shape, stride, padding, dilation, groups, fit,
+                                             name=name)
+    return depthwise_conv2d(x, weight, bias, stride, dilation, pads, out)
+
+
+conv2d_backward = depthwise_conv2d_backward

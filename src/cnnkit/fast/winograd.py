@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.runtime import elementwise_threads, over_parts, workspace
+from cnnkit.fast.tuning import WINOGRAD_MIN_PART_TILES, WINOGRAD_PART_ELEMENTS, WINOGRAD_THREADED_PARTS
+from cnnkit.geometry import conv_setup
+from cnnkit.runtime import batch_slices, elementwise_threads, over_parts, workspace
 
 # Lavin & Gray's matrices with interpolation points 0, +-1 (m=2) and 0, +-1, +-2 (m=4), plus infinity.
 _MATRICES = {
@@ -67,24 +69,14 @@ def _transform(L2, t, out=None):
     return np.matmul(L2, t.reshape(L2.shape[1], -1), out=out)
 
 
-# The batch goes through in parts: about PART_ELEMENTS tile-array elements (2 MB of float32) stay in cache
-# between the copies and transforms, and bound the scratch memory; but at least MIN_PART_TILES tiles, below
-# which the matrix multiplies get too thin (measured on the benchmark suite's layers). With C/G * K/G up to
-# THREADED_PARTS the NumPy transforms outweigh the multiplies, and the forward's parts run on the elementwise
-# threads with a one-thread BLAS each: 0.63-0.73x the time for C = K = 32 on two cores (interleaved A/B,
-# three runs), but 1.08-1.23x at 64 channels and 1.5-1.8x at 128-256, where one stream of parts with a
-# two-thread BLAS wins. The backward likewise: (64, 32, 32, 32) fwd+bwd 43.0 -> 26.3 ms on two cores, but
-# 1.03-1.31x the time with threaded backward parts at 64-128 channels.
-PART_ELEMENTS, MIN_PART_TILES, THREADED_PARTS = 1 << 19, 256, 32 * 32
-
-
 def _batch_parts(N, tiles_per_image, elements_per_image, threads=1):
-    """(images, tiles) slice pairs cutting the batch into parts (see PART_ELEMENTS), at least ``threads`` of
-    them when the batch has the images for it."""
-    step = max(1, PART_ELEMENTS // elements_per_image, -(-MIN_PART_TILES // tiles_per_image))
+    """(images, tiles) slice pairs cutting the batch into parts (see cnnkit.fast.tuning), at least
+    ``threads`` of them when the batch has the images for it."""
+    step = max(1, WINOGRAD_PART_ELEMENTS // elements_per_image,
+               -(-WINOGRAD_MIN_PART_TILES // tiles_per_image))
     step = max(1, min(step, -(-N // threads)))
-    return [(slice(n, min(n + step, N)), slice(n * tiles_per_image, min(n + step, N) * tiles_per_image))
-            for n in range(0, N, step)]
+    return [(images, slice(images.start * tiles_per_image, images.stop * tiles_per_image))
+            for images in batch_slices(N, step)]
 
 
 def _filter_transform(G2, weight, groups):
@@ -142,7 +134,7 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
     cropped = (Ho, Wo) != (th * m, tw * m)  # tiles hang over the edge: whole tiles to scratch, then a crop
     shape = (N, th, m, tw, m, K)
     y = workspace("winograd.y", shape, dtype) if cropped else np.empty(shape, dtype)
-    threaded = Cg * Kg <= THREADED_PARTS
+    threaded = Cg * Kg <= WINOGRAD_THREADED_PARTS
     parts = _batch_parts(N, T, alpha * alpha * T * max(C, K), elementwise_threads() if threaded else 1)
 
     def work(i):  # one part of the batch; parts may run on threads (scratch memory is per thread)
@@ -186,7 +178,7 @@ def winograd_conv2d_backward(dy, cache):
     db = dy.sum(axis=(0, 2, 3)) if cache["has_bias"] else None
 
     dy = dy.transpose(0, 2, 3, 1)  # (N, H_out, W_out, K): free when dy came from a channels-last layer
-    threaded = Cg * (K // G) <= THREADED_PARTS  # as in the forward: small layers' parts on threads
+    threaded = Cg * (K // G) <= WINOGRAD_THREADED_PARTS  # as in the forward: small layers' parts on threads
     parts = _batch_parts(N, T, alpha * alpha * T * max(C, K), elementwise_threads() if threaded else 1)
     dx = np.empty((N, H, W, C), dtype)
 
@@ -239,3 +231,21 @@ def winograd_conv2d_backward(dy, cache):
     dweight = np.empty((K, Cg, 3, 3), dtype)  # the result: fresh memory, filled from the scratch
     dweight.reshape(G, K // G, Cg, 3, 3)[...] = dw.reshape(3, 3, G, Cg, K // G).transpose(2, 4, 3, 0, 1)
     return dx.transpose(0, 3, 1, 2), dweight, db
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *, name="conv2d",
+           tile=4):
+    """As :func:`cnnkit.reference.conv.convnd` for 2-D 3x3 filters, stride 1, dilation 1: F(tile, 3x3)."""
+    _, _, _, pads = conv_setup(x.shape, weight.shape, stride, padding, dilation, groups, fit, name=name)
+    return winograd_conv2d(x, weight, bias, pads, groups, tile=tile)
+
+
+def conv2d_tile2(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *,
+                 name="conv2d"):
+    """:func:`conv2d` with F(2x2, 3x3): fewer multiplies saved, float32 results ~10x closer to im2col's."""
+    return conv2d(x, weight, bias, stride, padding, dilation, groups, fit, name=name, tile=2)
+
+
+def conv2d_backward(dy, cache, *, input_grad=True):
+    """dy -> (dx, dweight, dbias) from :func:`conv2d`'s cache (dx is always computed: it shares dM)."""
+    return winograd_conv2d_backward(dy, cache)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 from cnnkit.errors import ShapeError
+from cnnkit.fast.dispatch import check_algorithm, choose_algorithm
 from cnnkit.functional.conv import ALGORITHMS, convnd, convnd_backward
 from cnnkit.geometry import as_tuple, check_fit, conv_geometry, padding_pairs
 from cnnkit.init import default_parameters
@@ -39,11 +40,14 @@ class _ConvNd(Layer):
     ndim = 2
     layout = "(N, C, H, W)"
 
+    @property
+    def batched_ndim(self):  # (N, C, *S); one example (C, *S) runs as a batch of one (see Layer)
+        return self.ndim + 2
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, *, fit="error", algorithm="auto", rng=None):
         owner = type(self).__name__
-        if algorithm not in ALGORITHMS:
-            raise ValueError(f"{owner}: Invalid algorithm {algorithm!r}, should be one of {ALGORITHMS}.")
+        check_algorithm(algorithm, ALGORITHMS, name=owner)
         self.algorithm = algorithm
         self.in_channels, self.out_channels, self.groups = channel_counts(owner, in_channels, out_channels,
                                                                           groups)
@@ -56,6 +60,9 @@ class _ConvNd(Layer):
                              f"received stride={stride}.")
         self.padding = padding_pairs(padding, nd, self.kernel_size, self.dilation)
         self.fit = check_fit(fit)
+        # a forced kernel that cannot compute this layer is refused here, not in the first forward
+        choose_algorithm((out_channels, in_channels // self.groups, *self.kernel_size), self.stride,
+                         self.dilation, self.groups, algorithm, name=owner)
         w, b = default_parameters((out_channels, in_channels // groups, *self.kernel_size),
                                   (out_channels,) if bias else None, rng)
         self.weight = Parameter(w)
@@ -122,8 +129,9 @@ class Conv2d(_ConvNd):
         dilation=1, groups=1 (``groups=in_channels`` is a depthwise convolution), bias=True.
         fit: "error" (default) raises when the windows do not tile the input, "crop" rounds down like
             PyTorch, "pad" rounds up by zero-padding the far side.
-        algorithm: the kernel: "auto" (default, chosen per shape), "im2col", "winograd", "winograd2" or
-            "depthwise" (see cnnkit.functional.conv.choose_algorithm).
+        algorithm: the kernel: "auto" (default, chosen per shape by cnnkit.fast.dispatch), "reference"
+            (the textbook kernel), "im2col", "winograd", "winograd2" or "depthwise"; a kernel that cannot
+            compute this layer raises ValueError here.
         rng: a ``numpy.random.Generator`` for the initial weights (PyTorch's default init).
 
     Raises:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from cnnkit.errors import ShapeError
-from cnnkit.functional.conv_transpose import conv_transposend, conv_transposend_backward, transpose_geometry
-from cnnkit.geometry import as_tuple, padding_pairs
+from cnnkit.functional.conv_transpose import conv_transposend, conv_transposend_backward
+from cnnkit.geometry import as_tuple, padding_pairs, transpose_geometry
 from cnnkit.init import default_parameters
 from cnnkit.layers.base import Layer, Parameter
 from cnnkit.layers.conv import channel_counts, describe
@@ -40,6 +40,7 @@ class ConvTranspose2d(Layer):
     """
 
     transposed = True  # analysis: the window scatters instead of gathering
+    batched_ndim = 4  # one example (C, H, W) runs as a batch of one (see Layer)
     layout = "(N, C, H, W)"
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,

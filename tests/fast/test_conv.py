@@ -1,28 +1,81 @@
-"""Every convolution algorithm against PyTorch: the seeded parity grid with each algorithm forced, float64
-gradients, the dispatch, and the errors. (Speed is measured by ``python -m benchmarks``, never asserted.)"""
-
-import functools
-import importlib.util
-from pathlib import Path
+"""Every fast convolution kernel against the reference kernel (property tests over random shapes) and
+against PyTorch (the seeded parity grid with each algorithm forced), float64 gradients, the dispatch, and
+the errors. (Speed is measured by ``python -m benchmarks``, never asserted.)"""
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as tF
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cnnkit as ck
-from cnnkit.fast import winograd as winograd_module
-from cnnkit.functional import conv as conv_module
-from cnnkit.functional.conv import ConvCache, choose_algorithm, conv2d, convnd_backward
+from cnnkit.fast import depthwise, dispatch, pointwise, winograd
+from cnnkit.fast import im2col as im2col_module
+from cnnkit.functional.conv import choose_algorithm, conv2d, convnd_backward
+from cnnkit.reference import conv as reference
 from conftest import assert_parity
+from conv_cases import grid, torch_parity
 
-_TEST_CONV = Path(__file__).parents[1] / "layers" / "test_conv.py"
-_spec = importlib.util.spec_from_file_location("_test_conv", _TEST_CONV)
-_test_conv = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_test_conv)  # tests/layers/test_conv.py: its grid and parity test, reused unchanged
-
-GRID = _test_conv._grid(240, seed=1)
+GRID = grid(240, seed=1)
 WINOGRAD = ("winograd", "winograd2")
+
+
+@st.composite
+def conv_cases(draw):
+    """A random valid convolution: 1-3 axes, groups (depthwise too), stride, dilation, uneven padding,
+    odd sizes, batch 0 to 3."""
+    nd = draw(st.sampled_from([1, 2, 2, 2, 3]))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    C, K = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    if draw(st.booleans()) and nd == 2:
+        groups = K = C
+    F = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    S = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    D = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    P = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
+    size = tuple(draw(st.integers(max(1, d * (f - 1) + 1 - lo - hi), 9)) for f, d, (lo, hi) in zip(F, D, P))
+    return dict(x=(draw(st.integers(0, 3)), C, *size), w=(K, C // groups, *F), stride=S, padding=P,
+                dilation=D, groups=groups, bias=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+
+
+def _run(kernel, case, x, w, b, dy, input_grad=True):
+    y, cache = kernel.forward(x, w, b, case["stride"], case["padding"], case["dilation"], case["groups"],
+                              "crop", name="conv")
+    return (y, *kernel.backward(dy, cache, input_grad=input_grad))
+
+
+@settings(max_examples=150, deadline=None)
+@given(conv_cases())
+def test_every_fast_kernel_equals_the_reference_kernel(case):
+    """Forward, dx, dweight and dbias of each kernel that can compute the case equal the textbook's
+    (float64: only rounding differs, Winograd's transforms most)."""
+    rng = np.random.default_rng(case["seed"])
+    x, w = rng.standard_normal(case["x"]), rng.standard_normal(case["w"])
+    b = rng.standard_normal(case["w"][0]) if case["bias"] else None
+    y, _ = reference.convnd(x, w, b, case["stride"], case["padding"], case["dilation"], case["groups"],
+                            "crop")
+    dy = rng.standard_normal(y.shape)
+    expected = _run(dispatch.CONV_KERNELS["reference"], case, x, w, b, dy)
+    _, _, out, pads = ck.geometry.conv_setup(x.shape, w.shape, case["stride"], case["padding"],
+                                             case["dilation"], case["groups"], "crop")
+    names = ["im2col"]
+    if pointwise.fits(w.shape, case["stride"], pads):
+        names.append("pointwise")
+    for name in ("winograd", "winograd2", "depthwise"):
+        try:
+            choose_algorithm(w.shape, case["stride"], case["dilation"], case["groups"], name)
+        except ValueError:
+            continue
+        names.append(name)
+    for name in names:
+        got = _run(dispatch.CONV_KERNELS[name], case, x, w, b, dy)
+        for ours, theirs, what in zip(got, expected, ("y", "dx", "dw", "db")):
+            if theirs is None:
+                assert ours is None, (name, what)
+                continue
+            assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, (name, what)
+            np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-9, err_msg=f"{name} {what}")
+        if name not in WINOGRAD:  # Winograd computes dx with dW (they share the transformed dy)
+            assert _run(dispatch.CONV_KERNELS[name], case, x, w, b, dy, input_grad=False)[1] is None
 
 
 def _winograd_fits(cfg):
@@ -57,30 +110,24 @@ def _depthwise_grid(n, seed):
     return configs
 
 
-def _check_parity(cfg, algorithm, monkeypatch):
-    """tests/layers/test_conv.py's parity test (forward, dx, dweight, dbias vs torch), `algorithm` forced."""
-    nd = cfg["nd"]
-    monkeypatch.setitem(_test_conv.CONV, nd, functools.partial(_test_conv.CONV[nd], algorithm=algorithm))
-    _test_conv.test_parity_with_pytorch(cfg)
-
-
 @pytest.mark.parametrize("cfg", GRID, ids=lambda c: f"{c['nd']}d-C{c['C']}K{c['K']}g{c['groups']}")
-def test_im2col_forced_matches_pytorch(cfg, monkeypatch):
-    _check_parity(cfg, "im2col", monkeypatch)
+def test_im2col_and_reference_forced_match_pytorch(cfg):
+    torch_parity(cfg, "im2col")
+    torch_parity(cfg, "reference")
 
 
 @pytest.mark.parametrize("algorithm", WINOGRAD)
 @pytest.mark.parametrize("cfg", [c for c in GRID if _winograd_fits(c)] + _winograd_grid(40, seed=7),
                          ids=lambda c: f"C{c['C']}K{c['K']}g{c['groups']}-{c['size']}-p{c['padding']}")
-def test_winograd_forced_matches_pytorch(cfg, algorithm, monkeypatch):
-    _check_parity(cfg, algorithm, monkeypatch)
+def test_winograd_forced_matches_pytorch(cfg, algorithm):
+    torch_parity(cfg, algorithm)
 
 
 @pytest.mark.parametrize("cfg", [c for c in GRID if c["nd"] == 2 and c["groups"] == c["C"] == c["K"]]
                          + _depthwise_grid(30, seed=8),
                          ids=lambda c: f"C{c['C']}-k{c['kernel_size']}s{c['stride']}d{c['dilation']}")
-def test_depthwise_forced_matches_pytorch(cfg, monkeypatch):
-    _check_parity(cfg, "depthwise", monkeypatch)
+def test_depthwise_forced_matches_pytorch(cfg):
+    torch_parity(cfg, "depthwise")
 
 
 @pytest.mark.parametrize("make, shape", [
@@ -93,7 +140,7 @@ def test_numeric_gradients_depthwise(make, shape):
     assert max(errors.values()) < 1e-6, errors
 
 
-@pytest.mark.parametrize("algorithm", ["auto", "im2col", *WINOGRAD])
+@pytest.mark.parametrize("algorithm", ["auto", "reference", "im2col", *WINOGRAD])
 @pytest.mark.parametrize("make, shape", [
     (lambda a: ck.Conv2d(3, 4, 3, padding=1, algorithm=a), (2, 3, 5, 6)),
     (lambda a: ck.Conv2d(4, 6, 3, padding=((0, 2), (1, 0)), groups=2, algorithm=a), (1, 4, 7, 5)),
@@ -106,6 +153,7 @@ def test_numeric_gradients_for_every_algorithm(make, shape, algorithm):
 
 def test_auto_uses_winograd_for_wide_3x3_layers_and_matches_pytorch():
     """The default dispatch on a layer of the benchmark suite's shape class (C >= 32), at a small size."""
+    torch = pytest.importorskip("torch")
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 40, 16, 16)).astype(np.float32)  # 2 * 4 * 4 = 32 tiles of 4 x 4
     w = rng.standard_normal((36, 40, 3, 3)).astype(np.float32) * 0.1
@@ -115,7 +163,7 @@ def test_auto_uses_winograd_for_wide_3x3_layers_and_matches_pytorch():
     dy = rng.standard_normal(y.shape).astype(np.float32)
     dx, dw, db = convnd_backward(dy, cache)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    ty = tF.conv2d(tx, tw, tb, padding=1)
+    ty = torch.nn.functional.conv2d(tx, tw, tb, padding=1)
     ty.backward(torch.tensor(dy))
     for ours, theirs, what in ((y, ty, "y"), (dx, tx.grad, "dx"), (dw, tw.grad, "dw"), (db, tb.grad, "db")):
         assert_parity(ours, theirs, what=what)
@@ -158,21 +206,9 @@ def test_winograd_output_is_channels_last_memory_with_nchw_shape():
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_winograd_cache_still_offers_the_im2col_columns():
-    """ConvTranspose2d's backward reads cache["cols"]; other kernels build it on demand, identically."""
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((2, 4, 5, 5)).astype(np.float32)
-    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
-    _, fast = conv2d(x, w, padding=((1, 0), (2, 1)), groups=2, algorithm="winograd2")
-    _, plain = conv2d(x, w, padding=((1, 0), (2, 1)), groups=2, algorithm="im2col")
-    assert isinstance(fast, ConvCache) and "cols" not in fast
-    np.testing.assert_array_equal(fast["cols"], plain["cols"])
-    with pytest.raises(KeyError):
-        fast["no such key"]
-
-
-def test_conv_transpose_backward_through_the_auto_dispatch():
-    """A 3x3 stride-1 ConvTranspose2d with 32 output channels runs a Winograd conv in its backward."""
+def test_conv_transpose_at_a_winograd_shape_matches_pytorch():
+    """A 3x3 stride-1 ConvTranspose2d with 32 output channels: its backward is a convolution of that shape."""
+    torch = pytest.importorskip("torch")
     rng = np.random.default_rng(5)
     layer = ck.ConvTranspose2d(8, 32, 3, padding=1, rng=rng)
     x = rng.standard_normal((2, 8, 16, 16)).astype(np.float32)  # its backward's conv: 2 * 4 * 4 tiles
@@ -180,7 +216,7 @@ def test_conv_transpose_backward_through_the_auto_dispatch():
     dy = rng.standard_normal(y.shape).astype(np.float32)
     dx = layer.backward(dy)
     tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(layer.weight.data, requires_grad=True)
-    ty = tF.conv_transpose2d(tx, tw, torch.tensor(layer.bias.data), padding=1)
+    ty = torch.nn.functional.conv_transpose2d(tx, tw, torch.tensor(layer.bias.data), padding=1)
     ty.backward(torch.tensor(dy))
     assert_parity(dx, tx.grad, what="dx")
     assert_parity(layer.weight.grad, tw.grad, what="dweight")
@@ -203,7 +239,9 @@ def test_layer_errors_and_repr():
     with pytest.raises(ValueError, match=r"Conv2d: Invalid algorithm 'fast', should be one of \('auto'"):
         ck.Conv2d(3, 4, 3, algorithm="fast")
     with pytest.raises(ValueError, match=r"algorithm='winograd2' computes 2-D 3x3.*stride=\(2, 2\)"):
-        ck.Conv2d(3, 4, 3, stride=2, algorithm="winograd2")(np.zeros((1, 3, 7, 7), np.float32))
+        ck.Conv2d(3, 4, 3, stride=2, algorithm="winograd2")  # refused at construction, not in forward
+    with pytest.raises(ValueError, match=r"algorithm='depthwise' computes 2-D convolutions with groups"):
+        ck.Conv2d(4, 8, 3, groups=4, algorithm="depthwise")
     layer = ck.Conv2d(3, 4, 3, algorithm="im2col")
     assert repr(layer) == "Conv2d(3->4, kernel_size=3, stride=1, padding=0, algorithm='im2col')"
     assert ck.layers.from_config(layer.config()).algorithm == "im2col"
@@ -225,7 +263,7 @@ def test_results_never_alias_scratch_memory(algorithm, kwargs):
     convnd_backward(np.ones_like(y2), cache2)
     for before, after in zip(kept, results, strict=True):
         np.testing.assert_array_equal(before, after)
-    assert "cols" not in cache2 or algorithm == "im2col" and cache2["pointwise"]
+    assert "cols" not in cache2
 
 
 @pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
@@ -237,9 +275,9 @@ def test_batch_parts_give_the_same_result(algorithm, monkeypatch):
     dy = rng.standard_normal((5, 4, 7, 9)).astype(np.float32)
     whole = conv2d(x, w, np.ones(4, np.float32), padding=1, groups=2, algorithm=algorithm)
     whole = (whole[0], *convnd_backward(dy, whole[1]))
-    monkeypatch.setattr(conv_module, "COLUMNS_PER_PART", 1)
-    monkeypatch.setattr(winograd_module, "PART_ELEMENTS", 1)
-    monkeypatch.setattr(winograd_module, "MIN_PART_TILES", 1)
+    monkeypatch.setattr(im2col_module, "COLUMNS_PER_PART", 1)
+    monkeypatch.setattr(winograd, "WINOGRAD_PART_ELEMENTS", 1)
+    monkeypatch.setattr(winograd, "WINOGRAD_MIN_PART_TILES", 1)
     parts = conv2d(x, w, np.ones(4, np.float32), padding=1, groups=2, algorithm=algorithm)
     parts = (parts[0], *convnd_backward(dy, parts[1]))
     for a, b in zip(whole, parts, strict=True):  # dweight sums in another order: float32 rounding differs
@@ -251,7 +289,6 @@ def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, monk
     """The depthwise kernel cuts the batch into (image, channel block) items and may run them on threads:
     one channel per item, on two threads, gives the same numbers bit for bit; input_grad=False drops dx."""
     from cnnkit import runtime as batching
-    from cnnkit.fast import depthwise
 
     rng = np.random.default_rng(8)
     x = rng.standard_normal((3, 5, 9, 8)).astype(np.float32)
@@ -262,7 +299,7 @@ def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, monk
         return (y, *convnd_backward(np.cos(y), cache, input_grad=input_grad))
 
     whole = run()
-    monkeypatch.setattr(depthwise, "ITEM_ELEMENTS", 1)
+    monkeypatch.setattr(depthwise, "DEPTHWISE_ITEM_ELEMENTS", 1)
     batching.set_elementwise_threads(2)
     try:
         split = run()
@@ -298,8 +335,8 @@ def test_im2col_threaded_parts_give_the_same_result(monkeypatch):
     """Small filters with enough work run im2col's batch parts on the elementwise threads."""
     from cnnkit import runtime as batching
 
-    monkeypatch.setattr(conv_module, "THREADED_MIN_MACS", 1)
-    monkeypatch.setattr(conv_module, "COLUMNS_PER_PART", 1)  # one image per part: several parts per thread
+    monkeypatch.setattr(im2col_module, "THREADED_MIN_MACS", 1)
+    monkeypatch.setattr(im2col_module, "COLUMNS_PER_PART", 1)  # one image per part: several parts per thread
     rng = np.random.default_rng(10)
     x = rng.standard_normal((5, 3, 9, 8)).astype(np.float32)
     for kwargs in (dict(padding=2), dict(stride=2, padding=1, fit="crop")):  # wide grid, window slices
@@ -318,7 +355,8 @@ def test_im2col_threaded_parts_give_the_same_result(monkeypatch):
 
 
 @pytest.mark.parametrize("algorithm, kwargs, groups, kernel", [
-    ("im2col", dict(padding=1), 1, 3), ("im2col", dict(stride=2, padding=1, fit="crop"), 1, 3),
+    ("reference", dict(padding=1), 1, 3), ("im2col", dict(padding=1), 1, 3),
+    ("im2col", dict(stride=2, padding=1, fit="crop"), 1, 3),
     ("im2col", dict(), 1, 1), ("winograd", dict(padding=1), 1, 3), ("depthwise", dict(padding=1), 4, 3),
 ])
 def test_empty_batch(algorithm, kwargs, groups, kernel):

@@ -1,0 +1,142 @@
+"""The one door between the textbook and the fast paths: which kernel computes an op for this shape.
+
+Every op of :mod:`cnnkit.functional` asks here and calls what it gets: a :class:`Kernel`, a forward and
+the backward that goes with its cache. The rules below are the only place where speed decisions are made;
+their numbers sit in one table, :mod:`cnnkit.fast.tuning`, each with the line of why.
+
+Two switches bypass the rules:
+- ``algorithm=`` on a layer or functional op forces a kernel ("reference" is the textbook kernel of
+  :mod:`cnnkit.reference`, which every op has);
+- ``with reference_mode():`` makes every op run its reference kernel: for learning, debugging, and as a
+  check of the fast kernels. Reference kernels start no thread and keep no scratch memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+from cnnkit.fast import depthwise, im2col, pointwise, winograd
+from cnnkit.fast.tuning import WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES
+from cnnkit.geometry import as_tuple, conv_geometry
+from cnnkit.reference import conv as reference_conv
+
+
+class Kernel(NamedTuple):
+    """A forward ``f(x, ...) -> (y, cache)`` and the backward ``f_backward(dy, cache, ...)`` of its cache."""
+    name: str
+    forward: Callable
+    backward: Callable
+
+
+_state = {"reference": False}
+
+
+@contextlib.contextmanager
+def reference_mode(enabled: bool = True):
+    """Run every op on its reference kernel inside the block (``enabled=False``: the usual dispatch).
+
+    A forced ``algorithm=`` other than "auto" still wins: it is an explicit request.
+
+    >>> import numpy as np, cnnkit as ck
+    >>> x, w = np.ones((1, 1, 4, 4), np.float32), np.ones((1, 1, 3, 3), np.float32)
+    >>> with ck.reference_mode():
+    ...     y, cache = ck.functional.conv2d(x, w)
+    >>> float(y[0, 0, 0, 0]), cache["backward"].__module__
+    (9.0, 'cnnkit.reference.conv')
+    """
+    before = _state["reference"]
+    _state["reference"] = bool(enabled)
+    try:
+        yield
+    finally:
+        _state["reference"] = before
+
+
+def in_reference_mode() -> bool:
+    """True inside :func:`reference_mode`."""
+    return _state["reference"]
+
+
+def check_algorithm(algorithm, algorithms, *, name):
+    """``algorithm`` if it is one of ``algorithms``; else ValueError listing them."""
+    if algorithm not in algorithms:
+        raise ValueError(f"{name}: Invalid algorithm {algorithm!r}, should be one of {algorithms}.")
+    return algorithm
+
+
+def single(op: str, algorithm="auto", *, name: str):
+    """The choice for ops with a reference and at most one fast kernel: "reference" or "fast"."""
+    check_algorithm(algorithm, ("auto", "reference", "fast"), name=name)
+    if algorithm == "auto":
+        return "reference" if _state["reference"] else "fast"
+    return algorithm
+
+
+# -- convolution ------------------------------------------------------------------------------------------
+
+CONV_ALGORITHMS = ("auto", "reference", "im2col", "winograd", "winograd2", "depthwise")
+CONV_KERNELS = {
+    "reference": Kernel("reference", reference_conv.convnd, reference_conv.convnd_backward),
+    "im2col": Kernel("im2col", im2col.convnd, im2col.convnd_backward),
+    "pointwise": Kernel("pointwise", pointwise.convnd, pointwise.convnd_backward),
+    "winograd": Kernel("winograd", winograd.conv2d, winograd.conv2d_backward),
+    "winograd2": Kernel("winograd2", winograd.conv2d_tile2, winograd.conv2d_backward),
+    "depthwise": Kernel("depthwise", depthwise.conv2d, depthwise.conv2d_backward),
+}
+
+
+def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *, name="conv", out=None,
+                     batch=None):
+    """Which convolution kernel computes a layer: the per-shape rules, or the forced ``algorithm`` checked.
+
+    ``"auto"`` picks, where each measured faster than im2col (docs/performance.md): Winograd F(4x4, 3x3)
+    for 2-D 3x3 stride-1 undilated layers with at least WINOGRAD_MIN_CHANNELS input channels per group
+    and, when ``out`` and ``batch`` are given, WINOGRAD_MIN_TILES tiles of 4x4 outputs in the batch (its
+    filter transform costs 36 * C * K numbers per call, which a few tiles do not repay); "depthwise" for
+    2-D layers with one input and one output channel per group; im2col for everything else.
+    Inside :func:`reference_mode`, "auto" is "reference".
+
+    Raises:
+        ValueError: an unknown algorithm, or a forced one that cannot compute the layer. Layers call this
+            at construction, so the mistake shows where it is made.
+
+    >>> [choose_algorithm((64, C, 3, 3), (1, 1), (1, 1), 1) for C in (64, 3)]
+    ['winograd', 'im2col']
+    """
+    check_algorithm(algorithm, CONV_ALGORITHMS, name=name)
+    K, Cg, *F = weight_shape
+    winograd_fits = F == [3, 3] and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+    depthwise_fits = len(F) == 2 and Cg == 1 and K == groups
+    if algorithm == "auto":
+        if _state["reference"]:
+            return "reference"
+        tiles = math.inf if out is None or batch is None else batch * math.prod(-(-n // 4) for n in out)
+        if winograd_fits and Cg >= WINOGRAD_MIN_CHANNELS and tiles >= WINOGRAD_MIN_TILES:
+            return "winograd"
+        return "depthwise" if depthwise_fits else "im2col"
+    if algorithm in ("winograd", "winograd2") and not winograd_fits:
+        raise ValueError(f"{name}: algorithm={algorithm!r} computes 2-D 3x3 convolutions with stride 1 and "
+                         f"dilation 1; received kernel_size={tuple(F)}, stride={tuple(stride)}, "
+                         f"dilation={tuple(dilation)}. Use algorithm='auto', 'im2col' or 'reference'.")
+    if algorithm == "depthwise" and not depthwise_fits:
+        raise ValueError(f"{name}: algorithm='depthwise' computes 2-D convolutions with groups = in_channels "
+                         f"= out_channels; received weight {tuple(weight_shape)} with groups={groups}. "
+                         f"Use algorithm='auto', 'im2col' or 'reference'.")
+    return algorithm
+
+
+def conv(x, weight, stride, padding, dilation, groups, fit="error", algorithm="auto", *,
+         name="conv") -> Kernel:
+    """The kernel for ``convnd(x, weight, ...)``: :func:`choose_algorithm`, and the 1x1 kernel for im2col's
+    layers whose columns are the input itself (1x1 filters, stride 1, no padding)."""
+    nd = x.ndim - 2
+    stride, dilation = as_tuple(stride, nd, "stride"), as_tuple(dilation, nd, "dilation")
+    out, pads = conv_geometry(x.shape[2:], weight.shape[2:], stride, padding, dilation, fit, name=name)
+    chosen = choose_algorithm(weight.shape, stride, dilation, groups, algorithm, name=name, out=out,
+                              batch=len(x))
+    if chosen == "im2col" and pointwise.fits(weight.shape, stride, pads):
+        chosen = "pointwise"
+    return CONV_KERNELS[chosen]

@@ -1,0 +1,199 @@
+"""im2col convolution in cache-sized batch parts, on the wide grid for 2-D stride-1 layers.
+
+Speeds up: :func:`cnnkit.reference.conv.convnd` (same signature, same results up to float32 rounding),
+for every layer the other fast kernels do not take (see :mod:`cnnkit.fast.dispatch`).
+
+The idea, in three parts:
+- the matrix of columns is prod(F) times larger than the input (50 MB for a 3x3 layer on a batch of 64
+  CIFAR images); made for the whole batch at once it streams through main memory twice. Made for a few
+  images at a time (about ``COLUMNS_PER_PART`` numbers, :mod:`cnnkit.fast.tuning`) in reused scratch
+  memory (:func:`cnnkit.runtime.workspace`), it is written and multiplied while in the core's cache, and no
+  call pays for fresh pages. The cache keeps only the input; backward makes the columns again.
+- 2-D stride-1 layers gather their columns on the wide grid of :mod:`cnnkit.fast.flat`: one long slice per
+  tap instead of H_out short rows (on LeNet's and CIFAR's small maps NumPy spent more time starting inner
+  loops than in them).
+- layers whose filter matrix is small multiply little per column copied: their batch parts run on the
+  elementwise threads, each with a one-thread BLAS (:func:`cnnkit.runtime.over_parts`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from cnnkit.fast import flat
+from cnnkit.fast.tuning import COLUMNS_PER_PART, THREADED_MIN_MACS, THREADED_PARTS
+from cnnkit.geometry import conv_setup, window_slices
+from cnnkit.runtime import batch_slices, elementwise_threads, over_parts, workspace
+
+
+def pad(x, pads, value=0.0, *, buffer=None):
+    """Pad the spatial axes of (N, C, *S) with ``value``; returns x itself when there is nothing to pad.
+
+    ``buffer``: an array of the padded shape to write into instead of allocating a new one.
+    """
+    if not any(lo or hi for lo, hi in pads):
+        return x
+    if buffer is None:
+        return np.pad(x, ((0, 0), (0, 0), *pads), constant_values=value)
+    buffer.fill(value)
+    unpad(buffer, pads)[...] = x
+    return buffer
+
+
+def unpad(xp, pads):
+    """The inverse of :func:`pad`: a view of the interior."""
+    return xp[(..., *(slice(lo, xp.shape[2 + i] - hi) for i, (lo, hi) in enumerate(pads)))]
+
+
+def im2col(xp, kernel_size, stride, dilation, out, *, buffer=None):
+    """(N, C, *S_padded) -> cols (N, C, prod(F), *S_out): one slice copy per kernel tap, no pixel loops.
+
+    ``buffer``: an array of the result's shape to write into instead of allocating a new one.
+    """
+    N, C = xp.shape[:2]
+    cols = np.empty((N, C, math.prod(kernel_size), *out), xp.dtype) if buffer is None else buffer
+    for i, offset in enumerate(itertools.product(*map(range, kernel_size))):
+        cols[:, :, i] = xp[window_slices(offset, dilation, stride, out)]
+    return cols
+
+
+def col2im(cols, padded_shape, kernel_size, stride, dilation, out, *, buffer=None):
+    """The adjoint of :func:`im2col`: (N, C, prod(F), *S_out) -> (N, C, *S_padded), summing overlaps.
+
+    ``buffer``: an array of ``padded_shape`` to zero and sum into instead of allocating a new one.
+    """
+    xp = np.zeros(padded_shape, cols.dtype) if buffer is None else buffer
+    if buffer is not None:
+        xp.fill(0)
+    for i, offset in enumerate(itertools.product(*map(range, kernel_size))):
+        xp[window_slices(offset, dilation, stride, out)] += cols[:, :, i]
+    return xp
+
+
+def _batch_parts(N, per_image, threads=1):
+    """Slices of the batch whose columns hold about COLUMNS_PER_PART elements (at least one image), in a
+    multiple of ``threads`` parts when the batch has the images for it."""
+    count = -(-N // max(1, COLUMNS_PER_PART // per_image))
+    count = max(1, min(N, -(-count // threads) * threads))
+    return batch_slices(N, -(-N // count))
+
+
+def _part_threads(weight_shape, N, positions):
+    """Threads for a layer's batch parts: the elementwise threads for small filter matrices with enough
+    multiply-adds in all (N images of ``positions`` outputs each), else 1."""
+    K, Cg, *F = weight_shape
+    filters = K * Cg * math.prod(F)
+    big_enough = N * positions * filters >= THREADED_MIN_MACS
+    return elementwise_threads() if filters <= THREADED_PARTS and big_enough else 1
+
+
+def _columns(x, pads, kernel_size, stride, dilation, out, groups):
+    """im2col of x padded, as (N, G, C/G * prod(F), L), in reused scratch memory."""
+    N, C = x.shape[:2]
+    padded = (N, C, *(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads, strict=True)))
+    shape = (N, C, math.prod(kernel_size), *out)
+    xp = pad(x, pads, buffer=workspace("conv.xp", padded, x.dtype))
+    cols = im2col(xp, kernel_size, stride, dilation, out, buffer=workspace("conv.cols", shape, x.dtype))
+    return cols.reshape(N, groups, -1, math.prod(out))
+
+
+def _flat_columns(x, plan, pads, groups):
+    """im2col on the wide grid of cnnkit.fast.flat: (N, G, C/G * prod(F), wide), in scratch memory."""
+    N, C = x.shape[:2]
+    xp = flat.pad_into(workspace("conv.xp", (N, C, plan["flat"]), x.dtype), x, plan, pads)
+    cols = workspace("conv.cols", (N, C, *plan["kernel"], plan["wide"]), x.dtype)
+    np.copyto(cols, flat.taps(xp, plan))  # every tap in one call
+    return cols.reshape(N, groups, -1, plan["wide"])
+
+
+def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *, name="conv"):
+    """As :func:`cnnkit.reference.conv.convnd`: im2col in batch parts of scratch columns, maybe on threads.
+
+    Returns ``(y, cache)``; the cache keeps x, not the columns (backward makes them again).
+    """
+    stride, dilation, out, pads = conv_setup(x.shape, weight.shape, stride, padding, dilation, groups, fit,
+                                             name=name)
+    N, C, *spatial = x.shape
+    K, _, *F = weight.shape
+    G, Kg, L = groups, K // groups, math.prod(out)
+    w = weight.reshape(G, Kg, -1)  # (G, K/G, C/G * prod(F))
+    wide = flat.plan(spatial, F, stride, dilation, pads, out) if len(F) == 2 and stride == (1, 1) else None
+    y = np.empty((N, K, *out), x.dtype)
+    threads = _part_threads(weight.shape, N, L)
+    parts = _batch_parts(N, C * math.prod(F) * (wide["wide"] if wide is not None else L), threads)
+
+    def work(i):
+        part = parts[i]
+        if wide is not None:  # 2-D, stride 1: columns on the wide grid (cnnkit.fast.flat)
+            cols = _flat_columns(x[part], wide, pads, G)
+            y_wide = workspace("conv.y", (len(cols), G, Kg, wide["wide"]), x.dtype)
+            np.matmul(w, cols, out=y_wide)
+            y[part] = flat.from_wide(y_wide.reshape(len(cols), K, -1), wide)
+        else:  # (G,Kg,CF) @ (n,G,CF,L) -> (n,G,Kg,L): already NCHW order
+            cols = _columns(x[part], pads, F, stride, dilation, out, G)
+            np.matmul(w, cols, out=y[part].reshape(-1, G, Kg, L))
+
+    over_parts(work, len(parts), threaded=threads > 1)
+    if bias is not None:
+        y += bias.reshape(K, *(1,) * len(out))
+    cache = dict(x=x, weight=weight, pads=pads, stride=stride, dilation=dilation, out=out, groups=groups,
+                 has_bias=bias is not None, wide=wide)
+    return y, cache
+
+
+def convnd_backward(dy, cache, *, input_grad=True):
+    """dy (N, K, *S_out) -> (dx, dweight, dbias), from :func:`convnd`'s cache, in the forward's batch parts.
+
+    dW = dy @ cols^T summed over the parts; dx = col2im(W^T @ dy) into each part's slice.
+    ``input_grad=False`` skips dx (returned as None).
+    """
+    x, weight, G, stride, dilation, pads = (cache[k] for k in ("x", "weight", "groups", "stride", "dilation",
+                                                                "pads"))
+    N, K, *out = dy.shape
+    (_, C, *spatial), Kg, F = x.shape, K // G, weight.shape[2:]
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, pads, strict=True))
+    dy_g = dy.reshape(N, G, Kg, math.prod(out))
+    db = dy.sum(axis=(0, *range(2, dy.ndim))) if cache["has_bias"] else None
+    w_t = weight.reshape(G, Kg, -1).transpose(0, 2, 1)
+    dx = np.empty(x.shape, dy.dtype) if input_grad else None
+    wide = cache["wide"]
+    threads = _part_threads(weight.shape, N, math.prod(out))
+    positions = wide["wide"] if wide is not None else math.prod(out)
+    parts = _batch_parts(N, C * math.prod(F) * positions, threads)
+
+    def work(i):  # one batch part: its share of dW (returned) and its slice of dx
+        part = parts[i]
+        if wide is not None:  # the forward's wide-grid columns (cnnkit.fast.flat), rebuilt
+            cols = _flat_columns(x[part], wide, pads, G)
+            n = len(cols)
+            dy_part = flat.to_wide(workspace("conv.y", (n, K, out[0], wide["row"]), dy.dtype), dy[part], wide)
+            dy_part = dy_part.reshape(n, G, Kg, -1)  # zeros in the scratch columns: they add nothing below
+        else:
+            cols = _columns(x[part], pads, F, stride, dilation, out, G)
+            n, dy_part = len(cols), dy_g[part]
+        # dW = dy @ cols^T, one multiply per image, then a sum (a single tensordot over (N, L) would first
+        # copy both operands into (N*L)-major order: 2-4x slower).
+        dw_part = np.matmul(dy_part, cols.swapaxes(-1, -2)).sum(axis=0)
+        if not input_grad:
+            return dw_part
+        # W^T @ dy, into the columns' own scratch buffer: they are dead once dW has them
+        dcols = np.matmul(w_t, dy_part, out=workspace("conv.cols", cols.shape, dy.dtype))
+        if wide is not None:
+            dcols = dcols.reshape(n, C, len(wide["offsets"]), -1)
+            dxp = workspace("conv.xp", (n, C, wide["flat"]), dy.dtype)
+            dxp.fill(0)
+            for t, offset in enumerate(wide["offsets"]):  # col2im: one long slice-add per tap
+                flat.tap(dxp, offset, wide)[...] += dcols[:, :, t]
+            dx[part] = flat.unpad(dxp, wide, pads, spatial)
+        else:
+            dxp = col2im(dcols.reshape(n, C, math.prod(F), *out), (n, C, *padded), F, stride, dilation, out,
+                         buffer=workspace("conv.xp", (n, C, *padded), dy.dtype))
+            dx[part] = unpad(dxp, pads)
+        return dw_part
+
+    partial = over_parts(work, len(parts), threaded=threads > 1)
+    dw = sum(partial[1:], partial[0]) if partial else np.zeros((G, Kg, w_t.shape[1]), dy.dtype)  # part order
+    return dx, dw.reshape(weight.shape), db

@@ -1,0 +1,59 @@
+"""1x1 convolutions as one matrix multiply, with no columns at all, on NCHW or channels-last memory.
+
+Speeds up: :func:`cnnkit.reference.conv.convnd` for layers with 1x1 filters, stride 1 and no padding
+(ResNet's bottlenecks, MobileNet's pointwise layers): their im2col is the input itself.
+- NCHW memory: per image and group, (K/G, C/G) @ (C/G, H*W) -> NCHW output.
+- channels-last memory (groups=1; :mod:`cnnkit.layout`): ONE (N*H*W, C) @ (C, K) for the whole
+  batch, whose output is channels-last too, so a chain of such layers never transposes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cnnkit.geometry import conv_setup
+from cnnkit.layout import is_channels_last
+
+
+def fits(weight_shape, stride, pads) -> bool:
+    """True for 1x1 filters, stride 1, no padding: the convolution is a matrix multiply over channels."""
+    return all(f == 1 for f in weight_shape[2:]) and all(s == 1 for s in stride) and \
+        not any(lo or hi for lo, hi in pads)
+
+
+def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *, name="conv"):
+    """As :func:`cnnkit.reference.conv.convnd` for 1x1 filters, stride 1, no padding (see :func:`fits`)."""
+    _, _, out, _ = conv_setup(x.shape, weight.shape, stride, padding, dilation, groups, fit, name=name)
+    N, C = x.shape[:2]
+    K, G = weight.shape[0], groups
+    w = weight.reshape(G, K // G, C // G)
+    rows = None
+    if G == 1 and is_channels_last(x):  # ONE (N*S, C) @ (C, K), channels-last output
+        rows = np.moveaxis(x, 1, -1).reshape(-1, C)  # a view
+        y = np.moveaxis((rows @ w[0].T).reshape(N, *out, K), -1, 1)
+    else:  # a 1x1 convolution is already a matrix multiply over channels
+        y = np.matmul(w, x.reshape(N, G, C // G, math.prod(out))).reshape(N, K, *out)
+    if bias is not None:
+        y += bias.reshape(K, *(1,) * len(out))
+    return y, dict(x=x, rows=rows, weight=weight, groups=G, has_bias=bias is not None)
+
+
+def convnd_backward(dy, cache, *, input_grad=True):
+    """dy (N, K, *S) -> (dx, dweight, dbias): dW = dy @ x^T and dx = W^T @ dy, in the forward's layout."""
+    x, weight, G = cache["x"], cache["weight"], cache["groups"]
+    N, K, *out = dy.shape
+    C = x.shape[1]
+    db = dy.sum(axis=(0, *range(2, dy.ndim))) if cache["has_bias"] else None
+    if cache["rows"] is not None:  # channels-last: dW = dy^T @ rows, dx = dy @ W, channels-last
+        dy_rows = np.moveaxis(dy, 1, -1).reshape(-1, K)  # free when dy is channels-last too, else a copy
+        dw = (dy_rows.T @ cache["rows"]).reshape(weight.shape)
+        dx = np.moveaxis((dy_rows @ weight.reshape(K, C)).reshape(N, *out, C), -1, 1) if input_grad else None
+        return dx, dw, db
+    L = math.prod(out)
+    dy_g, cols = dy.reshape(N, G, K // G, L), x.reshape(N, G, C // G, L)
+    dw = np.matmul(dy_g, cols.swapaxes(-1, -2)).sum(axis=0).reshape(weight.shape)
+    w_t = weight.reshape(G, K // G, C // G).transpose(0, 2, 1)
+    dx = np.matmul(w_t, dy_g).reshape(x.shape) if input_grad else None
+    return dx, dw, db

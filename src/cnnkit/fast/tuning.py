@@ -1,0 +1,27 @@
+"""The tuning table: every number the fast kernels and the dispatch use to decide, each with one line of why.
+
+Measured on the machines and shapes of docs/performance.md (interleaved with PyTorch, 2 cores). The
+numbers are rules of thumb for cache sizes and fixed costs, not laws: ``benchmarks/`` re-measures them,
+and ``with cnnkit.reference_mode():`` or ``algorithm=`` bypasses them all.
+"""
+
+# -- which convolution kernel (cnnkit.fast.dispatch) --
+# Winograd's filter transform costs 36 * C * K numbers per call; under 32 input channels per group, or 32
+# output tiles of 4x4 in the batch, im2col measured faster.
+WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES = 32, 32
+
+# -- batch parts and chunks: cache-sized pieces of work --
+# im2col elements per batch part: ~2 MB of float32, written and multiplied while in cache.
+COLUMNS_PER_PART = 1 << 19
+# Filter matrices of at most THREADED_PARTS numbers multiply little per column copied, so their batch parts
+# run on the elementwise threads with a one-thread BLAS, if the layer has THREADED_MIN_MACS multiply-adds
+# to share (fwd+bwd 0.61-0.91x the time on (64, 3, 32, 32) with 3x3 and 5x5 filters; LeNet-5's lost).
+THREADED_PARTS, THREADED_MIN_MACS = 4096, 32_000_000
+# Winograd: tile-array elements per batch part (2 MB of float32), at least this many tiles per part (fewer
+# spend more in Python than in BLAS), and layers with C/G * K/G at most this run their parts on threads
+# (below it the NumPy transforms outweigh the multiplies; above, a two-thread BLAS wins).
+WINOGRAD_PART_ELEMENTS, WINOGRAD_MIN_PART_TILES, WINOGRAD_THREADED_PARTS = 1 << 19, 256, 32 * 32
+# Depthwise: padded input numbers per (image, channel block) item, 2 MB of float32 (best on (8,64,56,56)).
+DEPTHWISE_ITEM_ELEMENTS = 1 << 19
+# ReLU on arrays of at least this many elements runs in batch chunks (one pass over memory instead of two).
+RELU_CHUNKED_ELEMENTS = 1 << 18

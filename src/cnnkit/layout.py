@@ -1,0 +1,51 @@
+"""Channels-last memory behind the NCHW shape: what PyTorch calls ``memory_format=torch.channels_last``.
+
+Every array in cnnkit's API has the shape (N, C, H, W). Its *memory* may still be ordered (N, H, W, C):
+``channels_last(x)`` returns such an array, an NCHW-shaped view of NHWC memory. NumPy computes the same
+values whatever the strides, so every layer accepts either layout; what changes is which kernels must
+copy. The kernels that want channels-last memory make and keep it, so that a chain of them never pays a
+transpose between layers:
+
+- Winograd 3x3 convolutions read their input through an NHWC view (free for channels-last input) and
+  return a channels-last output and input gradient;
+- 1x1 convolutions (groups=1) on channels-last input are ONE (N*H*W, C) @ (C, K) multiply whose output is
+  channels-last too (on NCHW input: one (K, C) @ (C, H*W) multiply per image, NCHW out);
+- element-wise layers (ReLU and friends, batch norm, residual sums) keep the layout of their input,
+  because NumPy's ufuncs write their output in the memory order of their operands.
+
+im2col, depthwise and pooling kernels copy their input into padded scratch memory anyway (the copy reads
+either layout) and return NCHW memory.
+
+>>> import numpy as np
+>>> x = channels_last(np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4))
+>>> x.shape, is_channels_last(x), x.flags.c_contiguous, float(x[0, 1, 2, 3])
+((1, 2, 3, 4), True, False, 23.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """The values of x (N, C, *S) in channels-last memory, as an array of the same (N, C, *S) shape.
+
+    Returns x itself if its memory is channels-last already (see :func:`is_channels_last`).
+
+    Raises:
+        ValueError: x has fewer than 3 axes (no channel axis between the batch and spatial axes).
+    """
+    if x.ndim < 3:
+        raise ValueError(f"channels_last: expected an array (N, C, *S) with at least 3 axes; received "
+                         f"shape {x.shape}.")
+    if is_channels_last(x):
+        return x
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+
+
+def is_channels_last(x: np.ndarray) -> bool:
+    """True if x (N, C, *S) is an NCHW-shaped view of C-contiguous (N, *S, C) memory.
+
+    An array with C = 1 or one spatial position is both NCHW- and channels-last-contiguous: True.
+    """
+    return x.ndim >= 3 and np.moveaxis(x, 1, -1).flags.c_contiguous
