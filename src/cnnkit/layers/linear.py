@@ -42,6 +42,8 @@ class Linear(Layer):
     (8, 1000)
     """
 
+    batched_ndim = 2  # one vector (in_features,) gives (out_features,), as in PyTorch (see Layer)
+
     def __init__(self, in_features, out_features, bias=True, *, rng=None):
         self.in_features = positive_int(in_features, "in_features", "Linear")
         self.out_features = positive_int(out_features, "out_features", "Linear")
@@ -136,6 +138,8 @@ class Dropout(Layer):
     >>> layer.eval()(np.ones((1, 3), np.float32)).tolist()
     [[1.0, 1.0, 1.0]]
     """
+
+    mixes_examples = True  # masks drawn per batch: a batch in slices would not draw the masks it draws whole
 
     def __init__(self, p=0.5, *, rng=None):
         if isinstance(p, bool) or not isinstance(p, numbers.Real):

@@ -18,6 +18,7 @@ from cnnkit.layers.conv import positive_int
 
 class _BatchNorm(Layer):
     buffer_names = ("running_mean", "running_var", "num_batches_tracked")
+    mixes_examples = True  # training normalizes with the statistics of the whole batch
     layouts: dict[int, str] = {}
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
@@ -149,6 +150,7 @@ class BatchNorm2d(_BatchNorm):
     """
 
     layouts = {4: "(N, C, H, W)"}
+    batched_ndim = 4  # one example (C, H, W) normalizes as a batch of one (PyTorch refuses it)
 
 
 class LocalResponseNorm(Layer):
