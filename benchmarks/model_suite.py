@@ -3,10 +3,10 @@ inference (224x224, batch 8; ResNet-50 also on channels-last images), in images 
 same network in PyTorch, and the peak memory of a training step next to the ``summary`` estimate.
 
 A training step is forward, loss, backward and an SGD update (momentum 0.9), as ``cnnkit.train.fit`` does
-it -- with the batch in slices where ``cnnkit train`` would cut it on more than one thread: for eligible
-models (no batch norm, no dropout) on threads from 20 M multiply-adds per example (cnnkit.train.split),
-on processes below (cnnkit.train.processes); the torch twin comes
-from ``cnnkit.interop.torch.to_torch`` with the same weights.
+it -- with the batch in slices where ``cnnkit train`` would cut it on more than one thread
+(``cnnkit.train.parallel.plan``: for eligible models, no batch norm, no dropout, on threads from 20 M
+multiply-adds per example, on processes below); the torch twin comes from ``cnnkit.interop.torch.to_torch``
+with the same weights.
 """
 
 from __future__ import annotations
@@ -32,18 +32,15 @@ def _batch(batch, shape, classes=10):
 
 def _cnnkit_step(model, x, y, threads=1):
     from cnnkit.analysis import summary
-    from cnnkit.cli.train import SMALL_MODEL_MACS
     from cnnkit.losses import SoftmaxCrossEntropy
     from cnnkit.optim import SGD
-    from cnnkit.train.processes import ProcessSplitStep
-    from cnnkit.train.split import SplitStep, slices_for, why_not_split
+    from cnnkit.train.parallel import Processes, Threads, plan
 
     loss, optimizer = SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.01, momentum=0.9)
-    macs = summary(model, x.shape[1:]).total_macs
-    slices = slices_for(model, macs, threads, small=SMALL_MODEL_MACS)  # as cnnkit train: threads for big
-    processes = threads if slices == 1 and threads > 1 and why_not_split(model) is None else 1  # small
-    split = SplitStep(model, loss, slices) if slices > 1 else \
-        ProcessSplitStep(model, loss, processes) if processes > 1 else None
+    parallel, _ = plan(model, summary(model, x.shape[1:]).total_macs, threads)  # as cnnkit train
+    split = parallel.step(model, loss) if parallel is not None else None
+    slices = parallel.count if isinstance(parallel, Threads) else 1
+    processes = parallel.count if isinstance(parallel, Processes) else 1
 
     def step():
         model.zero_grad()

@@ -129,45 +129,6 @@ def test_train_evaluate_predict_resume(capsys, tmp_path):
     assert np.isfinite(history[1]["train_loss"])
 
 
-def test_blas_threads_rule():
-    from cnnkit.cli.train import SMALL_MODEL_MACS, blas_threads
-
-    assert blas_threads(None, 416_520) == 1                    # LeNet-5: one thread is fastest
-    assert blas_threads(None, SMALL_MODEL_MACS) == os.cpu_count()
-    assert blas_threads(3, 416_520) == 3                       # --threads wins
-
-
-def test_batch_slices_rule(monkeypatch):
-    import cnnkit as ck
-    from cnnkit.cli.train import SMALL_MODEL_MACS, split_threads
-
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    lenet, cifar = ck.models.get("lenet5"), ck.models.get("cifar_net")
-    assert split_threads(None, lenet, 416_520, False) == 1      # small: slices measured slower
-    assert split_threads(None, cifar, SMALL_MODEL_MACS, False) == 2
-    assert split_threads(3, lenet, 416_520, False) == 3         # --threads wins
-    assert split_threads(None, cifar, SMALL_MODEL_MACS, True) == 1  # MPI ranks run whole batches
-    assert split_threads(2, ck.models.get("vgg11_bn"), 10**9, False) == 1  # batch norm mixes examples
-
-
-def test_batch_slices_on_processes_rule(monkeypatch):
-    import cnnkit as ck
-    from cnnkit.cli.train import SMALL_MODEL_MACS, describe_threads, split_processes
-
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    lenet, cifar = ck.models.get("lenet5"), ck.models.get("cifar_net")
-    assert split_processes(None, lenet, 416_520, False) == 2    # small: threads cannot, processes can
-    assert split_processes(None, cifar, SMALL_MODEL_MACS, False) == 1  # big: slices on threads instead
-    assert split_processes(2, lenet, 416_520, False) == 1       # --threads asks for threads
-    assert split_processes(None, lenet, 416_520, True) == 1     # MPI ranks run whole batches
-    batch_norm = ck.Sequential(ck.Conv2d(1, 2, 3), ck.BatchNorm2d(2))
-    assert split_processes(None, batch_norm, 1000, False) == 1  # batch norm mixes examples
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert split_processes(None, lenet, 416_520, False) == 1    # one core: nothing to share
-    assert describe_threads(1, 1, 2) == "2 processes (batch slices)"
-    assert describe_threads(2, 1) == "2 threads (batch slices)" and describe_threads(1, 1) == "1 thread"
-
-
 def test_bare_command_prints_help_only(capsys):
     code, out, err = run_main([], capsys)
     assert code == 2 and "Usage: cnnkit" in out and err == ""

@@ -1,6 +1,9 @@
 """fit and evaluate: learning, metrics, bitwise resume, NaN handling, early stopping, schedules, output."""
 
-import io
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -20,27 +23,47 @@ def data():
     return ArrayLoader(x, y), ArrayLoader(xv, yv, shuffle=False)
 
 
-def test_fit_learns_and_records_history(data):
+def test_fit_learns_and_records_history(data, capsys):
     train, val = data
     net = small_net()
-    out = io.StringIO()
-    history = fit(net, SoftmaxCrossEntropy(), Adam(net, lr=0.01), train, val, epochs=4, stream=out)
+    history = fit(net, SoftmaxCrossEntropy(), Adam(net, lr=0.01), train, val, epochs=4)
     assert len(history) == 4 and history["epoch"] == [1, 2, 3, 4]
     assert history["train_loss"][-1] < history["train_loss"][0] / 2
     assert history["val_accuracy"][-1] >= 0.9
     assert set(history.last) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
                                  "time"}
-    lines = out.getvalue().splitlines()
+    lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 and lines[-1].startswith("epoch 4/4  loss ") and "val_acc" in lines[-1]
     assert "img/s" in lines[-1]
     assert net.training  # fit leaves the model in training mode; evaluate restored it after validation
 
 
-def test_quiet_prints_nothing(data):
-    out = io.StringIO()
+def test_quiet_prints_nothing(data, capsys):
     net = small_net()
-    fit(net, SoftmaxCrossEntropy(), SGD(net, lr=0.1), data[0], epochs=1, quiet=True, stream=out)
-    assert out.getvalue() == ""
+    fit(net, SoftmaxCrossEntropy(), SGD(net, lr=0.1), data[0], epochs=1, quiet=True)
+    assert capsys.readouterr().out == ""
+
+
+FIT_IN_A_FRESH_PROCESS = textwrap.dedent("""
+    from train_helpers import ArrayLoader, blobs, small_net
+    from cnnkit import runtime
+    from cnnkit.losses import SoftmaxCrossEntropy
+    from cnnkit.optim import SGD
+    from cnnkit.train import fit
+    net = small_net()
+    fit(net, SoftmaxCrossEntropy(), SGD(net, lr=0.1), ArrayLoader(*blobs(32)), quiet=True)
+    print(runtime.settings()["keep_freed_memory"])
+""")
+
+
+def test_fit_leaves_the_malloc_policy_alone():
+    """keep_freed_memory is process-wide and permanent: the CLI asks for it (and the worker processes for
+    themselves); fit must not. A fresh interpreter, because another test may have turned it on here."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, *sys.path])}
+    out = subprocess.run([sys.executable, "-c", FIT_IN_A_FRESH_PROCESS], capture_output=True, text=True,
+                         env=env, check=True)
+    assert out.stdout.split() == ["False"]
 
 
 def test_evaluate_metrics_by_hand():
@@ -149,26 +172,32 @@ def test_infinite_scores_stop_too():
         fit(net, SoftmaxCrossEntropy(), SGD(net), ArrayLoader(x, y, shuffle=False), quiet=True)
 
 
-def test_early_stopping_stops_and_restores_best(data):
+def test_early_stopping_stops_and_restores_best(data, capsys):
     """Monitoring train_loss with mode 'max' never improves after epoch 1: stop after 1 + patience epochs."""
     train, _ = data
     nets = [small_net(), small_net()]
     fit(nets[0], SoftmaxCrossEntropy(), SGD(nets[0], lr=0.1), train, epochs=1, quiet=True)
-    out = io.StringIO()
     stopper = EarlyStopping(monitor="train_loss", patience=2, mode="max")
     history = fit(nets[1], SoftmaxCrossEntropy(), SGD(nets[1], lr=0.1), train, epochs=10,
-                  early_stopping=stopper, stream=out)
+                  callbacks=[stopper])
     assert len(history) == 3 and history.stopped == "early stopping after epoch 3"
-    assert "early stopping after epoch 3: train_loss has not improved for 2 epochs (best" in out.getvalue()
+    out = capsys.readouterr().out
+    assert "early stopping after epoch 3: train_loss has not improved for 2 epochs (best" in out
     for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values(), strict=True):
         assert np.array_equal(a, b)
 
 
-def test_early_stopping_int_patience_and_errors(data):
+def test_early_stopping_patience_and_errors(data):
     net = small_net()
-    history = fit(net, SoftmaxCrossEntropy(), SGD(net, lr=0.1), data[0], data[1], epochs=2, early_stopping=5,
-                  quiet=True)
+    history = fit(net, SoftmaxCrossEntropy(), SGD(net, lr=0.1), data[0], data[1], epochs=2,
+                  callbacks=[EarlyStopping(patience=5)], quiet=True)
     assert len(history) == 2 and history.stopped is None
+    with pytest.raises(ValueError, match=r"fit: Received 2 EarlyStopping callbacks; expected at most one"):
+        fit(net, SoftmaxCrossEntropy(), SGD(net), data[0], callbacks=[EarlyStopping(), EarlyStopping()],
+            quiet=True)
+    with pytest.raises(TypeError, match=r"fit: Received parallel=2; expected None, cnnkit.train.parallel."
+                                        r"Threads\(n\) or cnnkit.train.parallel.Processes\(n\)"):
+        fit(net, SoftmaxCrossEntropy(), SGD(net), data[0], parallel=2, quiet=True)
     with pytest.raises(ValueError, match="EarlyStopping: Received patience=0"):
         EarlyStopping(patience=0)
     with pytest.raises(ValueError, match="Invalid mode 'up'"):

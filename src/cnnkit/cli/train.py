@@ -54,73 +54,6 @@ def parse_model(spec: str, input_shape, num_classes: int, seed: int):
     return models.get(spec, num_classes=num_classes, input_shape=tuple(input_shape), rng=rng)
 
 
-SMALL_MODEL_MACS = 20_000_000  # below this per example, one BLAS thread is fastest (docs/training.md)
-
-
-def blas_threads(requested: int | None, macs_per_example: int) -> int:
-    """Threads for NumPy's BLAS: as requested, else 1 for small models and every core for big ones.
-
-    A LeNet-sized network multiplies matrices too small to split across threads: measured on the 2-core
-    machine of docs/training.md, one thread trains LeNet-5 several times faster than two, and two threads
-    collapse when the cores are shared with other work. Big models (ResNets, VGG) gain from every core.
-    """
-    import os
-
-    if requested:
-        return requested
-    return 1 if macs_per_example < SMALL_MODEL_MACS else (os.cpu_count() or 1)
-
-
-def split_threads(requested: int | None, model, macs_per_example: int, distributed: bool) -> int:
-    """Slices of each batch to train at once on threads (cnnkit.train.split): as requested for models that
-    treat each example on its own, else every core for those of SMALL_MODEL_MACS or more; 1 with MPI."""
-    import os
-
-    from cnnkit.train.split import slices_for, why_not_split
-
-    if distributed:
-        return 1
-    if requested:
-        return requested if why_not_split(model) is None else 1
-    return slices_for(model, macs_per_example, os.cpu_count() or 1, small=SMALL_MODEL_MACS)
-
-
-def split_processes(requested: int | None, model, macs_per_example: int, distributed: bool) -> int:
-    """Slices of each batch to train at once on processes (cnnkit.train.processes): every core for models
-    under SMALL_MODEL_MACS that treat each example on its own, unless --threads was given; 1 with MPI.
-
-    Threads cannot run such a model's short NumPy calls at once; processes can (one epoch of LeNet-5 on
-    MNIST, batch 64, two cores, the data loader's thread included: 7.2 s whole, 5.1 s in two processes).
-    """
-    import os
-
-    from cnnkit.train.split import why_not_split
-
-    cores = os.cpu_count() or 1
-    if distributed or requested or cores < 2 or macs_per_example >= SMALL_MODEL_MACS:
-        return 1
-    return cores if why_not_split(model) is None else 1
-
-
-def describe_threads(slices: int, blas: int, processes: int = 1) -> str:
-    if processes > 1:
-        return f"{processes} processes (batch slices)"
-    if slices > 1:
-        return f"{slices} threads (batch slices)"
-    return f"{blas} thread{'s' * (blas != 1)}"
-
-
-def limit_blas_threads(threads: int):
-    """A context manager that caps NumPy's BLAS threads (a no-op without threadpoolctl)."""
-    import contextlib
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=threads, user_api="blas")
-
-
 def load_split(data: str, split: str, root: Path | None, limit: int | None):
     from cnnkit.data import load
 
@@ -159,11 +92,11 @@ def train(
     )] = None,
     root: Annotated[Path | None, typer.Option(help=ROOT_HELP)] = None,
     threads: Annotated[int | None, typer.Option(
-        min=1, show_default="1 for small models, all cores for big ones",
-        help="Threads: slices of each batch at once (models without batch norm or dropout; each slice "
-             "multiplies matrices on one thread), else threads for NumPy's matrix products (default "
-             "there: 1 for small models, all cores for big ones). Without it, small models without batch "
-             "norm or dropout train in slices on one process per core.")] = None,
+        min=1, show_default="all cores; with --distributed, the cores / the ranks on this machine",
+        help="The cores one training process uses. Models without batch norm or dropout train each batch "
+             "in that many slices at once: on processes under 20 M multiply-adds per example, on threads "
+             "above. Other models use them as threads for NumPy's matrix products (small ones default "
+             "to 1, which is fastest for them).")] = None,
     report: Annotated[bool, typer.Option(
         help="Write report.html (curves, filters, occlusion...) into the run directory; needs cnnkit[viz].",
     )] = True,
@@ -186,7 +119,9 @@ def train(
     from cnnkit.io import load_checkpoint, resolve_checkpoint_path
     from cnnkit.losses import SoftmaxCrossEntropy
     from cnnkit.optim import OPTIMIZERS, CosineAnnealing
+    from cnnkit.runtime import blas_threads, configure
     from cnnkit.train import evaluate, fit
+    from cnnkit.train.parallel import describe, plan
 
     saved: dict = {}
     if resume is not None:
@@ -252,9 +187,7 @@ def train(
     metadata = {"train": settings, "classes": classes, "input_shape": list(input_shape),
                 "data": settings["data"], "normalize": {"mean": mean.tolist(), "std": std.tolist()}}
     table = summarize(net, input_shape)
-    slices = split_threads(threads, net, table.total_macs, distributed)
-    processes = split_processes(threads, net, table.total_macs, distributed)
-    threads = blas_threads(threads, table.total_macs)
+    slices, threads = plan(net, table.total_macs, threads, whole_batches=parallel is not None)
     if parallel is not None and not quiet:
         typer.echo(f"distributed: {parallel.size} ranks x batch {settings['batch_size']} = effective batch "
                    f"{settings['batch_size'] * parallel.size}; learning rate scaled linearly with the ranks "
@@ -266,12 +199,13 @@ def train(
                    f"{'x'.join(map(str, input_shape))}, {len(classes)} classes)")
         typer.echo(f"{name} lr {lr_used:g} (cosine), batch {settings['batch_size']}, "
                    f"{settings['epochs']} epoch{'s' * (settings['epochs'] != 1)}, seed {seed}, "
-                   f"{describe_threads(slices, threads, processes)} -> {run}")
+                   f"{describe(slices, threads)} -> {run}")
+    configure(keep_freed_memory=True)  # our process: each step's arrays reuse the last step's memory
     began = time.perf_counter()
-    with limit_blas_threads(threads):
+    with blas_threads(threads):
         history = fit(net, SoftmaxCrossEntropy(), opt, train_loader, epochs=settings["epochs"],
                       scheduler=scheduler, checkpoint=run / "checkpoint.npz" if root_rank else None,
-                      resume=resume, quiet=quiet, metadata=metadata, threads=slices, processes=processes)
+                      resume=resume, quiet=quiet, metadata=metadata, parallel=slices)
         seconds = time.perf_counter() - began
         if not root_rank:  # rank 0 alone evaluates and writes; the replicas hold the same weights
             return

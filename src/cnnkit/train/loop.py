@@ -16,19 +16,17 @@ saved in the checkpoint, 2 epochs in one go and 1 epoch + resume + 1 epoch give 
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import numpy as np
 
 from cnnkit.io import load_checkpoint, save, set_model_rng_states
 from cnnkit.optim.clip import clip_grad_norm
-from cnnkit.runtime import keep_freed_memory
 from cnnkit.train.callbacks import Callback, EarlyStopping
 from cnnkit.train.history import History
-from cnnkit.train.processes import ProcessSplitStep
+from cnnkit.train.parallel import why_not_split
+from cnnkit.train.parallel.slices import Slices
 from cnnkit.train.progress import Progress, format_seconds
-from cnnkit.train.split import SplitStep, why_not_split
 
 
 class TrainingDiverged(FloatingPointError):
@@ -40,10 +38,13 @@ class TrainingDiverged(FloatingPointError):
 
 
 def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, *, scheduler=None,
-        callbacks=(), early_stopping=None, checkpoint=None, resume=None, quiet: bool = False,
-        clip_norm: float | None = None, metadata: dict | None = None, stream=None,
-        threads: int = 1, processes: int = 1) -> History:
+        callbacks=(), checkpoint=None, resume=None, metadata: dict | None = None,
+        clip_norm: float | None = None, parallel: Slices | None = None, quiet: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs (in total, counting those done before a resume).
+
+    Progress and per-epoch summaries go to ``sys.stdout`` (``contextlib.redirect_stdout`` sends them
+    elsewhere). ``fit`` changes no process-wide setting; ``cnnkit.runtime.configure(keep_freed_memory=True)``
+    makes steps 5-15% faster (``cnnkit train`` turns it on).
 
     Args:
         model: a cnnkit Layer mapping a batch (N, C, H, W) to scores (N, K).
@@ -54,23 +55,21 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
         epochs: the epoch to stop after (1-based count).
         scheduler: a ``cnnkit.optim`` schedule, stepped after every epoch (or every batch if its
             ``interval`` is "step").
-        callbacks: Callback objects (see :mod:`cnnkit.train.callbacks`).
-        early_stopping: an ``EarlyStopping`` or an int patience (monitoring val_loss).
+        callbacks: Callback objects (see :mod:`cnnkit.train.callbacks`), ``EarlyStopping`` among them (at
+            most one: it stops, restores the best weights and is saved in checkpoints).
         checkpoint: a path; after every epoch the model, optimizer, schedule, history and early-stopping
             state are written there atomically.
         resume: a checkpoint path written by ``fit``; training continues after its epoch.
-        quiet: print nothing (no progress bar, no per-epoch summary).
-        clip_norm: clip gradients to this global norm before each step.
         metadata: JSON-able data stored in every checkpoint under ``extra["metadata"]`` (class names,
             normalization: what ``cnnkit predict`` needs).
-        stream: where progress and summaries go (default sys.stdout).
-        threads: take each batch through forward and backward in this many slices at once, on threads
-            (:mod:`cnnkit.train.split`; the same gradients up to float32 rounding, 1.4-1.6x faster steps on
-            two cores). Models with batch norm or dropout train whole, as with threads=1.
-        processes: the same with the slices on this many processes (this one and processes - 1 spawned
-            workers, :mod:`cnnkit.train.processes`): for small models, whose hundreds of short NumPy calls
-            threads cannot run at once (LeNet-5 steps 7.2 -> 4.9 ms on two cores). Workers are spawned, so
-            a script calling fit this way needs the ``if __name__ == "__main__":`` guard.
+        clip_norm: clip gradients to this global norm before each step.
+        parallel: None (each batch whole), or each batch in slices at once with the same gradients up to
+            float32 rounding: ``cnnkit.train.parallel.Threads(n)`` (1.4-1.6x faster steps on two cores for
+            models of 20 M multiply-adds per example or more) or ``Processes(n)`` (this process and n - 1
+            spawned workers, for smaller models: LeNet-5 steps 7.2 -> 4.9 ms; a script training this way
+            needs the ``if __name__ == "__main__":`` guard). Models with batch norm or dropout train
+            whole. ``cnnkit.train.parallel.plan`` chooses as ``cnnkit train`` does.
+        quiet: print nothing (no progress bar, no per-epoch summary).
 
     Returns:
         A :class:`History`, one record per epoch.
@@ -78,32 +77,33 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
     Raises:
         TrainingDiverged: the loss became NaN or infinite; the message names the epoch and step, and the
             checkpoint file (if any) still holds the last good epoch.
+        TypeError: a callback is not a Callback, or ``parallel`` is not None, Threads or Processes.
+        ValueError: more than one EarlyStopping among the callbacks.
     """
-    if threads > 1 and processes > 1:
-        raise ValueError(f"fit: Received threads={threads} and processes={processes}; slice batches on "
-                         f"threads or on processes, not both.")
-    stream = stream if stream is not None else sys.stdout
-    stopper = EarlyStopping(patience=early_stopping) if isinstance(early_stopping, int) else early_stopping
-    hooks = [*callbacks, *([stopper] if stopper is not None else [])]
+    if parallel is not None and not isinstance(parallel, Slices):
+        raise TypeError(f"fit: Received parallel={parallel!r}; expected None, cnnkit.train.parallel."
+                        f"Threads(n) or cnnkit.train.parallel.Processes(n).")
+    hooks = list(callbacks)
     bad = [type(c).__name__ for c in hooks if not isinstance(c, Callback)]
     if bad:
         raise TypeError(f"fit: callbacks must be cnnkit.train.Callback objects, received {bad[0]}.")
+    stoppers = [c for c in hooks if isinstance(c, EarlyStopping)]
+    if len(stoppers) > 1:
+        raise ValueError(f"fit: Received {len(stoppers)} EarlyStopping callbacks; expected at most one (its "
+                         f"state is saved in checkpoints).")
+    stopper = stoppers[0] if stoppers else None
     history, start = History(), 0
     if resume is not None:
         history, start = _resume(resume, model, optimizer, scheduler, stopper)
         if not quiet:
-            print(f"resumed from {resume} after epoch {start}", file=stream)
+            print(f"resumed from {resume} after epoch {start}")
     for hook in hooks:
         hook.on_train_begin(model, optimizer)
     last_saved = f"{checkpoint} (epoch {start})" if resume is not None and checkpoint is not None else None
 
-    keep_freed_memory()  # every step's arrays reuse the last step's memory (no page faults): 5-15% faster
     split = None
-    if why_not_split(model) is None:
-        if threads > 1:
-            split = SplitStep(model, loss, threads)
-        elif processes > 1:
-            split = ProcessSplitStep(model, loss, processes)
+    if parallel is not None and parallel.count > 1 and why_not_split(model) is None:
+        split = parallel.step(model, loss)
     try:
         for epoch in range(start, epochs):
             for hook in hooks:
@@ -112,7 +112,7 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
             _set_epoch(train_loader, epoch)
             try:
                 train = _train_epoch(model, loss, optimizer, train_loader, epoch, epochs, scheduler, hooks,
-                                     clip_norm, quiet, stream, split)
+                                     clip_norm, quiet, split)
             except _Diverged as d:
                 kept = f"the last good checkpoint is kept at {last_saved}" if last_saved else \
                     "no checkpoint was kept"
@@ -131,7 +131,7 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
                 scheduler.step()
             history.append(record)
             if not quiet:
-                print(summary_line(record, epochs, train["images"]), file=stream, flush=True)
+                print(summary_line(record, epochs, train["images"]), flush=True)
             stop = False
             for hook in hooks:
                 stop = bool(hook.on_epoch_end(epoch, record)) or stop
@@ -148,7 +148,7 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
                 if not quiet:
                     print(f"{history.stopped}: {stopper.monitor} has not improved for "
                           f"{stopper.patience} epochs (best {stopper.best:.4f} at epoch "
-                          f"{stopper.best_epoch})", file=stream)
+                          f"{stopper.best_epoch})")
                 break
     finally:
         if split is not None:
@@ -173,11 +173,10 @@ class _Diverged(Exception):
         self.value, self.step = value, step
 
 
-def _train_epoch(model, loss, optimizer, loader, epoch, epochs, scheduler, hooks, clip_norm, quiet, stream,
-                 split=None):
+def _train_epoch(model, loss, optimizer, loader, epoch, epochs, scheduler, hooks, clip_norm, quiet, split):
     model.train()
     total = len(loader) if hasattr(loader, "__len__") else None
-    progress = Progress(total, f"epoch {epoch + 1}/{epochs}", quiet=quiet, stream=stream)
+    progress = Progress(total, f"epoch {epoch + 1}/{epochs}", quiet=quiet)
     counts = _Counts()
     try:
         for step, (x, y) in enumerate(loader, start=1):

@@ -30,6 +30,7 @@ from cnnkit.functional.norm import batch_norm
 from cnnkit.layers.activation import check_float_array
 from cnnkit.layers.base import Layer
 from cnnkit.layers.norm import BatchNorm1d, BatchNorm2d
+from cnnkit.runtime import blas_threads
 
 _BUCKET_BYTES = 16 * 2**20  # large models are reduced in 16 MiB pieces, so the buffer stays cache-friendly
 
@@ -68,25 +69,20 @@ class DataParallel:
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.timeout, self.sync_batchnorm = float(timeout), sync_batchnorm
         self._shards: list[DistributedLoader] = []
-        self.threads = self._limit_blas_threads(threads)
+        self.threads = threads if threads is not None else self._cores_per_rank()
+        self._blas = blas_threads(self.threads)  # kept for the job: the rank's share of the cores
 
     @property
     def is_root(self) -> bool:
         """Rank 0: the one rank that prints, writes checkpoints, history and the report."""
         return self.rank == 0
 
-    def _limit_blas_threads(self, threads: int | None) -> int:
-        if threads is None:
-            local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
-            per_node = local.Get_size()
-            local.Free()
-            threads = max(1, (os.cpu_count() or 1) // per_node)
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # without threadpoolctl the environment variables are the only lever
-            return threads
-        self._limiter = threadpool_limits(limits=threads)
-        return threads
+    def _cores_per_rank(self) -> int:
+        """This machine's cores divided by the ranks running on it (at least 1)."""
+        local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
+        per_node = local.Get_size()
+        local.Free()
+        return max(1, (os.cpu_count() or 1) // per_node)
 
     # -- collectives with a deadline ---------------------------------------------------------------------
     def _wait(self, request, what: str):

@@ -1,4 +1,5 @@
-"""Batch slices on threads (cnnkit.train.split): the same gradients as the whole batch, the same training."""
+"""Batch slices on threads (cnnkit.train.parallel.threads): the same gradients as the whole batch, the same
+training; which models may be sliced (each layer class's ``mixes_examples``)."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ import cnnkit as ck
 from cnnkit.losses import SoftmaxCrossEntropy
 from cnnkit.optim import SGD
 from cnnkit.train import TrainingDiverged, fit
-from cnnkit.train.split import SplitStep, why_not_split
+from cnnkit.train.parallel import Threads, why_not_split
+from cnnkit.train.parallel.threads import SplitStep
 
 
 def _residual_net(rng):
@@ -57,10 +59,59 @@ def test_eligibility():
         SplitStep(_residual_net(rng), SoftmaxCrossEntropy(), 1)
 
 
+class Scale(ck.Layer):
+    """A layer class made here and listed nowhere: it treats each example on its own."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, dy):
+        return 2 * dy
+
+    def output_shape(self, input_shape):
+        return input_shape
+
+
+def test_a_new_layer_class_is_eligible_without_being_listed_anywhere():
+    rng = np.random.default_rng(0)
+    model = ck.Sequential(ck.Conv2d(1, 2, 3, rng=rng), Scale(), ck.Flatten(),
+                          ck.Linear(2 * 6 * 6, 3, rng=rng)).astype(np.float64)
+    assert why_not_split(model) is None
+    x, y = rng.standard_normal((6, 1, 8, 8)), rng.integers(0, 3, 6)
+    loss = SoftmaxCrossEntropy()
+    loss.forward(model.forward(x), y)
+    model.backward_params(loss.backward())
+    whole = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    step = SplitStep(model, SoftmaxCrossEntropy(), 2)
+    try:
+        step.forward(x, y)
+        step.backward()
+    finally:
+        step.close()
+    for p, g in zip(model.parameters(), whole, strict=True):
+        np.testing.assert_allclose(p.grad, g, rtol=1e-12, atol=1e-12 * np.abs(g).max())
+
+
+@pytest.mark.parametrize("layer", [ck.BatchNorm1d(4), ck.BatchNorm2d(4), ck.Dropout(0.1)], ids=type)
+def test_batch_norm_and_dropout_make_a_model_ineligible_at_any_depth(layer):
+    name = type(layer).__name__
+    assert layer.mixes_examples and not ck.Conv2d(1, 4, 3).mixes_examples
+    inner = ck.Sequential(ck.Identity(), layer)
+    for model in (inner, ck.Sequential(ck.Conv2d(4, 4, 1), ck.Residual(inner)),
+                  ck.Sequential(ck.Concat(ck.Identity(), inner))):
+        reason = why_not_split(model)
+        assert reason is not None and reason.endswith(f"({name}) mixes or randomizes examples")
+
+    class Mine(type(layer)):  # a subclass inherits the attribute: nothing to list either
+        pass
+    assert why_not_split(ck.Sequential(Mine(4) if name != "Dropout" else Mine(0.1))) is not None
+
+
 def _train(threads, model, epochs=3):
     x, y = blobs(96)
     history = fit(model, SoftmaxCrossEntropy(), SGD(model, lr=0.05, momentum=0.9), ArrayLoader(x, y),
-                  epochs=epochs, quiet=True, threads=threads)
+                  epochs=epochs, quiet=True, parallel=Threads(threads))
     return history, [p.data.copy() for p in model.parameters()]
 
 
@@ -89,4 +140,4 @@ def test_fit_with_threads_stops_on_nan():
     x[5] = np.nan
     with pytest.raises(TrainingDiverged, match=r"the loss became nan at epoch 1, step 1"):
         fit(model, SoftmaxCrossEntropy(), SGD(model, lr=0.05), ArrayLoader(x, y, shuffle=False), quiet=True,
-            threads=2)
+            parallel=Threads(2))

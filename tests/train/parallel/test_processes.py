@@ -1,4 +1,4 @@
-"""Batch slices on worker processes (cnnkit.train.processes): the same gradients and training as the
+"""Batch slices on worker processes (cnnkit.train.parallel.processes): the same gradients and training as the
 whole batch, and clear errors when a worker fails or dies."""
 
 import os
@@ -12,7 +12,8 @@ import cnnkit as ck
 from cnnkit.losses import SoftmaxCrossEntropy
 from cnnkit.optim import SGD
 from cnnkit.train import TrainingDiverged, fit
-from cnnkit.train.processes import ProcessSplitStep
+from cnnkit.train.parallel import Processes
+from cnnkit.train.parallel.processes import ProcessSplitStep
 
 
 def _net(rng):
@@ -57,11 +58,6 @@ def test_arguments_are_checked():
         ProcessSplitStep(bn, SoftmaxCrossEntropy(), 2)
     with pytest.raises(ValueError, match=r"ProcessSplitStep: Received processes=1; expected an int >= 2"):
         ProcessSplitStep(_net(np.random.default_rng(0)), SoftmaxCrossEntropy(), 1)
-    model = _net(np.random.default_rng(0))
-    with pytest.raises(ValueError, match=r"fit: Received threads=2 and processes=2; slice batches on threads "
-                                         r"or on processes, not both"):
-        fit(model, SoftmaxCrossEntropy(), SGD(model, lr=0.1), ArrayLoader(*blobs(8)), quiet=True, threads=2,
-            processes=2)
 
 
 def test_a_failing_worker_raises_its_error_here():
@@ -88,17 +84,17 @@ def test_a_dead_worker_is_reported_not_waited_for():
         step.close()
 
 
-def _train(model, epochs=3, **slices):
+def _train(model, epochs=3, parallel=None):
     x, y = blobs(96)
     history = fit(model, SoftmaxCrossEntropy(), SGD(model, lr=0.05, momentum=0.9), ArrayLoader(x, y),
-                  epochs=epochs, quiet=True, **slices)
+                  epochs=epochs, quiet=True, parallel=parallel)
     return history, [p.data.copy() for p in model.parameters()]
 
 
 def test_fit_with_processes_trains_like_one_process_and_repeats_itself():
     one = _train(_net(np.random.default_rng(3)))
-    two = _train(_net(np.random.default_rng(3)), processes=2)
-    again = _train(_net(np.random.default_rng(3)), processes=2)
+    two = _train(_net(np.random.default_rng(3)), parallel=Processes(2))
+    again = _train(_net(np.random.default_rng(3)), parallel=Processes(2))
     assert two[0]["train_accuracy"][-1] >= 0.9
     np.testing.assert_allclose(two[0]["train_loss"], one[0]["train_loss"], rtol=1e-4)
     for a, b, c in zip(one[1], two[1], again[1], strict=True):
@@ -108,7 +104,7 @@ def test_fit_with_processes_trains_like_one_process_and_repeats_itself():
 
 def test_fit_with_processes_runs_ineligible_models_whole_and_stops_on_nan():
     one = _train(small_net(seed=4, dropout=0.3), epochs=1)
-    two = _train(small_net(seed=4, dropout=0.3), epochs=1, processes=2)
+    two = _train(small_net(seed=4, dropout=0.3), epochs=1, parallel=Processes(2))
     for a, b in zip(one[1], two[1], strict=True):
         np.testing.assert_array_equal(a, b)
     model = _net(np.random.default_rng(5))
@@ -116,4 +112,4 @@ def test_fit_with_processes_runs_ineligible_models_whole_and_stops_on_nan():
     x[12] = np.nan  # in the worker's half of the first batch of 16
     with pytest.raises(TrainingDiverged, match=r"the loss became nan at epoch 1, step 1"):
         fit(model, SoftmaxCrossEntropy(), SGD(model, lr=0.05), ArrayLoader(x, y, shuffle=False), quiet=True,
-            processes=2)
+            parallel=Processes(2))

@@ -1,19 +1,22 @@
-"""Data parallelism on processes: a training step's batch cut into slices, the others' on worker processes.
+"""Batch slices on processes: a training step's batch cut into slices, all but the first on worker processes.
 
-For models too small for threads (cnnkit.train.split). Python threads share one interpreter lock; NumPy
-lets go of it inside each call, but a LeNet-5 step is a few hundred calls of 5-50 us, and handing the lock
-over costs as much as such a call. Measured on 2 cores: two threads each stepping LeNet-5 on batch 32 took
-6.7 ms a step where one thread alone took 4.2 ms; two *processes* took 4.05 and 4.16 ms.
+For models too small for threads (:mod:`cnnkit.train.parallel.threads`). Python threads share one
+interpreter lock; NumPy lets go of it inside each call, but a LeNet-5 step is a few hundred calls of
+5-50 us, and handing the lock over costs as much as such a call. Measured on 2 cores: two threads each
+stepping LeNet-5 on batch 32 took 6.7 ms a step where one thread alone took 4.2 ms; two *processes* took
+4.05 and 4.16 ms.
 
 A step: the model's parameters are copied into shared memory, the batch's last slices are written there
 too, and each worker (a spawned process holding a replica of the model whose parameters are views of the
 shared copy) runs forward, sends its scores and loss, runs backward and writes its gradients -- weighted
-by its slice's share of the batch, so that the sum is the gradient of the batch's mean loss, exactly as in
-cnnkit.train.split -- into its own shared block. Meanwhile this process runs the first slice; backward
+by its slice's share of the batch, so that the sum is the gradient of the batch's mean loss, exactly as
+on threads -- into its own shared block. Meanwhile this process runs the first slice; backward
 adds the workers' gradients into the model's.
 
 Only this process's own objects cross to the workers (the model and loss, pickled once at start-up);
-nothing is ever unpickled from a file.
+nothing is ever unpickled from a file. The workers are our processes: they turn on
+``cnnkit.runtime.configure(keep_freed_memory=True)`` for themselves (every step's arrays reuse the memory
+of the step before) and hold their BLAS to one thread.
 """
 
 from __future__ import annotations
@@ -24,8 +27,25 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from cnnkit.runtime import one_blas_thread
-from cnnkit.train.split import batch_slices, check_slices, slice_backward, slice_forward
+from cnnkit.runtime import batch_slices, blas_threads, configure
+from cnnkit.train.parallel.slices import Slices, check_slices, slice_backward, slice_forward
+
+
+class Processes(Slices):
+    """``fit(..., parallel=Processes(n))``: each batch in ``n`` slices at once, the first in this process,
+    the others on ``n - 1`` worker processes spawned when ``fit`` starts.
+
+    For models under about 20 M multiply-adds per example, whose hundreds of short NumPy calls threads
+    cannot run at once (LeNet-5 steps 7.2 -> 4.9 ms on two cores); models with batch norm or dropout
+    train whole. The workers are spawned, so a script training this way needs Python's
+    ``if __name__ == "__main__":`` guard.
+
+    >>> Processes(2)
+    Processes(count=2)
+    """
+
+    def step(self, model, loss) -> ProcessSplitStep:
+        return ProcessSplitStep(model, loss, self.count)
 
 
 class _Block:
@@ -52,13 +72,11 @@ class _Block:
 
 def _worker(conn, model, loss, params_spec, grads_spec):
     """A worker's loop: ("batch", spec) opens a batch block; ("step", n, training) runs slice n's step."""
-    from cnnkit.runtime import keep_freed_memory
-
-    keep_freed_memory()
+    configure(keep_freed_memory=True)  # our own process: its steps reuse the memory of the step before
     params, grads, batch = _Block(params_spec[1], params_spec[0]), _Block(grads_spec[1], grads_spec[0]), None
     for p, shared in zip(model.parameters(), params.arrays, strict=True):
         p.data = shared  # the replica reads the parameters this process's model was given
-    with one_blas_thread():
+    with blas_threads(1):
         while (message := _next(conn)) is not None:
             try:
                 if message[0] == "batch":
@@ -90,11 +108,11 @@ def _next(conn):
 
 class ProcessSplitStep:
     """Forward, loss and backward of one batch in ``processes`` slices at once: the first slice here, the
-    others on worker processes. The same interface as :class:`cnnkit.train.split.SplitStep`.
+    others on worker processes. The same interface as :class:`cnnkit.train.parallel.threads.SplitStep`.
 
     Args:
-        model: an eligible model (:func:`cnnkit.train.split.why_not_split` returns None) whose parameters
-            all have one dtype.
+        model: an eligible model (:func:`~cnnkit.train.parallel.why_not_split` returns None) whose
+            parameters all have one dtype.
         loss: the loss object; each worker gets a copy.
         processes: an int >= 2 (this process counts as one).
 
@@ -155,7 +173,7 @@ class ProcessSplitStep:
     def forward(self, x, y):
         """Scores (N, ...) of the whole batch and its mean loss (NaN if a score is not finite), by slices."""
         n = len(x)
-        self._slices, self._n = batch_slices(n, self.processes), n
+        self._slices, self._n = batch_slices(n, count=self.processes), n
         for p, shared in zip(self.model.parameters(), self._params.arrays, strict=True):
             np.copyto(shared, p.data)  # optimizers may have rebound p.data: copy, every step
         self._share_batch(x, y, max(s.stop - s.start for s in self._slices))
@@ -165,7 +183,7 @@ class ProcessSplitStep:
             np.copyto(self._batches[i].arrays[1][:s.stop - s.start], y[s])
             self._send(i, ("step", s.stop - s.start, (s.stop - s.start) / n, self.model.training))
             self._busy.append(i)
-        with one_blas_thread():
+        with blas_threads(1):
             scores, value = slice_forward(self.model, self.loss, x[self._slices[0]], y[self._slices[0]])
         results = [(scores, value)] + [self._receive(i, "scores")[1:] for i in self._busy]
         self._shape = scores.shape
@@ -179,7 +197,7 @@ class ProcessSplitStep:
     def backward(self):
         """Gradients of the batch's mean loss added into the model's ``param.grad``."""
         share = (self._slices[0].stop - self._slices[0].start) / self._n
-        with one_blas_thread():
+        with blas_threads(1):
             slice_backward(self.model, self.loss, share, self._shape)
         for i in self._busy:
             self._receive(i, "done")
