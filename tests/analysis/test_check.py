@@ -16,7 +16,8 @@ def test_reports_every_layer_that_does_not_tile_not_just_the_first():
     assert report.names() == ["0", "2", "3"]
     first = str(report.problems[0])
     assert "(34 - 3 + 0)/2 + 1 = 16.5 is not an integer" in first
-    assert "use padding=(0, 1) (before, after on H) or stride=1, or fit='crop'" in first
+    assert "use padding=((0, 1), (0, 1)) (one (before, after) pair per axis) or stride=1, or fit='crop'" \
+        in first
     assert "The same holds for W." in first
     assert "(7 - 2 + 0)/2 + 1 = 3.5" in str(report.problems[2])
     text = str(report)

@@ -278,7 +278,8 @@ def test_fit_policies(make):
     """(10 - 3)/2 + 1 = 4.5: "error" raises with the formula, "crop" gives 4 (floor), "pad" 5 (ceil)."""
     x = np.ones((1, 1, 10, 10), np.float32)
     with pytest.raises(ck.ShapeError, match=r"\(H - F \+ 2P\)/S \+ 1 = \(10 - 3 \+ 0\)/2 \+ 1 = 4.5 is "
-                                            r"not an integer; use padding=\(0, 1\).*fit='crop'.*fit='pad'"):
+                                            r"not an integer; use (padding=\(\(0, 1\), \(0, 1\)\) .*)?"
+                                            r"stride=1, or fit='crop'.*fit='pad'"):
         make("error")(x)
     with pytest.raises(ck.ShapeError, match=r"4.5 is not an integer"):
         make("error").output_shape(x.shape)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from cnnkit.analysis.arithmetic import Field, field_step, is_transposed, window_hyperparameters
 from cnnkit.errors import ShapeError
-from cnnkit.geometry import axis_names, window_geometry
+from cnnkit.geometry import Window, axis_names, window_geometry
 from cnnkit.layers.base import Concat, Residual, Sequential
 
 
@@ -166,7 +166,9 @@ def _untiled_axes(layer, shape):
             messages[seen[key]] += f" The same holds for {axis}."
             continue
         try:
-            window_geometry(n, k, s, pad, d, "error", name=repr(layer), axis=axis)
+            window_geometry(n, k, s, pad, d, "error", name=repr(layer), axis=axis,
+                            layer=Window(spatial, kernel, stride, padding, dilation,
+                                         getattr(layer, "max_padding", None)))
         except ShapeError as e:
             seen[key] = len(messages)
             messages.append(str(e))

@@ -448,7 +448,7 @@ def lp_poolnd(x, norm_type, kernel_size, stride=None, fit="error", *, nd=None, n
     here a partial window is the norm of what it covers. The gradient of a window whose norm is 0 is 0.
     """
     p = float(norm_type)  # a Python float keeps float32 arrays float32 (a NumPy float64 would upcast)
-    g = pool_geometry(x.shape, kernel_size, stride, 0, 1, fit, nd=nd, name=name)
+    g = pool_geometry(x.shape, kernel_size, stride, 0, 1, fit, nd=nd, name=name, max_padding=0)
     xp = pad(x, g["pads"])
     y = _window_sum(np.abs(xp) ** p, g) ** (1.0 / p)
     return y, dict(geometry=g, xp=xp, y=y, p=p)
@@ -524,7 +524,9 @@ def blurnd(x, kernel, stride=1, padding=0, fit="error", *, name="blur"):
             an integer.
     """
     kernel = np.asarray(kernel)
-    g = pool_geometry(x.shape, kernel.shape, stride, padding, 1, fit, nd=kernel.ndim, name=name)
+    # Blur2d's padding follows from its filter size, so a ShapeError offers stride and fit only.
+    g = pool_geometry(x.shape, kernel.shape, stride, padding, 1, fit, nd=kernel.ndim, name=name,
+                      max_padding=0)
     weights = kernel.astype(x.dtype, copy=False).reshape(-1)
     layout = _Phases(x.shape[2:], g)
     y = _over_chunks((*x.shape[:2], *g["out"]), x.dtype,

@@ -22,6 +22,7 @@ class _Pool(Layer):
     """A sliding window over (N, C, *S) that keeps the channel count."""
 
     ndim, layout = 2, "(N, C, H, W)"
+    takes_padding = True  # False: no padding argument (LPPool2d, Blur2d)
 
     def _set_window(self, kernel_size, stride=None, padding=0, dilation=1, fit="error"):
         owner, nd = type(self).__name__, self.ndim
@@ -39,6 +40,11 @@ class _Pool(Layer):
                                  f"padding must be at most kernel_size // 2 = {k // 2} (PyTorch's rule), so "
                                  f"that every window covers some input.")
 
+    @property
+    def max_padding(self):
+        """The most padding per side a ShapeError may advise: kernel_size // 2, or 0 without the argument."""
+        return tuple(k // 2 for k in self.kernel_size) if self.takes_padding else 0
+
     def _check_shape(self, shape, channels=None):
         """The shape checks of ``forward`` (Layer.check_input), with the same messages, for output_shape."""
         if len(shape) != self.ndim + 2:
@@ -52,7 +58,7 @@ class _Pool(Layer):
         self._check_shape(input_shape)
         N, C, *spatial = input_shape
         out, _ = conv_geometry(spatial, self.kernel_size, self.stride, self.padding, self.dilation, self.fit,
-                               name=repr(self))
+                               name=repr(self), max_padding=self.max_padding)
         return (N, C, *out)
 
 
@@ -170,6 +176,8 @@ class LPPool2d(_Pool):
     (1, 8, 4, 4)
     """
 
+    takes_padding = False
+
     def __init__(self, norm_type, kernel_size, stride=None, *, fit="error"):
         if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
             raise TypeError(f"LPPool2d: Received norm_type={norm_type!r}; expected a real number >= 1.")
@@ -273,6 +281,8 @@ class Blur2d(_Pool):
     >>> Blur2d(16).output_shape((1, 16, 31, 31))
     (1, 16, 16, 16)
     """
+
+    takes_padding = False  # the filter size sets the padding
 
     def __init__(self, channels, filter_size=3, stride=2, *, fit="error"):
         self.channels = positive_int(channels, "channels", "Blur2d")
