@@ -11,14 +11,18 @@ Layout of the file (a zip of ``.npy`` arrays, read with ``allow_pickle=False``):
 Loading rebuilds the network with :func:`cnnkit.layers.from_config`, which only instantiates registered
 cnnkit layer types: no code from the file is ever executed. Writes are atomic (a temporary file in the same
 directory, flushed and fsynced, then ``os.replace`` and an fsync of the directory), so a crash or a kill at
-any moment leaves either the old file or the new one, never a torn one.
+any moment leaves either the old file or the new one, never a torn one. The temporary file a killed writer
+leaves is named after its writer (pid, start time, host), and the next write into that directory removes
+it once that process is gone (never a live writer's).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import socket
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -110,12 +114,16 @@ def atomic_write(path, write) -> Path:
     """Call ``write(binary_file)`` on a temporary file beside ``path``, then move it into place atomically.
 
     The sequence (flush, fsync the file, ``os.replace``, fsync the directory) is what makes the rename
-    durable: after a crash the path holds the complete old file or the complete new one.
+    durable: after a crash the path holds the complete old file or the complete new one. A writer killed
+    mid-write (SIGKILL, out of memory, power loss) leaves its temporary file behind; the temporary's name
+    says who wrote it (:func:`temporary_name`), and every write first removes the temporaries in its
+    directory whose writer is gone (:func:`remove_stale_temporaries`).
     """
     path = Path(path)
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    remove_stale_temporaries(directory)
+    tmp = directory / temporary_name(path.name)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -132,6 +140,90 @@ def atomic_write(path, write) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+# -- temporary files and their writers ----------------------------------------------------------------------
+# ``.<file name>.<pid>.<start>.<host>.<8 hex>.tmp``: the writer's process id, its start time (clock ticks
+# after boot, from /proc; 0 where unknown) so that a reused pid is not taken for the writer, and its host,
+# because on a shared file system a pid means nothing on another machine.
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<start>\d+)\.(?P<host>[A-Za-z0-9_-]+)"
+                        r"\.(?P<token>[0-9a-f]{8})\.tmp")
+
+
+def temporary_name(name: str) -> str:
+    """The name of a temporary file for ``name`` written by this process (see :func:`writer_is_gone`)."""
+    pid = os.getpid()
+    return f".{name}.{pid}.{_start_time(pid) or 0}.{_host()}.{secrets.token_hex(4)}.tmp"
+
+
+def remove_stale_temporaries(directory) -> list[Path]:
+    """Delete the temporary files in ``directory`` left by writers that died; return the paths removed.
+
+    Only names of the exact form :func:`temporary_name` makes are considered, and of those only the ones
+    written on this host by a process that no longer runs: a live writer's file is never touched, nor one
+    from another machine (whose processes cannot be checked from here). ``cnnkit train`` calls this on its
+    run directory at start; every checkpoint save calls it on the directory it writes to.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        if writer_is_gone(int(match["pid"]), int(match["start"]), match["host"]):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:  # another process cleaned it first
+                continue
+            removed.append(Path(entry.path))
+    return removed
+
+
+def writer_is_gone(pid: int, start: int, host: str) -> bool:
+    """Whether the process that named a temporary file (pid, start time, host) has certainly ended.
+
+    False whenever it cannot be known: another host, or a running process with that pid whose start time
+    is unknown. A pid that runs again but started at another time is another process; a zombie (killed,
+    not yet reaped by its parent) writes nothing more.
+    """
+    if host != _host():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, owned by another user
+        pass
+    stat = _proc_stat(pid)
+    if stat is None:
+        return False
+    state, started = stat
+    return state == "Z" or (start != 0 and started != start)
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "localhost"
+
+
+def _start_time(pid: int) -> int | None:
+    stat = _proc_stat(pid)
+    return None if stat is None else stat[1]
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks after boot) from /proc/PID/stat, or None without /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (command name) ": state is field 3
+    try:
+        return fields[0], int(fields[19])  # starttime is field 22
+    except (IndexError, ValueError):
+        return None
 
 
 def _split(obj, prefix: str, arrays: dict):
