@@ -55,6 +55,7 @@ from cnnkit.layers import (
     Tanh,
 )
 from cnnkit.layers.base import Concat, Layer, Parameter, Residual, Sequential
+from cnnkit.layers.graph import Graph
 from cnnkit.losses import MulticlassSVM, SoftmaxCrossEntropy
 
 # -- cutting a network -----------------------------------------------------------------------------------
@@ -64,7 +65,8 @@ def feature_extractor(model: Layer, layer: str) -> Sequential:
     """The network up to and including ``layer`` (a dotted name like ``"features.12"``): it outputs CNN codes.
 
     The cut keeps the names of everything it keeps, so its state-dict keys are a prefix of the model's, and
-    it shares their layers (and weights) with ``model``: nothing is copied.
+    it shares their layers (and weights) with ``model``: nothing is copied. Cut in a :class:`Graph`, it is a
+    Graph of the nodes that ``layer`` depends on, with ``layer`` as its output.
 
     Raises:
         KeyError: no layer of that name (with the closest names). ValueError: the name is inside a Residual
@@ -82,6 +84,11 @@ def feature_extractor(model: Layer, layer: str) -> Sequential:
 
 
 def _cut(container: Layer, parts: list[str], done: str) -> Sequential:
+    if isinstance(container, Graph):  # the nodes the cut node needs, in their order: a Graph again
+        sub = container.subgraph(parts[0])
+        if len(parts) > 1:
+            sub.replace(parts[0], _cut(container[parts[0]], parts[1:], _join(done, parts[0])))
+        return sub
     if not isinstance(container, Sequential):
         raise ValueError(f"feature_extractor: {done or 'the model'} is a {type(container).__name__}; a "
                          f"network can only be cut inside Sequential chains, not inside a block's branches. "
@@ -303,6 +310,9 @@ def replace_head(model: Layer, num_classes: int, *, rng=None) -> Layer:
 def _set_child(model: Layer, name: str, new: Layer):
     parent_name, _, child = name.rpartition(".")
     parent = model.get(parent_name)
+    if isinstance(parent, Graph):
+        parent.replace(child, new)
+        return
     if isinstance(parent, Concat):
         parent = parent.branches
     if isinstance(parent, Residual):

@@ -32,6 +32,10 @@ from fractions import Fraction
 # return a view of their input (flatten, identity), so no new volume is stored.
 IN_PLACE = frozenset({"ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "Identity",
                       "Dropout", "Flatten"})
+# A Graph's joins count as the containers they stand for: Residual's sum is done in place (torchvision's
+# ``out += identity``) and Concat's branches can write into one buffer; a split, a slice, a reshape and a
+# permutation are views; a Constant is stored with the parameters.
+IN_PLACE |= {"Add", "Concatenate", "Constant", "Split", "Slice", "Reshape", "Permute"}
 
 
 def kind(layer) -> str:
@@ -87,6 +91,8 @@ def macs(layer, input_shape, output_shape) -> int:
         return math.prod(output_shape) * layer.in_features
     if kind(layer) == "LocallyConnected2d":
         return math.prod(output_shape) * layer.in_channels * math.prod(layer.kernel_size)
+    if kind(layer) == "MatMul":  # (..., n, k) @ (..., k, m): k for each output
+        return math.prod(output_shape) * input_shape[0][-1]
     if is_transposed(layer):
         # Each input value is scattered through K/groups filters of F*F taps.
         return math.prod(input_shape) * (layer.out_channels // layer.groups) * math.prod(layer.kernel_size)

@@ -15,6 +15,7 @@ from cnnkit.analysis.arithmetic import Field, field_step, is_transposed, window_
 from cnnkit.errors import ShapeError
 from cnnkit.geometry import Window, axis_names, window_geometry
 from cnnkit.layers.base import Concat, Residual, Sequential
+from cnnkit.layers.graph import Graph, num_outputs, takes_list
 
 
 @dataclass
@@ -110,10 +111,49 @@ def _walk(walk, layer, name, shape, fld):
         for _, other in outputs[1:]:
             merged = merged.merge(other)
         return (shapes[0][0], sum(s[1] for s in shapes), *shapes[0][2:]), merged
+    if isinstance(layer, Graph):
+        return _walk_graph(walk, layer, name, shape, fld)
     out = _leaf_shape(walk, layer, name, shape)
     fld = field_step(layer, fld, shape, out)
     walk.steps.append(Step(name, layer, shape, out, fld))
     return out, fld
+
+
+def _walk_graph(walk, graph, name, shape, fld):
+    """A Graph's nodes in order. A merge is a leaf whose field is the merge of its inputs' fields (a
+    Constant's value sees no pixels, so it adds none); each output of a Split is a step of its own."""
+    if len(graph.inputs) != 1:
+        raise ValueError(f"{name or 'the model'}: a Graph with {len(graph.inputs)} inputs cannot be traced "
+                         f"from one input shape.")
+    shapes, fields = {graph.inputs[0]: shape}, {graph.inputs[0]: fld}
+    for node, layer in graph.named_children():
+        node_name, sources = _join(name, node), graph.inputs_of(node)
+        if takes_list(layer):
+            in_shapes = [shapes[v] for v in sources]
+            known = [fields[v] for v in sources if fields[v] is not None]
+            out = _leaf_shape(walk, layer, node_name, in_shapes)
+            out_field = known[0] if known else None
+            for other in known[1:]:
+                out_field = out_field.merge(other)
+            walk.steps.append(Step(node_name, layer, in_shapes, out,
+                                   out_field or Field.of_input(len(walk.steps[0].output_shape) - 2)))
+        elif num_outputs(layer) > 1 and not layer.named_children():
+            out = [tuple(s) for s in _leaf_shape(walk, layer, node_name, shapes[sources[0]])]
+            out_field = fields[sources[0]]
+            walk.steps += [Step(f"{node_name}:{i}", layer, shapes[sources[0]], s, out_field)
+                           for i, s in enumerate(out)]
+        else:
+            out, out_field = _walk(walk, layer, node_name, shapes[sources[0]], fields[sources[0]])
+        if num_outputs(layer) == 1:
+            shapes[node], fields[node] = tuple(out), out_field
+        else:
+            for i, s in enumerate(out):
+                shapes[f"{node}:{i}"], fields[f"{node}:{i}"] = tuple(s), out_field
+    outputs = graph.output_names()
+    if len(outputs) == 1:
+        return shapes[outputs[0]], fields[outputs[0]]
+    merged = [fields[v] for v in outputs if fields[v] is not None]
+    return [shapes[v] for v in outputs], (merged[0] if merged else None)
 
 
 def _fail(walk, name, layer, message):

@@ -15,6 +15,7 @@ from torch import nn
 from cnnkit import layers as L
 from cnnkit.interop import _torch_modules as M
 from cnnkit.layers import base
+from cnnkit.layers.graph import Graph, num_outputs, takes_list
 
 
 def _symmetric(pairs) -> bool:
@@ -79,6 +80,10 @@ def _container(layer, convert):
         return M.Residual(body, shortcut, activation, layer.shortcut_name)
     if isinstance(layer, base.Concat):
         return M.Concat(OrderedDict((n, convert(c)) for n, c in layer.named_children()))
+    if isinstance(layer, Graph):
+        nodes = [(n, convert(c), layer.inputs_of(n), takes_list(c), num_outputs(c))
+                 for n, c in layer.named_children()]
+        return M.Graph(layer.inputs, layer.output_names(), nodes)
     return nn.Sequential(OrderedDict((n, convert(c)) for n, c in layer.named_children()))
 
 
@@ -114,7 +119,19 @@ TO_TORCH = {
     "Tanh": lambda m: nn.Tanh(),
     "Softmax": lambda m: nn.Softmax(m.dim),
     "Identity": lambda m: nn.Identity(),
+    # a Graph's merge and tensor nodes
+    "Graph": None, "Add": lambda m: M.Add(), "Multiply": lambda m: M.Multiply(),
+    "Subtract": lambda m: M.Subtract(), "Divide": lambda m: M.Divide(), "MatMul": lambda m: M.MatMul(),
+    "Concatenate": lambda m: M.Concatenate(m.dim), "Constant": lambda m: M.Constant(m.shape, m.trainable),
+    "Split": lambda m: M.Split(m.sizes, m.dim), "Reshape": lambda m: M.Reshape(m.shape),
+    "Slice": lambda m: _slice(m), "Permute": lambda m: M.Permute(m.dims),
 }
+
+
+def _slice(layer):
+    if layer.step < 0:
+        raise TypeError(f"{layer!r}: torch slicing takes no negative step.")
+    return M.Slice(layer.start, layer.stop, layer.step, layer.dim)
 
 
 def torch_kind(layer) -> str | None:
@@ -204,6 +221,12 @@ FROM_TORCH = {
     nn.AvgPool2d: _from_avg_pool, M.FitPool2d: _from_fit_pool,
     M.Blur2d: lambda m: L.Blur2d(m.channels, m.filter_size, m.stride, fit=m.fit),
     M.LocallyConnected2d: _from_local,
+    M.Add: lambda m: L.Add(), M.Multiply: lambda m: L.Multiply(), M.Subtract: lambda m: L.Subtract(),
+    M.Divide: lambda m: L.Divide(), M.MatMul: lambda m: L.MatMul(),
+    M.Concatenate: lambda m: L.Concatenate(m.dim),
+    M.Constant: lambda m: L.Constant(tuple(m.value.shape), trainable=m.trainable),
+    M.Split: lambda m: L.Split(m.sizes, m.dim), M.Slice: lambda m: L.Slice(m.start, m.stop, m.step, m.dim),
+    M.Reshape: lambda m: L.Reshape(m.shape), M.Permute: lambda m: L.Permute(m.dims),
     nn.AdaptiveAvgPool2d: lambda m: _global(m, L.GlobalAvgPool2d),
     nn.AdaptiveMaxPool2d: lambda m: _global(m, L.GlobalMaxPool2d),
     nn.ReLU: lambda m: L.ReLU(), nn.ReLU6: lambda m: L.ReLU6(),
@@ -227,6 +250,11 @@ def convert_from_torch(module, path: str = "", problems: list | None = None):
         return base.Sequential(children())
     if type(module) is M.Concat:
         return base.Concat(**children())
+    if type(module) is M.Graph:
+        graph, parts = Graph(module.inputs), children()
+        for name, sources, _, _ in module.plan:
+            graph.add(name, parts[name], list(sources))
+        return graph.set_outputs(module.outputs)
     if type(module) is M.Residual:
         parts = children()
         body = base.Sequential(OrderedDict((n, parts[n]) for n in module.body_names))

@@ -168,3 +168,119 @@ class LocallyConnected2d(nn.Module):
         y = torch.einsum("njl,klj->nkl", cols, self.weight.reshape(K, H_out * W_out, -1))
         y = y.reshape(x.shape[0], K, H_out, W_out)
         return y if self.bias is None else y + self.bias
+
+
+# -- cnnkit.Graph and its merge nodes ----------------------------------------------------------------------
+
+class Graph(nn.Module):
+    """cnnkit's Graph: named nodes run in order, each reading named values; nodes are children by name."""
+
+    def __init__(self, inputs, outputs, nodes):
+        super().__init__()
+        self.inputs, self.outputs, self.plan = list(inputs), list(outputs), []
+        for name, module, sources, takes_list, num_outputs in nodes:
+            self.add_module(name, module)
+            self.plan.append((name, tuple(sources), takes_list, num_outputs))
+
+    def forward(self, *xs):
+        values = dict(zip(self.inputs, xs, strict=True))
+        for name, sources, takes_list, num_outputs in self.plan:
+            args = [values[v] for v in sources]
+            y = self._modules[name](*args) if takes_list else self._modules[name](args[0])
+            if num_outputs == 1:
+                values[name] = y
+            else:
+                values.update((f"{name}:{i}", part) for i, part in enumerate(y))
+        result = [values[v] for v in self.outputs]
+        return result[0] if len(result) == 1 else tuple(result)
+
+
+class Add(nn.Module):
+    def forward(self, *xs):
+        y = xs[0]
+        for x in xs[1:]:
+            y = y + x
+        return y
+
+
+class Multiply(nn.Module):
+    def forward(self, a, b):
+        return a * b
+
+
+class Subtract(nn.Module):
+    def forward(self, a, b):
+        return a - b
+
+
+class Divide(nn.Module):
+    def forward(self, a, b):
+        return a / b
+
+
+class MatMul(nn.Module):
+    def forward(self, a, b):
+        return torch.matmul(a, b)
+
+
+class Concatenate(nn.Module):
+    def __init__(self, dim=1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs):
+        return torch.cat(xs, dim=self.dim)
+
+
+class Constant(nn.Module):
+    """A stored tensor named ``value``: a Parameter if trainable, else a buffer (as in cnnkit)."""
+
+    def __init__(self, shape, trainable=False):
+        super().__init__()
+        self.trainable = trainable
+        if trainable:
+            self.value = nn.Parameter(torch.zeros(shape))
+        else:
+            self.register_buffer("value", torch.zeros(shape))
+
+    def forward(self):
+        return self.value
+
+
+class Split(nn.Module):
+    def __init__(self, sizes, dim=1):
+        super().__init__()
+        self.sizes, self.dim = list(sizes), dim
+
+    def forward(self, x):
+        return torch.split(x, self.sizes, dim=self.dim)
+
+
+class Slice(nn.Module):
+    def __init__(self, start, stop, step, dim):
+        super().__init__()
+        self.start, self.stop, self.step, self.dim = start, stop, step, dim
+
+    def forward(self, x):
+        index = [slice(None)] * (self.dim % x.dim()) + [slice(self.start, self.stop, self.step)]
+        return x[tuple(index)]
+
+
+class Reshape(nn.Module):
+    """Each example to ``shape`` (the batch axis kept), as cnnkit's Reshape."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Permute(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.dims = tuple(dims)
+
+    def forward(self, x):
+        return x.permute(*self.dims)

@@ -306,6 +306,7 @@ def to_onnx(model: base.Layer, input_shape, opset: int = DEFAULT_OPSET, *, input
     shape = (1, *input_shape)
     out_shape = model.output_shape(shape)  # raises the model's own ShapeError for a size it cannot take
     g = _Graph(onnx)
+    g.opset = opset
     g.used.update({input_name, output_name})
     y, _ = emit_layer(g, model, "", input_name, shape)
     g.nodes.append(helper.make_node("Identity", [y], [output_name], name=output_name))
@@ -361,3 +362,7 @@ def run(path, x: np.ndarray) -> np.ndarray:
     options.intra_op_num_threads = 1  # a small model runs as fast on one thread, and the machine is shared
     session = onnxruntime.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: np.asarray(x, dtype=np.float32)})[0]
+
+
+# A Graph and its merge nodes add their emitters to EMITTERS; ``load`` reads ONNX files into cnnkit models.
+from cnnkit.interop import _onnx_graph  # noqa: E402, F401

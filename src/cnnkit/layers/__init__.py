@@ -29,3 +29,20 @@ __all__ += [
     "AvgPool2d", "Blur2d", "BlurPool2d", "ConvTranspose2d", "GlobalAvgPool2d", "GlobalMaxPool2d", "LPPool2d",
     "LocallyConnected2d", "MaxPool1d", "MaxPool2d",
 ]
+from cnnkit.layers.graph import Graph  # noqa: E402 -- the DAG container and its merge nodes
+from cnnkit.layers.merge import (  # noqa: E402
+    Add,
+    Concatenate,
+    Constant,
+    Divide,
+    MatMul,
+    Multiply,
+    Permute,
+    Reshape,
+    Slice,
+    Split,
+    Subtract,
+)
+
+__all__ += ["Add", "Concatenate", "Constant", "Divide", "Graph", "MatMul", "Multiply", "Permute", "Reshape",
+            "Slice", "Split", "Subtract"]
