@@ -4,12 +4,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as tF
 
 import cnnkit as ck
 from cnnkit.functional import pool as P
-from conftest import assert_parity
+from conftest import assert_parity, import_torch
 
 NOTES_X = np.array([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]], np.float32)[None, None]
 
@@ -24,6 +22,7 @@ def _run(layer, x, dy=None, seed=0):
 
 def _torch(fn, x, dy, *args, **kwargs):
     """PyTorch's forward and dx for the same input and upstream gradient."""
+    torch = import_torch()
     tx = torch.tensor(x, requires_grad=True)
     ty = fn(tx, *args, **kwargs)
     ty.backward(torch.tensor(dy))
@@ -60,7 +59,7 @@ def test_notes_max_pooling_example():
     assert dx[0, 0].tolist() == [[0, 0, 0, 0], [0, 10, 0, 20], [30, 0, 0, 0], [0, 0, 0, 40]]
 
 
-def test_ties_go_to_the_first_max_like_pytorch():
+def test_ties_go_to_the_first_max_like_pytorch(tF):
     x = np.array([[[[5, 5, 1, 7], [5, 5, 7, 7], [0, 2, 2, 0], [2, 0, 0, 2]]]], np.float32)
     layer = ck.MaxPool2d(2)
     y, dy, dx = _run(layer, x, dy=np.ones((1, 1, 2, 2), np.float32))
@@ -69,7 +68,7 @@ def test_ties_go_to_the_first_max_like_pytorch():
     np.testing.assert_array_equal(dx, tdx.numpy())
 
 
-def test_many_ties_with_overlapping_windows_match_pytorch():
+def test_many_ties_with_overlapping_windows_match_pytorch(tF):
     """Small integers make ties everywhere; overlapping 3x3/stride-2 windows share winners."""
     x = np.random.default_rng(5).integers(0, 3, (2, 3, 9, 9)).astype(np.float32)
     y, dy, dx = _run(ck.MaxPool2d(3, 2, padding=1), x)
@@ -96,15 +95,17 @@ def test_nan_propagates_through_max_pool():
 
 def test_max_pool_loops_over_kernel_taps_only(monkeypatch):
     """Vectorized: forward and backward visit each of the F*F taps once, whatever the input size."""
+    from cnnkit.fast import pool as fast_pool
+
     visits = []
-    taps = P._taps
+    taps = fast_pool._taps
 
     def counting(geometry):
         for item in taps(geometry):
             visits.append(item[0])
             yield item
 
-    monkeypatch.setattr(P, "_taps", counting)
+    monkeypatch.setattr(fast_pool, "_taps", counting)
     layer = ck.MaxPool2d(3, 2, padding=1)
     _run(layer, np.random.default_rng(0).standard_normal((4, 8, 33, 33)).astype(np.float32))
     assert visits == list(range(9)) * 2
@@ -141,7 +142,7 @@ def test_numeric_gradients(make, shape):
 
 @pytest.mark.parametrize("cfg", _window_grid(60, seed=2),
                          ids=lambda c: f"{c['nd']}d-k{c['kernel_size']}-{c['fit']}")
-def test_max_pool_parity_with_pytorch(cfg):
+def test_max_pool_parity_with_pytorch(cfg, tF):
     """MaxPool1d/2d against torch max_pool1d/2d; fit="pad" is ceil_mode=True, fit="crop" the floor rule."""
     layer = (ck.MaxPool1d if cfg["nd"] == 1 else ck.MaxPool2d)(
         cfg["kernel_size"], cfg["stride"], cfg["padding"], cfg["dilation"], fit=cfg["fit"])
@@ -159,7 +160,7 @@ def test_max_pool_parity_with_pytorch(cfg):
 @pytest.mark.parametrize("cfg", _window_grid(40, seed=4, nd_choices=(2,), dilation=False),
                          ids=lambda c: f"k{c['kernel_size']}s{c['stride']}p{c['padding']}-{c['fit']}")
 @pytest.mark.parametrize("count_include_pad", [True, False])
-def test_avg_pool_parity_with_pytorch(cfg, count_include_pad):
+def test_avg_pool_parity_with_pytorch(cfg, count_include_pad, tF):
     layer = ck.AvgPool2d(cfg["kernel_size"], cfg["stride"], cfg["padding"],
                          count_include_pad=count_include_pad, fit=cfg["fit"])
     x = np.random.default_rng(3).standard_normal((cfg["N"], cfg["C"], *cfg["size"])).astype(np.float32)
@@ -174,7 +175,7 @@ def test_avg_pool_parity_with_pytorch(cfg, count_include_pad):
 @pytest.mark.parametrize("p", [1, 2, 3, 1.5])
 @pytest.mark.parametrize("kernel_size, stride, size",
                          [(2, None, (6, 8)), (3, 2, (7, 9)), ((2, 3), (1, 2), (5, 7))])
-def test_lp_pool_parity_with_pytorch(p, kernel_size, stride, size):
+def test_lp_pool_parity_with_pytorch(p, kernel_size, stride, size, tF):
     """LPPool2d against torch lp_pool2d. PyTorch raises x (not |x|) to the power p, so for odd or fractional
     p the input is made non-negative (as after a ReLU), where both are the L_p norm of the window."""
     x = np.random.default_rng(6).standard_normal((2, 3, *size)).astype(np.float32)
@@ -187,7 +188,7 @@ def test_lp_pool_parity_with_pytorch(p, kernel_size, stride, size):
 
 
 @pytest.mark.parametrize("p", [2, 3])
-def test_lp_pool_fit_pad_is_the_norm_of_the_partial_window(p):
+def test_lp_pool_fit_pad_is_the_norm_of_the_partial_window(p, tF):
     """fit="pad" zero-pads, so a partial window's value is the norm of what it covers: PyTorch's sum pooling
     (avg_pool2d with divisor_override=1, ceil_mode=True) of |x|^p, to the power 1/p."""
     x = np.random.default_rng(7).standard_normal((2, 2, 8, 6)).astype(np.float32)
@@ -212,14 +213,14 @@ def test_lp_pool_of_a_zero_window_has_zero_gradient():
 
 
 @pytest.mark.parametrize("layer, torch_fn", [
-    (ck.GlobalAvgPool2d(), lambda t: tF.adaptive_avg_pool2d(t, 1)),
-    (ck.GlobalMaxPool2d(), lambda t: tF.adaptive_max_pool2d(t, 1)),
+    (ck.GlobalAvgPool2d(), lambda tF, t: tF.adaptive_avg_pool2d(t, 1)),
+    (ck.GlobalMaxPool2d(), lambda tF, t: tF.adaptive_max_pool2d(t, 1)),
 ])
 @pytest.mark.parametrize("shape", [(2, 3, 7, 7), (1, 4, 1, 5), (3, 2, 6, 3)])
-def test_global_pools_parity_with_pytorch(layer, torch_fn, shape):
+def test_global_pools_parity_with_pytorch(layer, torch_fn, shape, tF):
     x = np.random.default_rng(8).standard_normal(shape).astype(np.float32)
     y, dy, dx = _run(layer, x)
-    ty, tdx = _torch(torch_fn, x, dy)
+    ty, tdx = _torch(lambda t: torch_fn(tF, t), x, dy)
     assert layer.output_shape(shape) == y.shape == (*shape[:2], 1, 1)
     assert_parity(y, ty, what="forward")
     assert_parity(dx, tdx, what="dx")
@@ -231,7 +232,7 @@ def test_global_pools_parity_with_pytorch(layer, torch_fn, shape):
     (4, 2, 5, 3, (11, 8)),
     (1, 1, 2, 2, (5, 7)),
 ])
-def test_blur_pool_parity_with_pytorch(channels, kernel_size, filter_size, stride, size):
+def test_blur_pool_parity_with_pytorch(channels, kernel_size, filter_size, stride, size, tF, torch):
     """BlurPool2d = torch max_pool2d(stride 1), then conv2d with the binomial filter, groups=C, stride S."""
     layer = ck.BlurPool2d(channels, kernel_size, filter_size, stride, fit="crop")
     x = np.random.default_rng(9).standard_normal((2, channels, *size)).astype(np.float32)
@@ -260,7 +261,7 @@ def test_blur_pool_is_a_composite_of_two_windows():
     np.testing.assert_allclose(layer["blur"].filter * 16, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
 
 
-def test_max_pool3d_kernel_parity():
+def test_max_pool3d_kernel_parity(tF):
     x = np.random.default_rng(10).standard_normal((2, 2, 5, 6, 7)).astype(np.float32)
     y, cache = P.max_poolnd(x, (2, 3, 2), (2, 2, 1), padding=1, fit="pad")
     dy = np.random.default_rng(11).standard_normal(y.shape).astype(np.float32)

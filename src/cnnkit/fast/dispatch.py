@@ -18,10 +18,13 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
-from cnnkit.fast import depthwise, im2col, pointwise, winograd
+from cnnkit.fast import activation, depthwise, im2col, norm, pointwise, pool, winograd
 from cnnkit.fast.tuning import WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES
 from cnnkit.geometry import as_tuple, conv_geometry
+from cnnkit.reference import activation as reference_activation
 from cnnkit.reference import conv as reference_conv
+from cnnkit.reference import norm as reference_norm
+from cnnkit.reference import pool as reference_pool
 
 
 class Kernel(NamedTuple):
@@ -44,7 +47,7 @@ def reference_mode(enabled: bool = True):
     >>> x, w = np.ones((1, 1, 4, 4), np.float32), np.ones((1, 1, 3, 3), np.float32)
     >>> with ck.reference_mode():
     ...     y, cache = ck.functional.conv2d(x, w)
-    >>> float(y[0, 0, 0, 0]), cache["backward"].__module__
+    >>> float(y[0, 0, 0, 0]), cache.backward.__module__
     (9.0, 'cnnkit.reference.conv')
     """
     before = _state["reference"]
@@ -67,12 +70,45 @@ def check_algorithm(algorithm, algorithms, *, name):
     return algorithm
 
 
-def single(op: str, algorithm="auto", *, name: str):
-    """The choice for ops with a reference and at most one fast kernel: "reference" or "fast"."""
-    check_algorithm(algorithm, ("auto", "reference", "fast"), name=name)
-    if algorithm == "auto":
-        return "reference" if _state["reference"] else "fast"
-    return algorithm
+# -- ops with the reference kernel and one fast kernel ----------------------------------------------------
+
+ALGORITHMS = ("auto", "reference", "fast")
+# op -> (reference module, fast module): each holds `op` and `op_backward` with the same signature.
+PAIRS = {op: (reference_pool, pool) for op in ("max_poolnd", "avg_poolnd", "lp_poolnd", "blurnd",
+                                               "global_avg_pool", "global_max_pool")}
+PAIRS |= {op: (reference_norm, norm) for op in ("batch_norm", "local_response_norm")}
+PAIRS |= {op: (reference_activation, activation) for op in ("relu", "relu6", "leaky_relu", "elu", "sigmoid",
+                                                             "tanh", "softmax")}
+_BACKWARD = {"relu6": "relu_backward"}  # relu6's gradient is relu's: dy where the mask holds
+
+
+def kernel(op: str, algorithm="auto", *, name=None) -> Kernel:
+    """The kernel of an op with a reference and one fast kernel (pooling, normalization, activations):
+    the fast one, unless ``algorithm="reference"`` or inside :func:`reference_mode`."""
+    check_algorithm(algorithm, ALGORITHMS, name=name or op)
+    reference = algorithm == "reference" or algorithm == "auto" and _state["reference"]
+    module = PAIRS[op][0 if reference else 1]
+    return Kernel("reference" if reference else "fast", getattr(module, op),
+                  getattr(module, _BACKWARD.get(op, f"{op}_backward")))
+
+
+class Cached(NamedTuple):
+    """What a functional op returns as its cache: the kernel's own cache and the backward that reads it."""
+    backward: Callable
+    data: object
+
+
+def run(op: str, algorithm, *args, **kwargs):
+    """``y, cache`` of ``op(*args, **kwargs)`` on the kernel :func:`kernel` picks; the cache carries the
+    kernel's backward, which :func:`backward` calls."""
+    chosen = kernel(op, algorithm, name=kwargs.get("name"))
+    y, cache = chosen.forward(*args, **kwargs)
+    return y, Cached(chosen.backward, cache)
+
+
+def backward(dy, cache: Cached, **kwargs):
+    """The backward of the kernel that made ``cache`` (see :func:`run`)."""
+    return cache.backward(dy, cache.data, **kwargs)
 
 
 # -- convolution ------------------------------------------------------------------------------------------

@@ -33,8 +33,7 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     """
     kernel = dispatch.conv(x, weight, stride, padding, dilation, groups, fit, algorithm, name=name)
     y, cache = kernel.forward(x, weight, bias, stride, padding, dilation, groups, fit, name=name)
-    cache["backward"] = kernel.backward
-    return y, cache
+    return y, dispatch.Cached(kernel.backward, cache)
 
 
 def convnd_backward(dy, cache, *, input_grad=True):
@@ -43,7 +42,7 @@ def convnd_backward(dy, cache, *, input_grad=True):
     ``input_grad=False`` skips dx (returned as None) where that saves work: the first layer of a network
     needs no gradient for its input, and there col2im is a large share of the backward pass.
     """
-    return cache["backward"](dy, cache, input_grad=input_grad)
+    return dispatch.backward(dy, cache, input_grad=input_grad)
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *,

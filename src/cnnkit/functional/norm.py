@@ -1,218 +1,41 @@
-"""Batch normalization and local response normalization, each forward next to its backward.
+"""Normalization, the public face: batch norm and local response norm.
 
-Batch norm normalises every channel over the batch (and the spatial axes): for x (N, C, *S) the
-statistics of channel c are taken over the N * prod(S) values ``x[:, c]``. The kernels are pure: updating
-running statistics is the layer's job, which reads the batch statistics from the cache.
+Each call runs the kernel :func:`cnnkit.fast.dispatch.kernel` picks: :mod:`cnnkit.fast.norm` (batch norm
+in cache-sized batch chunks, one multiply-add with fixed statistics), or with ``algorithm="reference"``
+(or inside ``cnnkit.reference_mode()``) the textbook's of :mod:`cnnkit.reference.norm`. The cache carries
+its kernel's backward; ``cache.data["batch_mean"]`` and ``["batch_var"]`` hold the batch statistics.
 """
 
 from __future__ import annotations
 
-import functools
+from cnnkit.fast.dispatch import backward, run
 
-import numpy as np
-
-from cnnkit.functional.layout import is_channels_last
-from cnnkit.runtime import map_chunks, over_batch
+__all__ = ["batch_norm", "batch_norm_backward", "local_response_norm", "local_response_norm_backward"]
 
 
-def _channel_view(v, ndim):
-    """(C,) -> (1, C, 1, ...): broadcastable against an (N, C, *S) array."""
-    return v.reshape(1, -1, *(1,) * (ndim - 2))
-
-
-def _channel_sum(a, b=None):
-    """Per-channel sum of a (or of a * b, without the temporary) over every axis but 1: (N, C, *S) -> (C,).
-
-    On C-ordered arrays an einsum over the (N, C, prod(S)) view reads the memory once in long runs
-    (3x faster than ``a.sum(axis=(0, 2, 3))``, and no product array); channels-last arrays are summed as
-    (N*S, C) rows; other layouts use the plain sum.
-    """
-    if a.flags.c_contiguous and (b is None or (b.flags.c_contiguous and b.shape == a.shape)):
-        a3 = a.reshape(*a.shape[:2], -1)
-        return np.einsum("nci->c", a3) if b is None else np.einsum("nci,nci->c", a3, b.reshape(a3.shape))
-    if is_channels_last(a) and (b is None or (is_channels_last(b) and b.shape == a.shape)):
-        a2 = np.moveaxis(a, 1, -1).reshape(-1, a.shape[1])  # channels-last memory: (N*S, C) rows, a view
-        b2 = None if b is None else np.moveaxis(b, 1, -1).reshape(a2.shape)
-        return a2.sum(axis=0) if b is None else np.einsum("ic,ic->c", a2, b2)
-    axes = (0, *range(2, a.ndim))
-    return np.sum(a if b is None else a * b, axis=axes)
-
-
-def batch_norm(x, weight=None, bias=None, mean=None, var=None, eps=1e-5):
+def batch_norm(x, weight=None, bias=None, mean=None, var=None, eps=1e-5, *, algorithm="auto"):
     """Normalise each channel, then scale and shift: ``y = (x - mean) / sqrt(var + eps) * weight + bias``.
 
-    With ``mean``/``var`` None the batch's own statistics are used (training); given, they are treated as
-    constants (evaluation with running statistics). The batch variance is the biased one (divided by M),
-    as in the normalisation of PyTorch and of Ioffe & Szegedy.
+    With ``mean``/``var`` None the batch's own statistics are used (training, the biased variance over the
+    M = N * prod(S) values of each channel); given, they are constants (evaluation).
 
-    Shape: x (N, C) or (N, C, *S); weight, bias, mean, var (C,) -> y like x.
+    Shape: x (N, C) or (N, C, *S); weight, bias, mean, var (C,) or None -> y like x.
 
-    Args:
-        x: floating-point input. weight=None, bias=None: (C,) or None (no scale / no shift).
-        mean=None, var=None: (C,) running statistics, or None for the batch's over its M = N * prod(S)
-        values per channel. eps=1e-5: added to var.
-
-    Returns:
-        ``(y, cache)``; y has x's dtype. The cache also holds ``batch_mean`` and ``batch_var`` (None when
-        the statistics were given) so that a layer can update its running averages.
-
+    >>> import numpy as np
     >>> y, cache = batch_norm(np.array([[1.0], [3.0]]))
-    >>> y.round(3).tolist(), float(cache["batch_mean"][0]), float(cache["batch_var"][0])
+    >>> y.round(3).tolist(), float(cache.data["batch_mean"][0]), float(cache.data["batch_var"][0])
     ([[-1.0], [1.0]], 2.0, 1.0)
     """
-    axes, view = (0, *range(2, x.ndim)), functools.partial(_channel_view, ndim=x.ndim)
-    if mean is not None:  # fixed statistics: one multiply-add, as PyTorch's kernel (x_hat made on demand)
-        mean, var = mean.astype(x.dtype, copy=False), var.astype(x.dtype, copy=False)
-        inv_std = 1 / np.sqrt(var + x.dtype.type(eps))
-        scale = inv_std if weight is None else inv_std * weight
-        shift = -mean * scale if bias is None else bias - mean * scale
-        y = np.empty_like(x)
-
-        def affine(b):
-            np.multiply(x[b], view(scale), out=y[b])
-            y[b] += view(shift)
-
-        over_batch(affine, len(x), x[:1].nbytes)
-        cache = _NormCache(x=x, mean=mean, inv_std=inv_std, weight=weight, has_bias=bias is not None,
-                           axes=axes, batch_stats=False, batch_mean=None, batch_var=None)
-        return y, cache
-    # Batch statistics, in three passes over cache-sized batch chunks (on the elementwise threads): the
-    # channel sums; x - mean and its sum of squares; x_hat and y. Each chunk is read while in cache.
-    m = x.size // x.shape[1]  # values per channel (a Python int keeps float32 float32)
-    mean = _chunk_sums(lambda b: _channel_sum(x[b]), x) / m
-    x_hat = np.empty_like(x)
-
-    def center(b):
-        np.subtract(x[b], view(mean), out=x_hat[b])
-        return _channel_sum(x_hat[b], x_hat[b])
-
-    var = _chunk_sums(center, x) / m
-    inv_std = 1 / np.sqrt(var + x.dtype.type(eps))
-    y = x_hat if weight is None and bias is None else np.empty_like(x)
-
-    def normalize(b):
-        x_hat[b] *= view(inv_std)
-        if weight is not None:
-            np.multiply(x_hat[b], view(weight), out=y[b])
-        elif bias is not None:
-            y[b] = x_hat[b]
-        if bias is not None:
-            y[b] += view(bias)
-
-    over_batch(normalize, len(x), x[:1].nbytes)
-    cache = _NormCache(x_hat=x_hat, inv_std=inv_std, weight=weight, has_bias=bias is not None, axes=axes,
-                       batch_stats=True, batch_mean=mean, batch_var=var)
-    return y, cache
+    return run("batch_norm", algorithm, x, weight, bias, mean, var, eps)
 
 
-def _chunk_sums(work, a):
-    """The sum over a's batch chunks of ``work(chunk)`` (per-channel partial sums), chunks on threads."""
-    parts = map_chunks(work, len(a), a[:1].nbytes)
-    return np.sum(parts, axis=0) if parts else np.zeros(a.shape[1], a.dtype)
+def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0, *, algorithm="auto"):
+    """Local response normalization across channels (AlexNet), PyTorch's definition:
+    ``y_c = x_c / (k + alpha / size * sum_{c'} x_{c'}^2) ** beta`` over the ``size`` channels around c.
 
-
-class _NormCache(dict):
-    """batch_norm's cache; with fixed statistics ``x_hat`` is made from x only if asked for (the weight's
-    gradient needs it; evaluation never does)."""
-
-    def __missing__(self, key):
-        if key != "x_hat" or "x" not in self:
-            raise KeyError(key)
-        x = self["x"]
-        self["x_hat"] = (x - _channel_view(self["mean"], x.ndim)) * _channel_view(self["inv_std"], x.ndim)
-        return self["x_hat"]
-
-
-def batch_norm_backward(dy, cache):
-    """The gradient of :func:`batch_norm`: dy -> (dx, dweight, dbias).
-
-    Shape: dy like x -> dx like x; dweight, dbias (C,).
-
-    Args:
-        dy: the gradient of y. cache: from :func:`batch_norm`.
-
-    Returns:
-        ``(dx, dweight, dbias)``; dweight / dbias are None when the forward had no weight / no bias.
-
-    With batch statistics the mean and variance depend on every x, which gives the compact form
-    ``dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))`` with ``g = dy * weight`` and the means over
-    the batch (and spatial) axes. With fixed statistics it is simply ``dx = g * inv_std``.
+    Shape: x (N, C, *S) -> y like x.
     """
-    inv_std, weight, nd = cache["inv_std"], cache["weight"], dy.ndim
-    scale = inv_std if weight is None else inv_std * weight
-    if not cache["batch_stats"]:
-        dweight = None if weight is None else _channel_sum(dy, cache["x_hat"])
-        dbias = _channel_sum(dy) if cache["has_bias"] else None
-        return dy * _channel_view(scale, nd), dweight, dbias
-    x_hat, m, view = cache["x_hat"], dy.size // dy.shape[1], functools.partial(_channel_view, ndim=nd)
-    sums = _chunk_sums(lambda b: np.stack([_channel_sum(dy[b]), _channel_sum(dy[b], x_hat[b])]), dy)
-    dy_sum, dy_x_hat_sum = (sums[0], sums[1]) if sums.ndim == 2 else (sums, sums)  # an empty batch: zeros
-    dbias = dy_sum if cache["has_bias"] else None
-    dweight = None if weight is None else dy_x_hat_sum
-    # g = dy * weight, so the weight factors out: dx = weight * inv_std * (dy - mean(dy) - x_hat *
-    # mean(dy x_hat)), built in place in one array, chunk by chunk while it is in cache.
-    dx = np.empty_like(x_hat)
-
-    def gradient(b):
-        np.multiply(x_hat[b], view(-(dy_x_hat_sum / m)), out=dx[b])
-        dx[b] += dy[b]
-        dx[b] -= view(dy_sum / m)
-        dx[b] *= view(scale)
-
-    over_batch(gradient, len(dy), dy[:1].nbytes)
-    return dx, dweight, dbias
+    return run("local_response_norm", algorithm, x, size, alpha, beta, k)
 
 
-def _window_sum(a, before, after, size):
-    """Sum over a window of ``size`` zero-padded channels: out[c] = sum a[c - before .. c + after]."""
-    padded = np.pad(a, ((0, 0), (before, after), *((0, 0),) * (a.ndim - 2)))
-    C = a.shape[1]
-    out = padded[:, 0:C].copy()
-    for offset in range(1, size):  # a loop over the window, never over pixels
-        out += padded[:, offset:offset + C]
-    return out
-
-
-def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
-    """Local response normalization across channels (AlexNet), exactly PyTorch's definition.
-
-    ``y_c = x_c / (k + alpha / size * sum_{c'} x_{c'}^2) ** beta`` where c' runs over the window
-    ``c - size//2 .. c + (size-1)//2`` and channels outside 0..C-1 count as zeros. Note that alpha is
-    divided by ``size`` (PyTorch's and Caffe's convention; the AlexNet paper's formula has no division).
-
-    Shape: x (N, C, *S) -> y (N, C, *S).
-
-    Args:
-        x: floating-point input. size: the window, in channels. alpha=1e-4, beta=0.75, k=1.0: as in the
-        formula (not checked here; the layer requires k > 0 and alpha >= 0).
-
-    Returns:
-        ``(y, cache)``; y has x's dtype.
-
-    >>> y, _ = local_response_norm(np.ones((1, 3, 1, 1)), size=3, alpha=3.0, beta=1.0, k=0.0)
-    >>> y.ravel().tolist()  # edge channels see 2 squares, the middle one 3
-    [0.5, 0.3333333333333333, 0.5]
-    """
-    before, after = size // 2, (size - 1) // 2
-    scale = x.dtype.type(alpha / size)
-    d = x.dtype.type(k) + scale * _window_sum(x * x, before, after, size)
-    d_pow = d ** x.dtype.type(-beta)  # d^-beta
-    y = x * d_pow
-    return y, dict(x=x, d=d, d_pow=d_pow, size=size, scale=scale, beta=beta)
-
-
-def local_response_norm_backward(dy, cache):
-    """The gradient of :func:`local_response_norm`: dy (N, C, *S) -> dx (N, C, *S).
-
-    Args:
-        dy: the gradient of y. cache: from :func:`local_response_norm`.
-
-    Returns:
-        dx, with ``dx_j = dy_j d_j^-beta - 2 beta (alpha/size) x_j sum_{c : j in window(c)} dy_c x_c
-        d_c^(-beta-1)``; the channels c whose window contains j are ``j - (size-1)//2 .. j + size//2``:
-        the same window, mirrored.
-    """
-    x, d, d_pow, size, scale, beta = (cache[k] for k in ("x", "d", "d_pow", "size", "scale", "beta"))
-    t = dy * x * d_pow / d  # dy_c x_c d_c^(-beta-1)
-    mirrored = _window_sum(t, (size - 1) // 2, size // 2, size)
-    return dy * d_pow - x.dtype.type(2 * beta) * scale * x * mirrored
+batch_norm_backward = local_response_norm_backward = backward

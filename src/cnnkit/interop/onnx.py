@@ -193,7 +193,7 @@ def _max_pool(g, layer, prefix, x, shape):
 
 
 def _avg_pool(g, layer, prefix, x, shape):
-    from cnnkit.functional.pool import _divisor
+    from cnnkit.fast.pool import _divisor
     from cnnkit.geometry import pool_geometry
 
     pads = _window_pads(layer, shape[2:], dilation=(1,) * (len(shape) - 2))

@@ -76,7 +76,8 @@ class _BatchNorm(Layer):
         else:
             y, cache = batch_norm(x, weight, bias, self.running_mean, self.running_var, self.eps)
         if self.training and self.track_running_stats:
-            self._update_running_stats(cache["batch_mean"], cache["batch_var"], x.size // x.shape[1])
+            stats = cache.data  # the kernel's own cache: the batch statistics
+            self._update_running_stats(stats["batch_mean"], stats["batch_var"], x.size // x.shape[1])
         self._cache = cache
         return y
 

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from cnnkit.functional.norm import batch_norm
+from cnnkit.fast.norm import batch_norm  # the kernel itself: SyncBatchNorm extends its cache
 from cnnkit.layers.activation import check_float_array
 from cnnkit.layers.base import Layer
 from cnnkit.layers.norm import BatchNorm1d, BatchNorm2d

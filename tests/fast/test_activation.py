@@ -1,11 +1,11 @@
-"""The branch-free selections of cnnkit.functional.activation give np.where's bits; the fast leaky ReLU
+"""The branch-free selections of cnnkit.fast.activation give np.where's bits; the fast leaky ReLU
 (a max for slopes in [0, 1]) and its general path agree with the definition."""
 
 import numpy as np
 import pytest
 
-from cnnkit.functional import activation as F
-from cnnkit.functional.norm import _channel_sum
+from cnnkit.fast import activation as F
+from cnnkit.fast.norm import _channel_sum
 
 SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.5, np.finfo(np.float32).tiny]
 
@@ -68,15 +68,15 @@ def test_channel_sum_is_the_same_for_any_memory_order():
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("last", [False, True])
 def test_relu_in_batch_chunks_is_bitwise_the_whole_array_result(threads, last):
-    """Arrays of CHUNKED_ELEMENTS or more go through in batch chunks, maybe on threads: same bits, same
+    """Arrays of RELU_CHUNKED_ELEMENTS or more go through in batch chunks, maybe on threads: same bits, same
     memory order as the input, NaN kept, -0.0 and the gradient at 0 as for small arrays."""
-    from cnnkit.functional import activation as A
-    from cnnkit.functional.layout import channels_last, is_channels_last
+    from cnnkit.fast import activation as A
+    from cnnkit.layout import channels_last, is_channels_last
     from cnnkit.runtime import set_elementwise_threads
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((6, 8, 96, 64)).astype(np.float32)
-    assert x.size >= A.CHUNKED_ELEMENTS
+    assert x.size >= A.RELU_CHUNKED_ELEMENTS
     x[0, 0, 0, :4] = [np.nan, -0.0, 0.0, np.inf]
     x = channels_last(x) if last else x
     dy = rng.standard_normal(x.shape).astype(np.float32)

@@ -1,11 +1,11 @@
-"""Batch norm in batch chunks on threads (cnnkit.functional.norm): the same statistics, output and
+"""Batch norm in batch chunks on threads (cnnkit.fast.norm): the same statistics, output and
 gradients as the float64 formula, whatever the thread count and memory layout."""
 
 import numpy as np
 import pytest
 
-from cnnkit.functional.layout import channels_last
-from cnnkit.functional.norm import batch_norm, batch_norm_backward
+from cnnkit.fast.norm import batch_norm, batch_norm_backward
+from cnnkit.layout import channels_last
 from cnnkit.runtime import batch_chunks, set_elementwise_threads
 
 

@@ -4,12 +4,10 @@ PyTorch's channels_last tensors."""
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as tF
 
 import cnnkit as ck
 from cnnkit.functional.conv import convnd, convnd_backward
-from cnnkit.functional.layout import channels_last, is_channels_last
+from cnnkit.layout import channels_last, is_channels_last
 from conftest import assert_parity
 
 
@@ -44,7 +42,7 @@ def test_pointwise_conv_on_channels_last_equals_nchw_and_stays_channels_last(spa
     dx0, dw0, db0 = convnd_backward(dy, cache0)
     for dy_layout in (dy, channels_last(dy)):  # dy from an NCHW layer needs one copy; channels-last none
         y, cache = convnd(channels_last(x), w, b)
-        assert "rows" in cache and strictly_channels_last(y)
+        assert cache.data["rows"] is not None and strictly_channels_last(y)
         dx, dw, db = convnd_backward(dy_layout, cache)
         assert strictly_channels_last(dx)
         np.testing.assert_allclose(y, y0, rtol=1e-12, atol=1e-12)
@@ -54,7 +52,7 @@ def test_pointwise_conv_on_channels_last_equals_nchw_and_stays_channels_last(spa
             np.testing.assert_allclose(db, db0, rtol=1e-12, atol=1e-12)
 
 
-def test_pointwise_conv_channels_last_matches_torch_channels_last():
+def test_pointwise_conv_channels_last_matches_torch_channels_last(tF, torch):
     rng = np.random.default_rng(1)
     x = channels_last(rng.standard_normal((4, 16, 9, 9)).astype(np.float32))
     w = rng.standard_normal((24, 16, 1, 1)).astype(np.float32)
