@@ -92,7 +92,8 @@ def test_train_evaluate_predict_resume(capsys, tmp_path):
     code, out, err = run_main(["train", "--epochs", "1", "--limit", "400", "--out", str(run), "--seed", "3"],
                               capsys)
     assert code == 0, err
-    files = {"checkpoint.npz", "history.json", "history.csv", "metrics.json", "summary.txt", "report.html"}
+    files = {"checkpoint.npz", "history.json", "history.csv", "metrics.json", "summary.txt", "report.html",
+             "run.json"}
     assert {p.name for p in run.iterdir()} == files
     assert out.splitlines()[-1] == f"report: {run / 'report.html'}"
     metrics = json.loads((run / "metrics.json").read_text())

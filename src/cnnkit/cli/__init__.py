@@ -8,21 +8,29 @@ Exit codes: 0 success, 1 a failure (missing file, unknown model, corrupt checkpo
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 
 import typer
 
 # Importing a command module registers its command on the app.
 from cnnkit.cli import bench, evaluate, export, finetune, predict, report, summary, train, viz  # noqa: F401
-from cnnkit.cli.app import app
+from cnnkit.cli.app import ARGV, Interrupted, app
 
 KNOWN = (FileNotFoundError, ValueError, KeyError, TypeError, FloatingPointError, PermissionError, ImportError)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script; exits with the command's status."""
+    ARGV[:] = sys.argv[1:] if argv is None else argv
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, _interrupt)
     try:
         code = app(args=argv, prog_name="cnnkit", standalone_mode=False)
+    except Interrupted as e:  # the command may have said where it stopped and how to resume
+        _fail(str(e) or "cnnkit: interrupted", 130)
     except (typer.Abort, KeyboardInterrupt):
         _fail("cnnkit: interrupted", 130)
     except Exception as e:  # noqa: BLE001 -- the whole point: one line, no traceback, for every user mistake
@@ -36,7 +44,14 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("CNNKIT_DEBUG"):
             raise
         _fail(f"cnnkit: error: {one_line(e)}", 1)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupt(signum, frame):
+    raise Interrupted()
 
 
 def _is_cli_error(error) -> bool:

@@ -1,5 +1,7 @@
 """The Typer application every ``cnnkit`` subcommand attaches to (``@app.command()`` in its own module)."""
 
+import shlex
+
 import typer
 
 app = typer.Typer(
@@ -12,3 +14,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+class Interrupted(BaseException):
+    """Ctrl-C. ``main`` raises it from its SIGINT handler in place of KeyboardInterrupt, which Click would
+    turn into an Abort (after printing an empty line); a command catches it to say how to resume and
+    raises it again with that one-line message. A BaseException, so that no ``except Exception`` on the
+    way up swallows it."""
+
+
+ARGV: list[str] = []  # main() records the arguments it runs, for command_line()
+
+
+def command_line() -> str:
+    """The command being run, as the user typed it (``cnnkit train --epochs 2``), for run directories."""
+    return shlex.join(["cnnkit", *ARGV])

@@ -8,6 +8,7 @@ history.json, history.csv, metrics.json (test_accuracy, test_loss) and summary.t
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from cnnkit.cli.app import app
+from cnnkit.cli.app import Interrupted, app, command_line
 
 # Measured in docs/training.md: these reach >= 97% test accuracy on the embedded subset in well under
 # 3 minutes on 2 cores.
@@ -52,6 +53,19 @@ def parse_model(spec: str, input_shape, num_classes: int, seed: int):
         return build(spec, tuple(input_shape), num_classes, rng=rng)
     check_model(spec)
     return models.get(spec, num_classes=num_classes, input_shape=tuple(input_shape), rng=rng)
+
+
+def _where():
+    """A fit callback that knows the epoch in progress, to say where Ctrl-C stopped the run."""
+    from cnnkit.train import Callback
+
+    class Where(Callback):
+        phase, epoch = "in epoch", 1
+
+        def on_epoch_begin(self, epoch: int):
+            self.epoch = epoch + 1
+
+    return Where()
 
 
 def load_split(data: str, split: str, root: Path | None, limit: int | None):
@@ -116,7 +130,7 @@ def train(
 
     from cnnkit.analysis import summary as summarize
     from cnnkit.data import DataLoader, RandomCrop, RandomHorizontalFlip, channel_stats
-    from cnnkit.io import load_checkpoint, resolve_checkpoint_path
+    from cnnkit.io import load_checkpoint, resolve_checkpoint_path, save
     from cnnkit.losses import SoftmaxCrossEntropy
     from cnnkit.optim import OPTIMIZERS, CosineAnnealing
     from cnnkit.runtime import blas_threads, configure
@@ -124,9 +138,11 @@ def train(
     from cnnkit.train.parallel import describe, plan
 
     saved: dict = {}
+    saved_commands: list = []  # the command lines that made this run, oldest first
     if resume is not None:
         resume = resolve_checkpoint_path(resume)
-        saved = load_checkpoint(resume).extra.get("metadata", {}).get("train", {})
+        saved_metadata = load_checkpoint(resume).extra.get("metadata", {})
+        saved, saved_commands = saved_metadata.get("train", {}), saved_metadata.get("commands", [])
         out = out if out is not None else resume.parent
     settings = {"model": model, "data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                 "optimizer": optimizer, "seed": seed, "limit": limit, "augment": augment}
@@ -145,6 +161,19 @@ def train(
     settings["lr"] = settings["lr"] if settings["lr"] is not None else DEFAULT_LR[name]
     seed = settings["seed"]
     check_model(settings["model"])
+    parallel = None
+    if distributed:
+        from cnnkit.train.parallel.mpi import DataParallel
+
+        parallel = DataParallel(sync_batchnorm=sync_bn, threads=threads)
+        threads = parallel.threads
+        quiet = quiet or not parallel.is_root
+    root_rank = parallel is None or parallel.is_root
+    run = Path(out) if out is not None else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    if parallel is not None and out is None:  # every rank must agree on rank 0's directory name
+        run = Path(parallel.comm.bcast(str(run), root=0))
+    if root_rank:
+        run.mkdir(parents=True, exist_ok=True)
 
     train_set = load_split(settings["data"], "train", root, settings["limit"])
     test_set = load_split(settings["data"], "test", root, settings["limit"])
@@ -163,29 +192,22 @@ def train(
     test_loader = DataLoader(test_set, 500, normalize=(mean, std))
     opt_kwargs = {"momentum": 0.9, "nesterov": True} if name == "sgd" else {}
     lr_used = settings["lr"]
-    parallel = None
-    if distributed:
-        from cnnkit.train.parallel.mpi import DataParallel
-
-        parallel = DataParallel(sync_batchnorm=sync_bn, threads=threads)
-        threads = parallel.threads
+    if parallel is not None:
         parallel.setup(net)
         train_loader = parallel.shard(train_loader)
         lr_used = settings["lr"] * parallel.size  # the linear scaling rule (Goyal et al. 2017)
-        quiet = quiet or not parallel.is_root
     opt = OPTIMIZERS[name](net, lr=lr_used, **opt_kwargs)
     if parallel is not None:
         opt = parallel.wrap(opt)
     scheduler = CosineAnnealing(opt, T_max=settings["epochs"] * len(train_loader), interval="step")
-    root_rank = parallel is None or parallel.is_root
-
-    run = Path(out) if out is not None else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    if parallel is not None and out is None:  # every rank must agree on rank 0's directory name
-        run = Path(parallel.comm.bcast(str(run), root=0))
-    if root_rank:
-        run.mkdir(parents=True, exist_ok=True)
     metadata = {"train": settings, "classes": classes, "input_shape": list(input_shape),
-                "data": settings["data"], "normalize": {"mean": mean.tolist(), "std": std.tolist()}}
+                "data": settings["data"], "normalize": {"mean": mean.tolist(), "std": std.tolist()},
+                "commands": [*saved_commands, command_line()]}
+    checkpoint = run / "checkpoint.npz"
+    if root_rank:
+        (run / "run.json").write_text(json.dumps(metadata, indent=2) + "\n")
+        if resume is None:  # epoch 0: an interruption in the first epoch still leaves a run to resume
+            save(net, checkpoint, optimizer=opt, epoch=0, extra={"metadata": metadata})
     table = summarize(net, input_shape)
     slices, threads = plan(net, table.total_macs, threads, whole_batches=parallel is not None)
     if parallel is not None and not quiet:
@@ -202,14 +224,20 @@ def train(
                    f"{describe(slices, threads)} -> {run}")
     configure(keep_freed_memory=True)  # our process: each step's arrays reuse the last step's memory
     began = time.perf_counter()
-    with blas_threads(threads):
-        history = fit(net, SoftmaxCrossEntropy(), opt, train_loader, epochs=settings["epochs"],
-                      scheduler=scheduler, checkpoint=run / "checkpoint.npz" if root_rank else None,
-                      resume=resume, quiet=quiet, metadata=metadata, parallel=slices)
-        seconds = time.perf_counter() - began
-        if not root_rank:  # rank 0 alone evaluates and writes; the replicas hold the same weights
-            return
-        result = evaluate(net, test_loader, SoftmaxCrossEntropy())
+    where = _where()
+    try:
+        with blas_threads(threads):
+            history = fit(net, SoftmaxCrossEntropy(), opt, train_loader, epochs=settings["epochs"],
+                          scheduler=scheduler, checkpoint=checkpoint if root_rank else None, resume=resume,
+                          quiet=quiet, metadata=metadata, parallel=slices, callbacks=[where])
+            seconds = time.perf_counter() - began
+            if not root_rank:  # rank 0 alone evaluates and writes; the replicas hold the same weights
+                return
+            where.phase = "in the test evaluation after epoch"
+            result = evaluate(net, test_loader, SoftmaxCrossEntropy())
+    except Interrupted:
+        raise Interrupted(f"interrupted {where.phase} {where.epoch}; resume with: cnnkit train --resume "
+                          f"{shlex.quote(str(run))}") from None
     metrics = {"test_accuracy": result["accuracy"], "test_loss": result["loss"], "test_images": result["n"],
                "train_seconds": round(seconds, 1), "epochs": len(history) and history.last["epoch"]}
     if "top5" in result:

@@ -82,6 +82,6 @@ def test_cnnkit_train_distributed_writes_one_run_directory(tmp_path):
     assert "0.002 x 2 = 0.004" in result.stdout
     assert result.stdout.count("test accuracy") == 1
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "history.csv", "history.json",
-                                                     "metrics.json", "summary.txt"]
+                                                     "metrics.json", "run.json", "summary.txt"]
     import json
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.3

@@ -21,7 +21,10 @@ of the step before) and hold their BLAS to one thread.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import signal
+import threading
 import traceback
 from multiprocessing import shared_memory
 
@@ -72,6 +75,7 @@ class _Block:
 
 def _worker(conn, model, loss, params_spec, grads_spec):
     """A worker's loop: ("batch", spec) opens a batch block; ("step", n, training) runs slice n's step."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the parent stops us
     configure(keep_freed_memory=True)  # our own process: its steps reuse the memory of the step before
     params, grads, batch = _Block(params_spec[1], params_spec[0]), _Block(grads_spec[1], grads_spec[0]), None
     for p, shared in zip(model.parameters(), params.arrays, strict=True):
@@ -96,6 +100,18 @@ def _worker(conn, model, loss, params_spec, grads_spec):
                 conn.send(("done",))
             except Exception:  # noqa: BLE001 - reported to the parent, which raises it there
                 conn.send(("error", traceback.format_exc()))
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _next(conn):
@@ -132,7 +148,8 @@ class ProcessSplitStep:
             parent, child = context.Pipe()
             worker = context.Process(target=_worker, daemon=True, name="cnnkit-slice",
                                      args=(child, model, loss, self._params.spec(), grads.spec()))
-            worker.start()
+            with _sigint_ignored():  # inherited through the spawn, so also while the worker starts up
+                worker.start()
             child.close()
             self._workers.append(worker)
             self._conns.append(parent)
