@@ -10,8 +10,8 @@ from reference_checks import assert_gradients, assert_same
 from cnnkit import losses
 from cnnkit.reference import losses as R
 
-CASES = st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(0, 99), st.sampled_from([np.float32,
-                                                                                              np.float64]))
+DTYPES = st.sampled_from([np.float32, np.float64])
+CASES = st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(0, 99), DTYPES)  # N, C, seed, dtype
 
 
 def _scores(N, C, seed, dtype=np.float64):

@@ -1,0 +1,125 @@
+"""The textbook: one pure, paired forward/backward per op, in plain NumPy, written to be read.
+
+This package is cnnkit's reference implementation of every op, the way the notes derive it and the way
+PyTorch keeps ``torch._refs`` beside its fast kernels. Convolution is pad -> im2col -> one matrix
+multiply, and its backward is ``dW = dy @ cols^T`` and ``dx = col2im(W^T @ dy)``; pooling is im2col and a
+reduction over the window; every other op is a few NumPy expressions next to its derivative.
+
+It is also the *oracle*: every faster kernel in :mod:`cnnkit.fast` has a reference kernel here with the
+same signature and return values, and is tested against it. ``cnnkit.functional`` (the public face)
+chooses between them; these functions can also be called directly.
+
+The contract, for every op ``f``:
+
+- ``y, cache = f(x, ...)`` and ``f_backward(dy, cache)`` return the gradients (``(dx, dweight, dbias)``
+  for ops with parameters); the cache is private to its own backward.
+- float32 in -> float32 out, float64 in -> float64 out.
+- Imports NumPy, :mod:`cnnkit.geometry` (output sizes, padding, error messages), :mod:`cnnkit.errors` and
+  other reference modules only: no threads, no scratch memory, no layout tricks.
+"""
+
+from cnnkit.reference.activation import (
+    elu,
+    elu_backward,
+    leaky_relu,
+    leaky_relu_backward,
+    relu,
+    relu6,
+    relu6_backward,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    softmax,
+    softmax_backward,
+    tanh,
+    tanh_backward,
+)
+from cnnkit.reference.conv import (
+    col2im,
+    conv1d,
+    conv1d_backward,
+    conv2d,
+    conv2d_backward,
+    conv3d,
+    conv3d_backward,
+    convnd,
+    convnd_backward,
+    im2col,
+    pad,
+    unpad,
+)
+from cnnkit.reference.conv_transpose import (
+    conv_transpose2d,
+    conv_transpose2d_backward,
+    conv_transposend,
+    conv_transposend_backward,
+)
+from cnnkit.reference.linear import (
+    dropout,
+    dropout_backward,
+    flatten,
+    flatten_backward,
+    linear,
+    linear_backward,
+)
+from cnnkit.reference.local import (
+    locally_connected,
+    locally_connected2d,
+    locally_connected2d_backward,
+    locally_connected_backward,
+)
+from cnnkit.reference.losses import (
+    mse,
+    mse_backward,
+    multiclass_svm,
+    multiclass_svm_backward,
+    softmax_cross_entropy,
+    softmax_cross_entropy_backward,
+)
+from cnnkit.reference.norm import (
+    batch_norm,
+    batch_norm_backward,
+    local_response_norm,
+    local_response_norm_backward,
+)
+from cnnkit.reference.pool import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    avg_poolnd,
+    avg_poolnd_backward,
+    binomial_filter,
+    blurnd,
+    blurnd_backward,
+    global_avg_pool,
+    global_avg_pool_backward,
+    global_max_pool,
+    global_max_pool_backward,
+    lp_pool2d,
+    lp_pool2d_backward,
+    lp_poolnd,
+    lp_poolnd_backward,
+    max_pool1d,
+    max_pool1d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+    max_poolnd,
+    max_poolnd_backward,
+)
+
+__all__ = [
+    "elu", "elu_backward", "leaky_relu", "leaky_relu_backward", "relu", "relu6", "relu6_backward",
+    "relu_backward", "sigmoid", "sigmoid_backward", "softmax", "softmax_backward", "tanh", "tanh_backward",
+    "col2im", "conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv3d", "conv3d_backward", "convnd",
+    "convnd_backward", "im2col", "pad", "unpad",
+    "conv_transpose2d", "conv_transpose2d_backward", "conv_transposend", "conv_transposend_backward",
+    "dropout", "dropout_backward", "flatten", "flatten_backward", "linear", "linear_backward",
+    "locally_connected", "locally_connected2d", "locally_connected2d_backward", "locally_connected_backward",
+    "mse", "mse_backward", "multiclass_svm", "multiclass_svm_backward", "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
+    "batch_norm", "batch_norm_backward", "local_response_norm", "local_response_norm_backward",
+    "avg_pool2d", "avg_pool2d_backward", "avg_poolnd", "avg_poolnd_backward", "binomial_filter", "blurnd",
+    "blurnd_backward", "global_avg_pool", "global_avg_pool_backward", "global_max_pool",
+    "global_max_pool_backward", "lp_pool2d", "lp_pool2d_backward", "lp_poolnd", "lp_poolnd_backward",
+    "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward", "max_poolnd",
+    "max_poolnd_backward",
+]
