@@ -1,4 +1,4 @@
-"""Weights in and out: PyTorch state dicts and modules, ONNX files, safetensors.
+"""Weights in and out: PyTorch state dicts and modules, ONNX files (both ways), safetensors.
 
 Nothing here imports torch or onnx until a function that needs it is called, so ``import cnnkit.interop``
 stays as light as the core; reading and writing ``.safetensors`` needs NumPy only.
@@ -12,11 +12,12 @@ stays as light as the core; reading and writing ``.safetensors`` needs NumPy onl
 """
 
 from cnnkit.interop.onnx import export as export_onnx
+from cnnkit.interop.onnx import load as load_onnx
 from cnnkit.interop.onnx import run as run_onnx
 from cnnkit.interop.safetensors import SafetensorsError
 from cnnkit.interop.safetensors import load_file as load_safetensors
 from cnnkit.interop.safetensors import save_file as save_safetensors
 from cnnkit.interop.torch import StateDictMismatch, from_torch, load_torch_weights, to_torch
 
-__all__ = ["SafetensorsError", "StateDictMismatch", "export_onnx", "from_torch", "load_safetensors",
-           "load_torch_weights", "run_onnx", "save_safetensors", "to_torch"]
+__all__ = ["SafetensorsError", "StateDictMismatch", "export_onnx", "from_torch", "load_onnx",
+           "load_safetensors", "load_torch_weights", "run_onnx", "save_safetensors", "to_torch"]

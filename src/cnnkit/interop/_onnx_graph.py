@@ -1,13 +1,17 @@
-"""ONNX export of a :class:`cnnkit.Graph` and its merge nodes, added to ``cnnkit.interop.onnx.EMITTERS``.
+"""ONNX export of a :class:`cnnkit.Graph`, its merge nodes and the importer's ONNX-semantics layers,
+added to ``cnnkit.interop.onnx.EMITTERS``.
 
 A Graph's nodes are written in their order, each reading the ONNX names of its input values; merges take a
-list of names (and shapes) instead of one. Split writes one node with several outputs.
+list of names (and shapes) instead of one. Split writes one node with several outputs. The layers of
+``cnnkit.interop._onnx_layers`` (imported here, so that their types are known wherever ONNX export is) go
+back to the operators they came from.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from cnnkit.interop import _onnx_layers  # noqa: F401 -- registers the imported models' layer types
 from cnnkit.interop.onnx import EMITTERS, _key, emit_layer
 from cnnkit.layers.graph import num_outputs, takes_list
 
@@ -83,6 +87,43 @@ def _reshape(g, layer, prefix, x, shape):
 def _permute(g, layer, prefix, x, shape):
     return g.node("Transpose", [x], prefix or "transpose", perm=list(layer.dims))
 
+
+def _activation(g, layer, prefix, x, shape):
+    if layer.op == "Clip":
+        low = g.constant(layer.alpha, _key(prefix, "min"))
+        high = g.constant(layer.beta, _key(prefix, "max"))
+        return g.node("Clip", [x, low, high], prefix or "clip")
+    attrs = {"Selu": {"alpha": layer.alpha, "gamma": layer.beta},
+             "HardSigmoid": {"alpha": layer.alpha, "beta": layer.beta}}.get(layer.op, {})
+    return g.node(layer.op, [x], prefix or layer.op.lower(), **attrs)
+
+
+def _prelu(g, layer, prefix, x, shape):
+    return g.node("PRelu", [x, g.constant(layer.weight.data, _key(prefix, "weight"))], prefix or "prelu")
+
+
+def _instance_norm(g, layer, prefix, x, shape):
+    inputs = [x, g.constant(layer.weight.data, _key(prefix, "weight")),
+              g.constant(layer.bias.data, _key(prefix, "bias"))]
+    return g.node("InstanceNormalization", inputs, prefix or "instance_norm", epsilon=layer.eps)
+
+
+def _resize(g, layer, prefix, x, shape):
+    roi = g.constant(np.zeros(0), _key(prefix, "roi"))
+    if layer.scales is not None:
+        inputs = [x, roi, g.constant([1.0, 1.0, *layer.scales], _key(prefix, "scales"))]
+    else:
+        inputs = [x, roi, "", g.constant([*shape[:2], *layer.sizes], _key(prefix, "sizes"), np.int64)]
+    return g.node("Resize", inputs, prefix or "resize", mode=layer.mode,
+                  coordinate_transformation_mode=layer.transform, nearest_mode=layer.nearest_mode)
+
+
+EMITTERS.update({
+    "OnnxActivation": _activation, "OnnxPRelu": _prelu, "OnnxInstanceNorm": _instance_norm,
+    "OnnxResize": _resize,
+    "OnnxLogSoftmax": lambda g, layer, prefix, x, shape: g.node("LogSoftmax", [x], prefix or "log_softmax",
+                                                                 axis=layer.dim),
+})
 
 EMITTERS.update({
     "Graph": _graph, "Add": _add, "Multiply": _binary("Mul"), "Subtract": _binary("Sub"),

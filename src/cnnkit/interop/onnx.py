@@ -352,6 +352,16 @@ def export(model: base.Layer, path, input_shape, opset: int = DEFAULT_OPSET):
     return proto
 
 
+def load(source, *, input_shape=None, max_bytes: int = 2**31 - 1):
+    """An ONNX file (a path or its bytes) as a trainable cnnkit network, in eval mode: a Sequential where the
+    graph is a chain, else a Graph, with the initializers as parameters. The arguments, the operators and
+    the errors are those of :func:`cnnkit.interop.onnx_import.load`.
+    """
+    from cnnkit.interop.onnx_import import load as load_onnx
+
+    return load_onnx(source, input_shape=input_shape, max_bytes=max_bytes)
+
+
 def run(path, x: np.ndarray) -> np.ndarray:
     """Run an exported file on ``x`` with onnxruntime (CPU) and return its output."""
     try:
@@ -364,5 +374,5 @@ def run(path, x: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: np.asarray(x, dtype=np.float32)})[0]
 
 
-# A Graph and its merge nodes add their emitters to EMITTERS; ``load`` reads ONNX files into cnnkit models.
-from cnnkit.interop import _onnx_graph  # noqa: E402, F401
+# A Graph and its merge nodes (and the layers of imported models) add their emitters to EMITTERS.
+import cnnkit.interop._onnx_graph  # noqa: E402, F401
