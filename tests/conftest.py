@@ -20,13 +20,41 @@ SHARED = ROOT.parent / "shared"
 MNIST_DIR = Path(os.environ.get("CNNKIT_TEST_MNIST", SHARED / "datasets" / "mnist"))
 TORCHVISION_FIXTURES = SHARED / "fixtures" / "torchvision"
 
-# Keep PyTorch to the same two cores the NumPy engine uses and make its float32 results reproducible.
-try:
-    import torch
+# PyTorch is only the reference of the parity tests: without it they skip with this reason and everything
+# else (gradient checks, reference kernels, errors) still runs.
+TORCH_REASON = "PyTorch parity test: needs torch (pip install -e \".[test]\" installs torch==2.13.0)"
 
-    torch.set_num_threads(2)
-except ImportError:  # the test extra installs torch; without it the parity tests say so and skip
-    torch = None
+
+def import_torch():
+    """``torch`` for a parity test, or a skip (of the test, or of the module at its top) without it.
+
+    Keeps PyTorch to the same two cores the NumPy engine uses, which also makes its float32 results
+    reproducible.
+    """
+    torch = pytest.importorskip("torch", reason=TORCH_REASON)
+    if torch.get_num_threads() != 2:
+        torch.set_num_threads(2)
+    return torch
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch for the parity tests of a module whose other tests run without it (see import_torch)."""
+    return import_torch()
+
+
+@pytest.fixture(scope="session")
+def tF(torch):
+    """``torch.nn.functional``, PyTorch's kernels that the parity tests compare ours with."""
+    return torch.nn.functional
+
+
+@pytest.fixture(autouse=True)
+def _torch_on_two_cores():
+    """Modules that import torch themselves (``pytest.importorskip`` at their top) get two threads too."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 2:
+        torch.set_num_threads(2)
 
 
 def rel_err(a, b) -> float:

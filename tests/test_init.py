@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from cnnkit import init
 
@@ -12,7 +11,7 @@ SHAPES = [(300, 400), (64, 3, 7, 7), (32, 16, 3, 3), (8, 4, 5), (16, 1, 3, 3, 3)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_fans_match_pytorch(shape):
+def test_fans_match_pytorch(shape, torch):
     expected = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
     assert init.fans(shape) == expected
 
@@ -51,7 +50,7 @@ def test_uniform_bounds_are_exact():
     assert np.abs(w).max() <= b and np.abs(w).max() > 0.999 * b
 
 
-def test_matches_torch_bounds_for_the_same_rule():
+def test_matches_torch_bounds_for_the_same_rule(torch):
     """torch.nn.init.xavier_uniform_ and kaiming_uniform_(nonlinearity='relu') draw within the same bounds."""
     shape = (64, 32, 3, 3)
     t = torch.empty(shape)

@@ -3,8 +3,6 @@ and clear errors for bad scores and targets."""
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as tF
 
 import cnnkit as ck
 from cnnkit.losses import MSE, MulticlassSVM, SoftmaxCrossEntropy
@@ -13,7 +11,7 @@ from conftest import rel_err
 SHAPES = [(1, 2), (4, 3), (16, 10), (7, 1000)]
 
 
-def _compare(loss, torch_loss, scores, targets, torch_targets):
+def _compare(torch, loss, torch_loss, scores, targets, torch_targets):
     value = loss.forward(scores, targets)
     d = loss.backward()
     ts = torch.tensor(scores, requires_grad=True)
@@ -25,30 +23,30 @@ def _compare(loss, torch_loss, scores, targets, torch_targets):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_softmax_cross_entropy_parity(shape):
+def test_softmax_cross_entropy_parity(shape, tF, torch):
     rng = np.random.default_rng(shape[1])
     scores = (rng.standard_normal(shape) * 5).astype(np.float32)
     y = rng.integers(0, shape[1], shape[0])
-    _compare(SoftmaxCrossEntropy(), tF.cross_entropy, scores, y, torch.tensor(y))
+    _compare(torch, SoftmaxCrossEntropy(), tF.cross_entropy, scores, y, torch.tensor(y))
 
 
 @pytest.mark.parametrize("margin", [1.0, 0.5, 3.0])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_multiclass_svm_parity(shape, margin):
+def test_multiclass_svm_parity(shape, margin, tF, torch):
     """cnnkit's default normalisation is torch.nn.MultiMarginLoss's: the sum over classes divided by C."""
     rng = np.random.default_rng(shape[1])
     scores = (rng.standard_normal(shape) * 2).astype(np.float32)
     y = rng.integers(0, shape[1], shape[0])
-    _compare(MulticlassSVM(margin), lambda s, t: tF.multi_margin_loss(s, t, margin=margin), scores, y,
-             torch.tensor(y))
+    _compare(torch, MulticlassSVM(margin), lambda s, t: tF.multi_margin_loss(s, t, margin=margin), scores,
+             y, torch.tensor(y))
 
 
 @pytest.mark.parametrize("shape", [(4, 3), (8, 1), (2, 3, 4, 4), (5,)])
-def test_mse_parity(shape):
+def test_mse_parity(shape, tF, torch):
     rng = np.random.default_rng(len(shape))
     scores = rng.standard_normal(shape).astype(np.float32)
     targets = rng.standard_normal(shape).astype(np.float32)
-    _compare(MSE(), tF.mse_loss, scores, targets, torch.tensor(targets))
+    _compare(torch, MSE(), tF.mse_loss, scores, targets, torch.tensor(targets))
 
 
 @pytest.mark.parametrize("loss, targets", [
@@ -104,7 +102,7 @@ def test_cross_entropy_is_stable_for_huge_scores():
     np.testing.assert_allclose(d, [[0.5, -0.5, 0], [-0.25, 0.25, 0]], atol=1e-7)
 
 
-def test_hinge_gradient_at_the_kink_is_zero_like_torch():
+def test_hinge_gradient_at_the_kink_is_zero_like_torch(tF, torch):
     """A margin of exactly 0 is not a violation: (sub)gradient 0, as torch.nn.MultiMarginLoss uses."""
     loss = MulticlassSVM()
     assert loss.forward(np.array([[2.0, 1.0]]), np.array([0])) == 0.0

@@ -6,11 +6,10 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
-import torch
 
 import cnnkit as ck
 from cnnkit.layers import from_config
-from conftest import TORCHVISION_FIXTURES, assert_parity
+from conftest import TORCHVISION_FIXTURES, assert_parity, import_torch
 
 
 def small_net(rng=None):
@@ -22,6 +21,7 @@ def small_net(rng=None):
 
 
 def torch_small_net():
+    torch = import_torch()
     nn = torch.nn
     return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3), nn.ReLU(),
                          nn.Flatten(), nn.Dropout(0.0), nn.Linear(48, 2))
@@ -72,26 +72,33 @@ def test_numeric_gradients_through_containers(make, shape, mode):
     assert max(errors.values()) < 1e-6, errors
 
 
-class TorchBasicBlock(torch.nn.Module):
-    def __init__(self, c_in, c_out, stride):
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = torch.nn.BatchNorm2d(c_out)
-        self.relu = torch.nn.ReLU()
-        self.conv2 = torch.nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = torch.nn.BatchNorm2d(c_out)
-        self.downsample = None
-        if stride != 1 or c_in != c_out:
-            self.downsample = torch.nn.Sequential(torch.nn.Conv2d(c_in, c_out, 1, stride, bias=False),
-                                                  torch.nn.BatchNorm2d(c_out))
+def torch_basic_block(c_in, c_out, stride):
+    """torchvision's BasicBlock in PyTorch (a class made here: only parity tests import torch)."""
+    nn = import_torch().nn
 
-    def forward(self, x):
-        y = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-        return self.relu(y + (x if self.downsample is None else self.downsample(x)))
+    class BasicBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c_out)
+            self.relu = nn.ReLU()
+            self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c_out)
+            self.downsample = None
+            if stride != 1 or c_in != c_out:
+                self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False),
+                                                nn.BatchNorm2d(c_out))
+
+        def forward(self, x):
+            y = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+            return self.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+    return BasicBlock()
 
 
 def _parity(ours, theirs, x, mode):
     """Load torch's weights by key, then compare the forward, dx and every parameter gradient by name."""
+    torch = import_torch()
     theirs.train(mode == "train")
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()}).train(mode == "train")
     y = ours(x)
@@ -112,9 +119,9 @@ def _parity(ours, theirs, x, mode):
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("c_in, c_out, stride", [(4, 4, 1), (3, 6, 2)])
-def test_residual_block_parity_with_pytorch(c_in, c_out, stride, mode):
+def test_residual_block_parity_with_pytorch(c_in, c_out, stride, mode, torch):
     torch.manual_seed(0)
-    theirs = TorchBasicBlock(c_in, c_out, stride)
+    theirs = torch_basic_block(c_in, c_out, stride)
     with torch.no_grad():  # non-trivial batch-norm state, so eval mode is a real test
         for m in theirs.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -124,7 +131,7 @@ def test_residual_block_parity_with_pytorch(c_in, c_out, stride, mode):
     _parity(basic_block(c_in, c_out, stride), theirs, x, mode)
 
 
-def test_sequential_parity_with_pytorch():
+def test_sequential_parity_with_pytorch(torch):
     torch.manual_seed(1)
     theirs = torch_small_net()
     x = np.random.default_rng(2).standard_normal((4, 2, 4, 4)).astype(np.float32)

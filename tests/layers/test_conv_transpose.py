@@ -2,8 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as tF
 
 import cnnkit as ck
 from cnnkit.functional import conv2d, conv_transpose2d
@@ -34,7 +32,7 @@ def _grid(n, seed):
 
 @pytest.mark.parametrize("cfg", _grid(80, seed=1),
                          ids=lambda c: f"C{c['C']}K{c['K']}g{c['groups']}s{c['stride']}d{c['dilation']}")
-def test_parity_with_pytorch(cfg):
+def test_parity_with_pytorch(cfg, tF, torch):
     """Forward, dx, dweight and dbias match torch.nn.functional.conv_transpose2d (float32)."""
     rng = np.random.default_rng(0)
     layer = ck.ConvTranspose2d(cfg["C"], cfg["K"], cfg["kernel_size"], cfg["stride"], cfg["padding"],

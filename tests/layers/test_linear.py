@@ -2,8 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as tF
 
 import cnnkit as ck
 from cnnkit.functional.linear import dropout, dropout_backward, linear, linear_backward
@@ -13,7 +11,7 @@ from conftest import assert_parity
 @pytest.mark.parametrize("shape, out, bias", [
     ((4, 10), 3, True), ((1, 1), 1, True), ((7, 5), 8, False), ((2, 3, 6), 4, True), ((16, 64), 10, True),
 ])
-def test_linear_parity_with_pytorch(shape, out, bias):
+def test_linear_parity_with_pytorch(shape, out, bias, tF, torch):
     rng = np.random.default_rng(shape[-1])
     layer = ck.Linear(shape[-1], out, bias, rng=rng)
     x = rng.standard_normal(shape).astype(np.float32)
@@ -71,7 +69,7 @@ def test_linear_worked_example():
     assert layer.bias.grad.tolist() == [1, 1]
 
 
-def test_flatten_parity_and_order():
+def test_flatten_parity_and_order(torch):
     """C-major order like torch.flatten, so a Linear after it has PyTorch's weight layout."""
     x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     for args in [(), (2,), (1, 2), (0, -1)]:
@@ -126,7 +124,7 @@ def test_dropout_numeric_gradient_with_a_fixed_mask():
     assert ck.gradcheck(layer, x)["input"] < 1e-6
 
 
-def test_dropout_matches_pytorch_given_the_same_mask():
+def test_dropout_matches_pytorch_given_the_same_mask(torch):
     """torch's dropout is x * mask / (1 - p); with cnnkit's mask the gradients agree exactly."""
     layer = ck.Dropout(0.5, rng=np.random.default_rng(1))
     x = np.random.default_rng(2).standard_normal((8, 16)).astype(np.float32)

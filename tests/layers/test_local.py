@@ -3,8 +3,6 @@ gradients, the shared-filter case, the AlexNet parameter count, and errors."""
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as tF
 
 import cnnkit as ck
 from cnnkit.geometry import conv_geometry
@@ -218,7 +216,7 @@ def test_config_round_trip_and_analysis_attributes():
 
 
 @pytest.mark.parametrize(ARGS, CONFIGS)
-def test_parity_with_pytorch(C, K, kernel_size, stride, padding, size, fit, bias):
+def test_parity_with_pytorch(C, K, kernel_size, stride, padding, size, fit, bias, tF, torch):
     """PyTorch has no locally connected layer, but it is one line of autograd: unfold the padded input into
     its windows (N, C*Fh*Fw, L) and contract each position l with its own filter. Forward and every gradient
     in float32, as for the other layers."""

@@ -3,14 +3,10 @@ statistics over several steps, state-dict keys), worked examples and errors."""
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as tF
 
 import cnnkit as ck
 from cnnkit.functional.norm import local_response_norm
-from conftest import assert_parity
-
-TORCH_BN = {ck.BatchNorm1d: torch.nn.BatchNorm1d, ck.BatchNorm2d: torch.nn.BatchNorm2d}
+from conftest import assert_parity, import_torch
 
 
 def _randomize(layer, rng):
@@ -22,8 +18,9 @@ def _randomize(layer, rng):
 
 
 def _torch_copy(layer):
-    theirs = TORCH_BN[type(layer)](layer.num_features, layer.eps, layer.momentum, layer.affine,
-                                   layer.track_running_stats)
+    torch = import_torch()
+    make = getattr(torch.nn, type(layer).__name__)  # BatchNorm1d/2d: the same names
+    theirs = make(layer.num_features, layer.eps, layer.momentum, layer.affine, layer.track_running_stats)
     if layer.affine:
         with torch.no_grad():
             theirs.weight.copy_(torch.tensor(layer.weight.data))
@@ -33,6 +30,7 @@ def _torch_copy(layer):
 
 def _step(ours, theirs, x, dy):
     """One forward/backward on both; compare the output and every gradient."""
+    torch = import_torch()
     ours.zero_grad()
     y = ours(x)
     dx = ours.backward(dy)
@@ -116,7 +114,7 @@ def test_batch_norm_worked_example():
     np.testing.assert_allclose(layer(x), expected, rtol=1e-6)
 
 
-def test_batch_norm_state_dict_matches_pytorch():
+def test_batch_norm_state_dict_matches_pytorch(torch):
     ours, theirs = ck.BatchNorm2d(4), torch.nn.BatchNorm2d(4)
     keys = list(theirs.state_dict())
     assert list(ours.state_dict()) == keys == ["weight", "bias", "running_mean", "running_var",
@@ -159,7 +157,7 @@ def test_batch_norm_repr_and_config():
     (8, 1.0, 0.75, 1.0, (2, 3, 2, 2)),  # window wider than the channels
     (3, 1.0, 0.75, 1.0, (1, 4, 2, 2, 2)),  # 5-D
 ])
-def test_local_response_norm_parity_with_pytorch(size, alpha, beta, k, shape):
+def test_local_response_norm_parity_with_pytorch(size, alpha, beta, k, shape, tF, torch):
     rng = np.random.default_rng(size)
     x = rng.standard_normal(shape).astype(np.float32) * 2
     dy = rng.standard_normal(shape).astype(np.float32)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from optim_helpers import run_parity
 
 from cnnkit.layers import Parameter
@@ -17,13 +16,13 @@ CASES = [
 
 
 @pytest.mark.parametrize("kw", CASES, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
-def test_adam_matches_torch(kw):
+def test_adam_matches_torch(kw, torch):
     run_parity(lambda ps: Adam(ps, **kw), lambda ts: torch.optim.Adam(ts, **kw), steps=8)
 
 
 @pytest.mark.parametrize("kw", [dict(lr=0.01), dict(lr=0.01, weight_decay=0.3, amsgrad=True)],
                          ids=["default-decay", "decay0.3-amsgrad"])
-def test_adamw_matches_torch(kw):
+def test_adamw_matches_torch(kw, torch):
     run_parity(lambda ps: AdamW(ps, **kw), lambda ts: torch.optim.AdamW(ts, **kw), steps=8)
 
 

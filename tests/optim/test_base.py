@@ -2,14 +2,13 @@
 
 import numpy as np
 import pytest
-import torch
 from optim_helpers import run_parity
 
 from cnnkit.layers import Conv2d, Parameter, Sequential
 from cnnkit.optim import OPTIMIZERS, SGD, Adam
 
 
-def test_groups_with_lr_mult_match_torch_groups():
+def test_groups_with_lr_mult_match_torch_groups(torch):
     """{"lr_mult": 0.1} is torch's group {"lr": 0.1 * lr}; other group overrides pass through."""
     def ours(ps):
         groups = [{"params": ps[:1], "lr_mult": 0.1}, {"params": ps[1:], "momentum": 0.5}]

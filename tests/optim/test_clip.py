@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from cnnkit.layers import Parameter
 from cnnkit.optim import clip_grad_norm
@@ -14,7 +13,7 @@ CASES = [(1.0, 2.0), (100.0, 2.0), (0.5, 1.0), (0.3, math.inf), (2.0, 3.0)]
 
 
 @pytest.mark.parametrize("max_norm,norm_type", CASES)
-def test_matches_torch(max_norm, norm_type):
+def test_matches_torch(max_norm, norm_type, torch):
     r = np.random.default_rng(0)
     ours = [Parameter(np.zeros(s, np.float32)) for s in ((5, 3, 3, 3), (5,), (7, 4))]
     theirs = []

@@ -2,20 +2,18 @@
 
 import numpy as np
 import pytest
-import torch
-from torch.optim import lr_scheduler as T
 
 from cnnkit.layers import Parameter
 from cnnkit.optim import SGD, CosineAnnealing, LinearWarmup, StepLR
 
 
-def _lrs(make_ours, make_theirs, steps=25):
+def _lrs(torch, make_ours, make_theirs, steps=25):
     """The learning rates of two groups (lr_mult 1 and 0.1) over `steps` schedule steps, ours and torch's."""
     p, q = Parameter(np.zeros(1)), Parameter(np.zeros(1))
     ours_opt = SGD([{"params": [p]}, {"params": [q], "lr_mult": 0.1}], lr=0.5)
     t = [torch.zeros(1, requires_grad=True) for _ in range(2)]
     torch_opt = torch.optim.SGD([{"params": t[:1]}, {"params": t[1:], "lr": 0.05}], lr=0.5)
-    ours, theirs = make_ours(ours_opt), make_theirs(torch_opt)
+    ours, theirs = make_ours(ours_opt), make_theirs(torch_opt, torch.optim.lr_scheduler)
     a, b = [], []
     for _ in range(steps):
         a.append([g["lr"] for g in ours_opt.param_groups])
@@ -28,21 +26,21 @@ def _lrs(make_ours, make_theirs, steps=25):
 
 
 CASES = {
-    "step": (lambda o: StepLR(o, 3, gamma=0.5), lambda o: T.StepLR(o, 3, gamma=0.5)),
-    "cosine": (lambda o: CosineAnnealing(o, T_max=10), lambda o: T.CosineAnnealingLR(o, T_max=10)),
+    "step": (lambda o: StepLR(o, 3, gamma=0.5), lambda o, T: T.StepLR(o, 3, gamma=0.5)),
+    "cosine": (lambda o: CosineAnnealing(o, T_max=10), lambda o, T: T.CosineAnnealingLR(o, T_max=10)),
     "cosine-eta-min": (lambda o: CosineAnnealing(o, T_max=7, eta_min=0.01),
-                       lambda o: T.CosineAnnealingLR(o, T_max=7, eta_min=0.01)),
+                       lambda o, T: T.CosineAnnealingLR(o, T_max=7, eta_min=0.01)),
     "warmup": (lambda o: LinearWarmup(o, 5, start_factor=0.2),
-               lambda o: T.LinearLR(o, start_factor=0.2, end_factor=1.0, total_iters=5)),
+               lambda o, T: T.LinearLR(o, start_factor=0.2, end_factor=1.0, total_iters=5)),
     "warmup-cosine": (lambda o: LinearWarmup(o, 4, start_factor=0.1, then=CosineAnnealing(o, T_max=12)),
-                      lambda o: T.SequentialLR(o, [T.LinearLR(o, start_factor=0.1, total_iters=4),
-                                                   T.CosineAnnealingLR(o, T_max=12)], milestones=[4])),
+                      lambda o, T: T.SequentialLR(o, [T.LinearLR(o, start_factor=0.1, total_iters=4),
+                                                      T.CosineAnnealingLR(o, T_max=12)], milestones=[4])),
 }
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_matches_torch(name):
-    ours, theirs = _lrs(*CASES[name], steps=25 if name != "warmup-cosine" else 16)
+def test_matches_torch(name, torch):
+    ours, theirs = _lrs(torch, *CASES[name], steps=25 if name != "warmup-cosine" else 16)
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
 
 

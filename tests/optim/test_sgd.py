@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from optim_helpers import run_parity
 
 from cnnkit.layers import Parameter
@@ -19,7 +18,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("kw", CASES, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
-def test_matches_torch(kw):
+def test_matches_torch(kw, torch):
     run_parity(lambda ps: SGD(ps, **kw), lambda ts: torch.optim.SGD(ts, **kw), steps=8)
 
 
