@@ -62,6 +62,15 @@ def test_outside_a_checkout_it_says_where_to_run(capsys, monkeypatch):
                            "pip install -e \".[bench]\" && python -m benchmarks --suites conv")
 
 
+def test_without_pytorch_it_says_what_to_install(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ModuleNotFoundError
+    code, _, err = run_main(["bench", "--suites", "memory", "--configs", "cpu:1", "--output", "-"], capsys)
+    assert code == 1
+    assert err.strip() == ('cnnkit: error: cnnkit bench compares against PyTorch; install it with: '
+                           'pip install -e ".[bench]"')
+
+
 @pytest.fixture
 def installed(tmp_path):
     """A non-editable install: a copy of the package alone on the path, run outside the checkout."""
