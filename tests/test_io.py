@@ -97,7 +97,8 @@ def test_object_arrays_and_pickles_are_refused(tmp_path):
                                               r"array, which only unpickling could read; cnnkit never"):
         ck.load(tmp_path / "evil.npz")
     (tmp_path / "pickle.npz").write_bytes(pickle.dumps(Exploit(str(marker))))
-    with pytest.raises(CheckpointError, match="refused: it is not an .npz file"):
+    with pytest.raises(CheckpointError, match=r"pickle.npz: this is pickle data \(a Python pickle\), not a "
+                                              r"cnnkit checkpoint \(.npz\); cnnkit never unpickles files"):
         ck.load(tmp_path / "pickle.npz")
     assert not marker.exists()
     with pytest.raises(TypeError, match="is an object array, which could only be stored by pickling"):
@@ -120,10 +121,24 @@ def test_truncated_corrupt_and_foreign_files(tmp_path):
     with pytest.raises(CheckpointError, match=r"plain.npz: is an .npz file but not a cnnkit .* holds w\)"):
         ck.load(tmp_path / "plain.npz")
     np.save(tmp_path / "single.npy", np.ones(3))
-    with pytest.raises(CheckpointError, match="is a single .npy array"):
+    with pytest.raises(CheckpointError, match=r"single.npy: this is a single NumPy array \(.npy\), not a "):
         ck.load(tmp_path / "single.npy")
     with pytest.raises(FileNotFoundError, match="missing.npz: no such checkpoint file"):
         ck.load(tmp_path / "missing.npz")
+
+
+def test_files_of_another_kind_are_named_before_parsing(tmp_path):
+    """A PNG, a text file or an empty file where a checkpoint goes: said what it is, not "corrupt"."""
+    (tmp_path / "digit.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(CheckpointError, match=r"digit.png: this is a PNG image, not a cnnkit checkpoint "
+                                              r"\(.npz\)"):
+        ck.load(tmp_path / "digit.png")
+    (tmp_path / "notes.npz").write_text("loss 0.1\n")
+    with pytest.raises(CheckpointError, match=r"notes.npz: this is a text file, not a cnnkit checkpoint"):
+        ck.load(tmp_path / "notes.npz")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty.npz: this is an empty file, not a cnnkit checkpoint"):
+        ck.load(tmp_path / "empty.npz")
 
 
 def test_newer_format_and_unknown_layer_are_clear_errors(tmp_path):

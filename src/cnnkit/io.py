@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnkit.filetypes import DAMAGED_ZIP, NPZ, describe
 from cnnkit.layers.base import Layer, from_config
 
 FORMAT = "cnnkit-checkpoint"
@@ -335,6 +336,10 @@ def resolve_checkpoint_path(path) -> Path:
 
 
 def _read_npz(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    what = describe(path)  # a PNG or a text file is named as such, not reported as a corrupt zip
+    if what not in (NPZ, DAMAGED_ZIP):
+        never = "; cnnkit never unpickles files" if what.startswith("pickle") else ""
+        raise CheckpointError(f"{path}: this is {what}, not a cnnkit checkpoint (.npz){never}.")
     key = None
     try:
         npz = np.load(path, allow_pickle=False)

@@ -111,13 +111,22 @@ def test_max_batch_size_is_the_largest_batch_that_fits(net):
     assert s.max_batch_size(10**6, training=False) > s.max_batch_size(10**6)
 
 
-def test_parse_bytes():
-    assert (
-        parse_bytes("4GB") == 4 * 10**9 and parse_bytes("4GiB") == 4 * 2**30 and parse_bytes("512mb") == 512e6
-    )
-    assert parse_bytes("100") == 100 and parse_bytes(7) == 7
-    with pytest.raises(ValueError, match="Received memory='4 parsecs'"):
+def test_parse_bytes_reads_kb_mb_gb_as_powers_of_1024_like_the_notes():
+    assert parse_bytes("4GB") == parse_bytes("4GiB") == 4 * 2**30 and parse_bytes("512mb") == 512 * 2**20
+    assert parse_bytes("100B") == 100 and parse_bytes(7) == 7
+    with pytest.raises(ValueError, match="Received memory='4 parsecs': expected a size, such as 512MB"):
         parse_bytes("4 parsecs")
+    with pytest.raises(ValueError, match=r"Received memory='4': a number needs a unit, .* \(units: B, KB, "
+                                         r"MB, GB, TB, KiB, MiB, GiB, TiB; KB, MB, GB are powers of 1024\)"):
+        parse_bytes("4")
+
+
+def test_the_notes_lenet5_batch_in_4gb():
+    from cnnkit.models import get
+
+    s = summary(get("lenet5"), (1, 28, 28))
+    assert s.max_batch_size("4GB") == 60_465  # the notes' convention, 4 x 1024^3 bytes
+    assert str(s).splitlines()[-2] == "Memory, batch 1, float32: 275.72 KiB inference, 551.44 KiB training"
 
 
 def test_table_markdown_csv_and_dict(net):

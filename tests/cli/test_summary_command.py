@@ -28,7 +28,7 @@ def test_table_with_totals_memory_and_the_largest_batch():
     assert (
         "Memory for a batch of 64 (training, float32): " in out and f"({s.memory_bytes(64):,} bytes)" in out
     )
-    assert f"Largest batch that fits in 1MB (training): {s.max_batch_size(10**6):,}" in out
+    assert f"Largest batch that fits in 1MB = 1.00 MiB (training): {s.max_batch_size(2**20):,}" in out
 
 
 def test_a_spec_with_an_input_size_and_csv_output():
@@ -69,11 +69,18 @@ def test_json_and_markdown_and_optimizer_state():
     )
 
 
-def test_a_saved_model_needs_its_input_size(tmp_path):
+def test_a_saved_model_needs_its_input_size(tmp_path, capsys):
     path = cnnkit.save(cnnkit.models.get("lenet5"), tmp_path / "lenet.npz")
     assert "Total params: 61,706" in invoke(str(path), "--input", "1x28x28")
-    result = runner.invoke(app, ["summary", str(path)])
-    assert result.exit_code == 2 and "give the input size of the model saved in" in result.output
+    code, err = run_main([str(path)], capsys)
+    assert code == 2 and "lenet.npz does not record its input size; give it, e.g. --input 3x32x32" in err
+
+
+def test_a_run_uses_the_input_shape_it_recorded(tmp_path):
+    model = cnnkit.models.get("lenet5")
+    cnnkit.save(model, tmp_path / "run" / "checkpoint.npz", extra={"metadata": {"input_shape": [1, 28, 28]}})
+    out = invoke(str(tmp_path / "run"))
+    assert out.startswith(f"{tmp_path / 'run'} on 1x28x28") and "Total params: 61,706" in out
 
 
 def run_main(args, capsys):
@@ -95,7 +102,7 @@ def test_errors_are_short_and_point_at_the_problem(capsys):
         and "12.5 is not an integer" in err
     )
     code, err = run_main(["lenet5", "--input", "3xa"], capsys)
-    assert code == 2 and "Received '3xa'; expected positive sizes such as 3x224x224" in err
+    assert code == 2 and "'3xa': give positive sizes C x H x W, e.g. 1x28x28 or 3x224x224" in err
     code, err = run_main(["lenet5", "--memory", "4 parsecs"], capsys)
-    assert code == 2 and "Received memory='4 parsecs'" in err
+    assert code == 2 and "'4 parsecs': expected a size, such as 512MB, 4GB or 8GiB" in err
     assert "Traceback" not in err

@@ -19,32 +19,52 @@ from cnnkit.analysis.trace import trace
 OPTIMIZER_SLOTS = {None: 0, "sgd": 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1,
                    "adam": 2, "adamw": 2}
 
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+# KB, MB, GB are powers of 1024, as in the notes and on every GPU's spec sheet; KiB, MiB, GiB say the same.
+_UNITS = {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, "tb": 2**40,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_BINARY = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
 
 
 def parse_bytes(text) -> int:
-    """``"4GB"`` -> 4_000_000_000, ``"4GiB"`` -> 4 * 2**30; ints pass through. (KB/MB/GB are powers of 1000.)
+    """``"4GB"`` and ``"4GiB"`` -> 4 * 2**30 bytes (KB/MB/GB are powers of 1024); an int is a byte count.
 
-    >>> parse_bytes("4GB"), parse_bytes("1.5 MiB"), parse_bytes(1024)
-    (4000000000, 1572864, 1024)
+    A string needs its unit: ``"4"`` is refused, since 4 bytes is never what was meant.
+
+    Raises:
+        ValueError: no unit, an unknown unit, or not a number; the message lists the accepted forms.
+
+    >>> parse_bytes("4GB"), parse_bytes("1.5 MiB"), parse_bytes("512kb"), parse_bytes(1024)
+    (4294967296, 1572864, 524288, 1024)
     """
-    if isinstance(text, int):
+    if isinstance(text, int) and not isinstance(text, bool):
         return text
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
     if not match or match.group(2).lower() not in _UNITS:
-        units = ", ".join(u.upper() for u in _UNITS if u)
-        raise ValueError(f"Received memory={text!r}; expected a number of bytes with an optional unit such "
-                         f"as '512MB', '4GB' or '8GiB' (units: {units}).")
+        units = ", ".join(u.upper().replace("I", "i") for u in _UNITS)
+        problem = "a number needs a unit" if match and not match.group(2) else "expected a size"
+        raise ValueError(f"Received memory={text!r}: {problem}, such as 512MB, 4GB or 8GiB (units: {units}; "
+                         f"KB, MB, GB are powers of 1024).")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
 def human(n: float, unit: str = "") -> str:
-    """1814073344 -> '1.81 G'; small numbers stay whole."""
+    """1814073344 -> '1.81 G'; small numbers stay whole. Byte counts: use :func:`human_bytes`."""
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= factor:
             return f"{n / factor:.2f} {prefix}{unit}"
     return f"{n:g} {unit}".rstrip()
+
+
+def human_bytes(n: float) -> str:
+    """A byte count in binary units, as the memory budgets are read: 289116 -> '282.34 KiB'.
+
+    >>> human_bytes(289116), human_bytes(4 * 2**30), human_bytes(512)
+    ('282.34 KiB', '4.00 GiB', '512 B')
+    """
+    for factor, unit in _BINARY:
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {unit}"
+    return f"{n:g} B"
 
 
 def _axes(values):
@@ -169,8 +189,8 @@ class Summary:
                 f"Total MACs: {human(self.total_macs)} ({self.total_macs:,}; FLOPs = 2 x MACs = "
                 f"{human(self.total_flops)})",
                 f"Activation elements per example: {self.activation_elements:,}",
-                f"Memory, batch 1, float32: {human(self.memory_bytes(1, training=False), 'B')} inference, "
-                f"{human(self.memory_bytes(1), 'B')} training"]
+                f"Memory, batch 1, float32: {human_bytes(self.memory_bytes(1, training=False))} inference, "
+                f"{human_bytes(self.memory_bytes(1))} training"]
 
     def to_markdown(self) -> str:
         lines = ["| " + " | ".join(self._HEADER) + " |",

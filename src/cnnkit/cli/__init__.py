@@ -16,9 +16,10 @@ import typer
 
 # Importing a command module registers its command on the app.
 from cnnkit.cli import bench, evaluate, export, finetune, predict, report, summary, train, viz  # noqa: F401
-from cnnkit.cli.app import ARGV, Interrupted, app
+from cnnkit.cli.app import ARGV, Interrupted, UserError, app
 
-KNOWN = (FileNotFoundError, ValueError, KeyError, TypeError, FloatingPointError, PermissionError, ImportError)
+KNOWN = (FileNotFoundError, ValueError, KeyError, TypeError, FloatingPointError, PermissionError, ImportError,
+         UserError)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,8 +63,11 @@ def _is_cli_error(error) -> bool:
 def one_line(error: BaseException) -> str:
     """The error's message on one line (KeyError's quotes removed); the type is named when it helps."""
     message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    on_a_path = isinstance(error, OSError) and error.filename is not None and bool(error.strerror)
+    if on_a_path:  # "[Errno 30] Read-only file system: 'x'" -> "x: read-only file system"
+        message = f"{error.filename}: {error.strerror[:1].lower()}{error.strerror[1:]}"
     message = " ".join(str(message).split())
-    if not message or not isinstance(error, KNOWN):
+    if not message or not (isinstance(error, KNOWN) or on_a_path):
         message = f"{type(error).__name__}: {message} (set CNNKIT_DEBUG=1 for the traceback)"
     return message
 

@@ -16,6 +16,11 @@ app = typer.Typer(
 )
 
 
+class UserError(Exception):
+    """A mistake the user can fix (a path that cannot be written, a missing option): printed as one line,
+    exit status 1, never with a traceback."""
+
+
 class Interrupted(BaseException):
     """Ctrl-C. ``main`` raises it from its SIGINT handler in place of KeyboardInterrupt, which Click would
     turn into an Abort (after printing an empty line); a command catches it to say how to resume and

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from cnnkit.cli.app import app
+from cnnkit.cli.paths import check_output_file
 
 FORMATS = ("onnx", "torch", "safetensors")
 
@@ -67,9 +68,9 @@ def export(
 
     if format not in FORMATS:
         raise typer.BadParameter(f"{format!r}; choose one of {', '.join(FORMATS)}.", param_hint="'--format'")
+    check_output_file(out)
     ckpt = load_checkpoint(checkpoint)
     model = ckpt.model.eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
     if format == "onnx":
         from cnnkit.interop.onnx import export as export_onnx
 

@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from cnnkit.cli.app import app
+from cnnkit.cli.paths import prepare_output_dir
 from cnnkit.cli.train import DATA_HELP, ROOT_HELP, load_split
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
@@ -87,6 +88,8 @@ def finetune(
     from cnnkit.train import evaluate, fit
     from cnnkit.transfer import freeze, head_name, param_groups, replace_head
 
+    run = Path(out) if out is not None else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+    prepare_output_dir(run)  # before any data is read
     train_set = load_split(data, "train", root, limit)
     test_set = load_split(data, "test", root, limit)
     input_shape, classes = train_set.image_shape, train_set.classes
@@ -112,8 +115,6 @@ def finetune(
     optimizer = SGD(param_groups(net, {head: head_lr_mult}), lr=lr, momentum=0.9, weight_decay=5e-4)
     scheduler = CosineAnnealing(optimizer, T_max=epochs * len(train_loader), interval="step")
 
-    run = Path(out) if out is not None else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    run.mkdir(parents=True, exist_ok=True)
     settings = {"source": str(source), "model": model, "data": data, "freeze_until": freeze_until, "lr": lr,
                 "head_lr_mult": head_lr_mult, "epochs": epochs, "batch_size": batch_size, "seed": seed,
                 "limit": limit}

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cnnkit.cli.app import app
+from cnnkit.cli.paths import check_output_file
 
 
 @app.command()
@@ -20,7 +21,10 @@ def report(
     root: Annotated[Path | None, typer.Option(help="Folder holding the datasets.")] = None,
 ):
     """Write one self-contained HTML report of a training run: open it from disk in any browser."""
+    from cnnkit.analysis.summary import human_bytes
     from cnnkit.viz.report import write_report
 
+    if out is not None or Path(run_dir).is_dir():  # a missing run is write_report's error to name
+        check_output_file(out if out is not None else Path(run_dir) / "report.html")
     path = write_report(run_dir, out=out, root=root, examples=examples)
-    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    typer.echo(f"wrote {path} ({human_bytes(path.stat().st_size)})")

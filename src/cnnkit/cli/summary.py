@@ -26,13 +26,19 @@ class Format(str, Enum):
 def parse_input(text: str) -> tuple[int, ...]:
     """``"3x224x224"`` (or ``"3,224,224"``) -> (3, 224, 224): one example's shape, channels first.
 
+    One number is a vector's length (an MLP's input); two numbers are an image without its channel axis,
+    which no model takes, so they are refused with the form to use.
+
     >>> parse_input("3x224x224"), parse_input("1, 28, 28"), parse_input("784")
     ((3, 224, 224), (1, 28, 28), (784,))
     """
     parts = [p for p in re.split(r"[x,\s]+", text.strip().lower()) if p]
     if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise typer.BadParameter(f"Received {text!r}; expected positive sizes such as 3x224x224 (C x H x W).",
+        raise typer.BadParameter(f"{text!r}: give positive sizes C x H x W, e.g. 1x28x28 or 3x224x224.",
                                  param_hint="'--input'")
+    if len(parts) == 2:
+        raise typer.BadParameter(f"{text!r} has no channel axis: give C x H x W, e.g. 1x28x28 (grayscale) or "
+                                 f"3x{parts[0]}x{parts[1]} (RGB).", param_hint="'--input'")
     return tuple(int(p) for p in parts)
 
 
@@ -49,13 +55,15 @@ def resolve_model(model: str, input_shape, num_classes):
             return models.get(model, **kwargs), shape
         except ShapeError as e:
             raise ShapeError(f"{model} cannot take a {'x'.join(map(str, shape))} input: {e}") from None
-    if Path(model).exists():
-        from cnnkit.io import load
+    if Path(model).exists():  # a checkpoint or a run directory: its own input shape unless told another
+        from cnnkit.io import load_checkpoint
 
-        if input_shape is None:
-            raise typer.BadParameter(f"give the input size of the model saved in {model}, e.g. "
-                                     f"--input 3x32x32.", param_hint="'--input'")
-        return load(model), input_shape
+        ckpt = load_checkpoint(model)
+        saved = ckpt.extra.get("metadata", {}).get("input_shape")
+        if input_shape is None and not saved:
+            raise typer.BadParameter(f"{model} does not record its input size; give it, e.g. --input 3x32x32",
+                                     param_hint="'--input'")
+        return ckpt.model, input_shape or tuple(saved)
     if re.fullmatch(r"[\w.-]+", model) and not re.search(r"(?i)^(input|conv|pool|fc)", model):
         close = difflib.get_close_matches(model.lower(), models.names(), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -100,24 +108,26 @@ def summary(
     the parameters (in training also their gradients and the optimizer's state).
     """
     from cnnkit.analysis import summary as summarize
-    from cnnkit.analysis.summary import human, parse_bytes
+    from cnnkit.analysis.summary import human_bytes, parse_bytes
 
     net, shape = resolve_model(model, parse_input(input) if input else None, num_classes)
     result = summarize(net, shape)
     training = not inference
     need = result.memory_bytes(batch_size, training, optimizer)
     mode = "training" + (f" with {optimizer}" if optimizer else "") if training else "inference"
-    lines = [f"Memory for a batch of {batch_size} ({mode}, float32): {human(need, 'B')} ({need:,} bytes)"]
+    lines = [f"Memory for a batch of {batch_size} ({mode}, float32): {human_bytes(need)} ({need:,} bytes)"]
     fits = None
     if memory is not None:
         try:
             budget = parse_bytes(memory)
-        except ValueError as e:
-            raise typer.BadParameter(str(e), param_hint="'--memory'") from None
+        except ValueError as e:  # "Received memory='4': a number needs a unit..." in the shell's words
+            raise typer.BadParameter(f"{memory!r}: {str(e).split(': ', 1)[1]}", param_hint="'--memory'") \
+                from None
         fits = result.max_batch_size(budget, training, optimizer)
-        lines.append(f"Largest batch that fits in {memory} ({mode}): {fits:,}" if fits else
-                     f"Nothing fits in {memory} ({mode}): the parameters alone need "
-                     f"{human(result.memory_bytes(0, training, optimizer), 'B')}.")
+        within = f"{memory} = {human_bytes(budget)}"
+        lines.append(f"Largest batch that fits in {within} ({mode}): {fits:,}" if fits else
+                     f"Nothing fits in {within} ({mode}): the parameters alone need "
+                     f"{human_bytes(result.memory_bytes(0, training, optimizer))}.")
     if output_format is Format.csv:
         typer.echo(result.to_csv(), nl=False)
     elif output_format is Format.json:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from cnnkit.cli.app import app
+from cnnkit.cli.paths import check_output_file
 
 viz_app = typer.Typer(
     help="Pictures of a trained model: its filters, activations, occlusion and saliency maps (PNG).",
@@ -41,9 +42,11 @@ FiltersOut, ActivationsOut = out_option("filters.png"), out_option("activations.
 OcclusionOut, SaliencyOut = out_option("occlusion.png"), out_option("saliency.png")
 
 
-def _load(checkpoint: Path):
+def _load(checkpoint: Path, out: Path):
+    """(model, metadata); ``out`` is checked first, so that an unwritable one fails before any work."""
     from cnnkit.io import load_checkpoint
 
+    check_output_file(out)
     ckpt = load_checkpoint(checkpoint)
     return ckpt.model, dict(ckpt.extra.get("metadata") or {})
 
@@ -89,11 +92,11 @@ def _first_conv(model) -> str:
     raise ValueError("the model has no Conv2d layer; name one with --layer.")
 
 
-def _explained(checkpoint, image, root, target):
+def _explained(checkpoint, image, root, target, out):
     """(model, x, target class, a description) for the occlusion and saliency commands."""
     from cnnkit.viz._run import scores
 
-    model, metadata = _load(checkpoint)
+    model, metadata = _load(checkpoint, out)
     x = _image(image, metadata, root)
     predicted = int(scores(model, x[None]).argmax())
     chosen = predicted if target is None else target
@@ -115,7 +118,7 @@ def filters_command(checkpoint: CheckpointArg, layer: LayerOpt = None,
     """The filters of a convolution layer as a grid of tiles."""
     from cnnkit.viz import filters
 
-    model, _ = _load(checkpoint)
+    model, _ = _load(checkpoint, out)
     name = layer or _first_conv(model)
     tiles = filters(model.get(name), mode=mode, save=out, title=f"{name}: {model.get(name)!r}")
     _done(out, f"{len(tiles)} filters of {name}")
@@ -127,7 +130,7 @@ def activations_command(checkpoint: CheckpointArg, image: ImageArg = "test:0", l
     """The activation maps of one image at a layer, one tile per channel."""
     from cnnkit.viz import activations
 
-    model, metadata = _load(checkpoint)
+    model, metadata = _load(checkpoint, out)
     x = _image(image, metadata, root)
     name = layer or _first_conv(model)
     result = activations(model, x, name, save=out)
@@ -145,7 +148,7 @@ def occlusion_command(checkpoint: CheckpointArg, image: ImageArg = "test:0", tar
     """Slide a grey patch over the image: how much does the class probability drop at each place?"""
     from cnnkit.viz import occlusion
 
-    model, x, target, what = _explained(checkpoint, image, root, target)
+    model, x, target, what = _explained(checkpoint, image, root, target, out)
     heat = occlusion(model, x, target, patch=patch, stride=stride, score=score, overlay=overlay, save=out)
     _done(out, f"{what}; largest drop {heat.max():.3f}")
 
@@ -156,6 +159,6 @@ def saliency_command(checkpoint: CheckpointArg, image: ImageArg = "test:0", targ
     """The gradient of the class score with respect to each input pixel."""
     from cnnkit.viz import saliency
 
-    model, x, target, what = _explained(checkpoint, image, root, target)
+    model, x, target, what = _explained(checkpoint, image, root, target, out)
     saliency(model, x, target, save=out)
     _done(out, what)
