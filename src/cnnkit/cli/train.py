@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from cnnkit.cli.app import Interrupted, app, command_line
+from cnnkit.cli.paths import prepare_output_dir
 
 # Measured in docs/training.md: these reach >= 97% test accuracy on the embedded subset in well under
 # 3 minutes on 2 cores.
@@ -172,8 +173,8 @@ def train(
     run = Path(out) if out is not None else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
     if parallel is not None and out is None:  # every rank must agree on rank 0's directory name
         run = Path(parallel.comm.bcast(str(run), root=0))
-    if root_rank:
-        run.mkdir(parents=True, exist_ok=True)
+    if root_rank:  # before any data is read: a folder that cannot be written is reported at once
+        prepare_output_dir(run)
 
     train_set = load_split(settings["data"], "train", root, settings["limit"])
     test_set = load_split(settings["data"], "test", root, settings["limit"])
