@@ -49,6 +49,12 @@ def tF(torch):
     return torch.nn.functional
 
 
+@pytest.fixture
+def matplotlib():
+    """For tests that draw (PNG files, the HTML report): skips without matplotlib, the viz extra."""
+    return pytest.importorskip("matplotlib", reason='draws with matplotlib: pip install -e ".[viz]"')
+
+
 @pytest.fixture(autouse=True)
 def _torch_on_two_cores():
     """Modules that import torch themselves (``pytest.importorskip`` at their top) get two threads too."""

@@ -36,6 +36,7 @@ def test_unknown_layer_name_suggests_close_ones():
         activations(Sequential(features=region_model()), bright_image(), "feature")
 
 
+@pytest.mark.usefixtures("matplotlib")
 def test_png_is_written(tmp_path):
     path = tmp_path / "act.png"
     activations(small_net(), bright_image(), "1", save=path, figsize=(8, 4), dpi=50)

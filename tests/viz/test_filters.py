@@ -51,6 +51,7 @@ def test_accepts_a_bare_weight_array():
     np.testing.assert_allclose(tiles[2], (w[2, 0] - w[2, 0].min()) / np.ptp(w[2, 0]))
 
 
+@pytest.mark.usefixtures("matplotlib")
 @pytest.mark.parametrize("mode, channels", [("rgb", 3), ("channels", 2), ("mean", 16)])
 def test_png_is_written_at_the_asked_size(tmp_path, mode, channels):
     conv = Conv2d(channels, 12, 5, rng=np.random.default_rng(1))

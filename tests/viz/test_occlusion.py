@@ -44,6 +44,7 @@ def test_logit_score_is_the_drop_of_the_raw_class_score():
     np.testing.assert_allclose(heat[0:4, 16:20], drop, rtol=1e-5)
 
 
+@pytest.mark.usefixtures("matplotlib")
 def test_overlay_png_and_side_by_side_png(tmp_path):
     for overlay in (False, True):
         path = tmp_path / f"occ_{overlay}.png"

@@ -37,6 +37,7 @@ def test_history_from_a_real_training_history():
     assert list(history(h)) == ["train_loss", "train_accuracy", "val_loss", "lr"]
 
 
+@pytest.mark.usefixtures("matplotlib")
 def test_history_png(tmp_path):
     path = tmp_path / "curves.png"
     history(CURVES, save=path, figsize=(9, 3), dpi=50)
@@ -54,6 +55,7 @@ def test_confusion_counts():
     assert counts.dtype == np.int64
 
 
+@pytest.mark.usefixtures("matplotlib")
 @pytest.mark.parametrize("classes", [10, 100])
 def test_confusion_png(tmp_path, classes):
     rng = np.random.default_rng(0)

@@ -13,6 +13,7 @@ def embedded_pngs(text):
     return [base64.b64decode(b) for b in re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", text)]
 
 
+@pytest.mark.usefixtures("matplotlib")
 def test_report_has_every_section_and_its_images_decode(tmp_path):
     run, data = tiny_run(tmp_path)
     path = write_report(run, data=data, examples=1)
@@ -33,6 +34,7 @@ def test_report_has_every_section_and_its_images_decode(tmp_path):
     assert ">circle<" in text and "55.00%" in text and "&lt;fc&gt;" in text and ">tiny-net<" in text
 
 
+@pytest.mark.usefixtures("matplotlib")
 def test_report_without_test_data_keeps_the_other_sections(tmp_path):
     run, _ = tiny_run(tmp_path, metadata=False)
     out = tmp_path / "elsewhere.html"

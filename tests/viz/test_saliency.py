@@ -33,6 +33,7 @@ def test_parameter_gradients_and_mode_are_left_as_they_were():
     assert all(layer.training for layer in model.layers())
 
 
+@pytest.mark.usefixtures("matplotlib")
 def test_png_is_written(tmp_path):
     path = tmp_path / "sal.png"
     saliency(region_model(), bright_image(), 1, save=path, figsize=(6, 2.5), dpi=60)

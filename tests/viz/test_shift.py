@@ -40,6 +40,7 @@ def test_a_position_sensitive_model_is_inconsistent_and_a_blind_one_consistent()
     assert consistency(shift_consistency(blind, np.ones((3, 1, 8, 8), np.float32), max_shift=2)) == 1.0
 
 
+@pytest.mark.usefixtures("matplotlib")
 def test_compare_two_models_and_png(tmp_path):
     images = np.concatenate([bright_image(s)[None] for s in range(3)])
     path = tmp_path / "shift.png"

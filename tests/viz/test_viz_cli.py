@@ -23,6 +23,7 @@ def run(tmp_path):
     return tiny_run(tmp_path, size=28, data="embedded", classes=DIGITS)[0]
 
 
+@pytest.mark.usefixtures("matplotlib")
 def test_filters_and_activations(run, tmp_path, capsys):
     code, text = run_cli(capsys, "viz", "filters", run, "--out", tmp_path / "f.png")
     assert code == 0 and "4 filters of conv1" in text
@@ -33,6 +34,7 @@ def test_filters_and_activations(run, tmp_path, capsys):
     assert (tmp_path / "a.png").stat().st_size > 1000
 
 
+@pytest.mark.usefixtures("matplotlib")
 def test_occlusion_and_saliency_of_a_test_image_and_an_image_file(run, tmp_path, capsys):
     code, text = run_cli(capsys, "viz", "occlusion", run / "checkpoint.npz", "test:2", "--patch", "6",
                          "--stride", "3", "-o", tmp_path / "o.png")
@@ -45,6 +47,7 @@ def test_occlusion_and_saliency_of_a_test_image_and_an_image_file(run, tmp_path,
     assert_png(tmp_path / "s.png", (900, 340))
 
 
+@pytest.mark.usefixtures("matplotlib")
 def test_report_command(run, capsys):
     code, text = run_cli(capsys, "report", run, "--examples", "1")
     assert code == 0 and "report.html" in text
