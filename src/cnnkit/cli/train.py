@@ -127,6 +127,10 @@ def train(
     With no options: LeNet-5 on the MNIST subset shipped with cnnkit (10,000 training and 2,000 test
     images), about 98% test accuracy in under two minutes on two cores.
     """
+    if distributed:  # each rank trains in a child process, so that a killed rank is named with its host
+        from cnnkit.train.parallel.supervisor import supervise
+
+        supervise()
     import numpy as np
 
     from cnnkit.analysis import summary as summarize

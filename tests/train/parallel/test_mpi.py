@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("mpi4py", reason='needs the [mpi] extra: pip install "cnnkit[mpi]"')
+sys.path.insert(0, str(Path(__file__).parent))
+from mpi_helpers import assert_same_weights  # noqa: E402
 
 JOB = Path(__file__).with_name("mpi_job.py")
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
@@ -37,13 +39,6 @@ def test_two_ranks_equal_one_process_with_double_batch(tmp_path):
     start = run([tmp_path / "start.npz", 32, 0])
     assert start.returncode == 0, start.stderr
     assert np.abs(np.load(tmp_path / "start.npz")["0.weight"] - a["0.weight"]).max() > 1e-3
-
-
-def assert_same_weights(a, b, keys=None):
-    assert sorted(a.files) == sorted(b.files)
-    for key in keys or a.files:
-        scale = max(np.abs(a[key]).max(), 1e-12)
-        assert np.abs(a[key] - b[key]).max() <= 1e-5 * scale, key
 
 
 def test_synchronized_batch_norm_equals_one_process_with_double_batch(tmp_path):

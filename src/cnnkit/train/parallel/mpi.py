@@ -16,11 +16,17 @@ DistributedDataParallel does without SyncBatchNorm; the running averages saved a
 ``DataParallel(sync_batchnorm=True)`` every batch-norm layer computes its mean and variance over the images
 of all ranks (two more small Allreduces per layer, one forward and one backward), so even a network with
 batch norm trains exactly as one process with the whole batch would.
+
+Nothing waits forever: MPI_Init and every collective have a deadline (``timeout``, else
+``$CNNKIT_MPI_TIMEOUT``, else 120 s), after which the rank says which step stalled, on which rank and host,
+and the job is stopped. A rank that never started, one that died, and a network link that went down all
+end this way (docs/distributed.md shows each across two hosts).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 
@@ -31,17 +37,84 @@ from cnnkit.layers.activation import check_float_array
 from cnnkit.layers.base import Layer
 from cnnkit.layers.norm import BatchNorm1d, BatchNorm2d
 from cnnkit.runtime import blas_threads
+from cnnkit.train.parallel.supervisor import MARK, describe_rank
 
 _BUCKET_BYTES = 16 * 2**20  # large models are reduced in 16 MiB pieces, so the buffer stays cache-friendly
 
 
-def _mpi():
+DEFAULT_TIMEOUT = 120.0
+TIMEOUT_VARIABLE = "CNNKIT_MPI_TIMEOUT"
+
+
+def collective_timeout(timeout: float | None = None) -> float:
+    """``timeout``, else ``$CNNKIT_MPI_TIMEOUT``, else 120 s: how long MPI_Init and each collective may wait.
+
+    Raises:
+        ValueError: the variable is set but not a positive number of seconds.
+    """
+    if timeout is None:
+        text = os.environ.get(TIMEOUT_VARIABLE)
+        if not text:
+            return DEFAULT_TIMEOUT
+        try:
+            timeout = float(text)
+        except ValueError:
+            timeout = -1.0
+        if not timeout > 0:
+            raise ValueError(f"cnnkit.train.parallel.mpi: Received {TIMEOUT_VARIABLE}={text!r}; expected a "
+                             f"positive number of seconds.")
+    return float(timeout)
+
+
+def _mpi(timeout: float | None = None):
+    """mpi4py's MPI module, with MPI initialized under a deadline (if nobody initialized it before).
+
+    MPI_Init waits for every rank of the job; when a rank never starts (a host without cnnkit, a program
+    that fails before MPI_Init), hydra leaves the others waiting there forever. MPI_Init holds Python's
+    GIL, so no thread of this process can watch it: a small watchdog process does, and past the deadline
+    prints why and stops this rank, on which mpiexec stops the job.
+    """
     try:
-        from mpi4py import MPI
+        import mpi4py
     except ImportError as e:  # pragma: no cover - the test extra installs it
         raise ImportError('cnnkit.train.parallel.mpi needs MPI: pip install "cnnkit[mpi]" (mpi4py and mpich)'
                           ) from e
+    if "mpi4py.MPI" not in sys.modules:
+        mpi4py.rc.initialize = False  # initialized below, under the deadline
+        mpi4py.rc.finalize = True
+    from mpi4py import MPI
+
+    if not MPI.Is_initialized():
+        seconds = collective_timeout(timeout)
+        message = (f"cnnkit.train.parallel.mpi: {describe_rank()}: MPI_Init did not complete within "
+                   f"{seconds:g} s: a rank of the job did not start (see its error above), or the hosts "
+                   f"cannot reach each other (check the hostfile, the interface given to mpiexec -iface and "
+                   f"UCX_NET_DEVICES, firewalls). Stopping.")
+        # SIGTERM goes to the rank's supervisor if it has one (it passes it on, and reports nothing more)
+        supervisor = os.environ.get(MARK)
+        target = int(supervisor) if supervisor and int(supervisor) == os.getppid() else os.getpid()
+        watchdog = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG, str(target),
+                                     str(os.getpid()), str(seconds), message], stdin=subprocess.PIPE)
+        try:
+            MPI.Init_thread()
+        finally:
+            watchdog.stdin.close()  # the watchdog ends when its input closes
+            watchdog.wait()
     return MPI
+
+
+_WATCHDOG = """
+import os, select, signal, sys
+target, rank, seconds, message = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+if not select.select([sys.stdin], [], [], seconds)[0]:
+    print(message, file=sys.stderr, flush=True)
+    os.kill(target, signal.SIGTERM)
+    if not select.select([sys.stdin], [], [], 5.0)[0]:
+        try:
+            os.kill(rank, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+"""
 
 
 class DataParallel:
@@ -54,20 +127,23 @@ class DataParallel:
 
     Args:
         comm: an mpi4py communicator (default ``MPI.COMM_WORLD``).
-        timeout: seconds a collective may wait before the job is aborted: a rank that died would otherwise
-            leave the others blocked forever.
+        timeout: seconds MPI_Init and each collective may wait before the job is aborted: a rank that died,
+            or a network link that went down, would otherwise leave the others blocked forever. Default:
+            ``$CNNKIT_MPI_TIMEOUT``, else 120.
         sync_batchnorm: batch-norm layers use the statistics of the whole global batch (see above).
         threads: BLAS threads per rank; default: this machine's cores divided by the ranks on it, so that
             ranks x threads never oversubscribes the cores.
     """
 
-    def __init__(self, comm=None, *, timeout: float = 120.0, sync_batchnorm: bool = False,
+    def __init__(self, comm=None, *, timeout: float | None = None, sync_batchnorm: bool = False,
                  threads: int | None = None):
-        MPI = _mpi()
+        self.timeout = collective_timeout(timeout)
+        MPI = _mpi(self.timeout)
         self.MPI = MPI
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
-        self.timeout, self.sync_batchnorm = float(timeout), sync_batchnorm
+        self.host = os.environ.get("PMI_HOSTNAME") or MPI.Get_processor_name()
+        self.sync_batchnorm = sync_batchnorm
         self._shards: list[DistributedLoader] = []
         self.threads = threads if threads is not None else self._cores_per_rank()
         self._blas = blas_threads(self.threads)  # kept for the job: the rank's share of the cores
@@ -90,10 +166,12 @@ class DataParallel:
         deadline = time.monotonic() + self.timeout
         while not request.Test():
             if time.monotonic() > deadline:
-                print(f"cnnkit.train.parallel.mpi: rank {self.rank}/{self.size}: {what} did not complete "
-                      f"within {self.timeout:g} s; another rank has probably failed. Aborting the job.",
+                print(f"cnnkit.train.parallel.mpi: rank {self.rank} of {self.size} on {self.host}: {what} "
+                      f"did not complete within {self.timeout:g} s: another rank has failed or the network "
+                      f"between the hosts is down (${TIMEOUT_VARIABLE} sets the deadline). Aborting the job.",
                       file=sys.stderr, flush=True)
                 self.comm.Abort(1)
+                os._exit(1)  # MPICH's Abort may return while the process manager has yet to act
             time.sleep(0.0005)
 
     def allreduce_(self, buffer: np.ndarray, what: str = "Allreduce"):
