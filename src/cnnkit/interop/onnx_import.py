@@ -290,10 +290,21 @@ class Builder:
 
     def node_hint(self, node):
         """A readable node name: the layer name of its weight (``features.0`` of ``features.0.weight``),
+        else the module path of torch's scoped names (``layer1.0.conv1`` of ``/layer1/layer1.0/conv1/Conv``),
         else the ONNX node name, else its first output."""
         for name in node.input[1:2]:
             if name.endswith(".weight") and name in self.values:
                 return name[: -len(".weight")]
+        if node.name.startswith("/") and node.name.count("/") > 1:
+            # each scope is qualified from the last plain attribute name: /1/branch1/branch1.2/Relu
+            path, previous = "", None
+            for part in node.name.strip("/").split("/")[:-1]:
+                if previous and part.startswith(previous + "."):
+                    path = path[: len(path) - len(previous)] + part
+                else:
+                    path = f"{path}.{part}" if path else part
+                previous = part
+            return path
         return node.name or (node.output[0] if node.output else node.op_type)
 
     def get(self, name):
