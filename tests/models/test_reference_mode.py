@@ -46,11 +46,11 @@ def _smallest(name, rng):
 
 
 @pytest.mark.parametrize("name, training", [*((name, False) for name in models.names()),
-                                            ("resnet18", True), ("resnet34", True), ("cifar_net", True)])
+                                            ("resnet18", True), ("cifar_net", True)])
 def test_reference_mode_equals_the_dispatch_forward_and_backward(name, training):
     """In float64 every kernel agrees with its reference to rounding (1e-16 measured), so any wrong number
     shows. Evaluation mode: dropout draws no masks and batch norm uses fixed statistics (in training mode
-    a deep ResNet normalising 2 examples on 1x1 maps amplifies rounding to 1e-6: three shallower models
+    a deep ResNet normalising 2 examples on 1x1 maps amplifies rounding to 1e-6: two shallower models
     check batch norm's batch statistics)."""
     rng = np.random.default_rng(0)
     net, out_shape, in_shape = _smallest(name, rng)
