@@ -64,12 +64,19 @@ def export(
     opset: Annotated[int, typer.Option(min=7, help="ONNX operator set.")] = 17,
 ):
     """Export a saved model to ONNX, a PyTorch state dict, or safetensors."""
+    from cnnkit.cli.onnx_source import is_onnx, load_onnx_checkpoint
     from cnnkit.io import load_checkpoint
 
     if format not in FORMATS:
         raise typer.BadParameter(f"{format!r}; choose one of {', '.join(FORMATS)}.", param_hint="'--format'")
     check_output_file(out)
-    ckpt = load_checkpoint(checkpoint)
+    if is_onnx(checkpoint):  # an ONNX file (from anywhere) re-exported: cnnkit's own ONNX, torch, safetensors
+        if out.resolve() == checkpoint.resolve():
+            raise typer.BadParameter(f"{out} is the file being read; choose another --out.",
+                                     param_hint="'--out'")
+        ckpt = load_onnx_checkpoint(checkpoint, parse_shape(input_shape) if input_shape is not None else None)
+    else:
+        ckpt = load_checkpoint(checkpoint)
     model = ckpt.model.eval()
     if format == "onnx":
         from cnnkit.interop.onnx import export as export_onnx

@@ -34,10 +34,17 @@ def load_source(source: Path, model_name: str | None, input_shape):
     import numpy as np
 
     from cnnkit import models
+    from cnnkit.cli.onnx_source import is_onnx, load_onnx_checkpoint
     from cnnkit.interop.torch import load_torch_weights, read_state_dict
     from cnnkit.io import load_checkpoint
     from cnnkit.transfer import head_name
 
+    if is_onnx(source):  # an ONNX file carries its architecture, like a checkpoint
+        if model_name is not None:
+            raise typer.BadParameter("an ONNX file carries its architecture; --model is only for torch "
+                                     "weights.", param_hint="'--model'")
+        ckpt = load_onnx_checkpoint(source, fallback_shape=input_shape)
+        return ckpt.model, ckpt.extra["metadata"]
     if source.suffix not in TORCH_SUFFIXES:
         if model_name is not None:
             raise typer.BadParameter("a cnnkit checkpoint carries its architecture; --model is only for "

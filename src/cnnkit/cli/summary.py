@@ -43,9 +43,11 @@ def parse_input(text: str) -> tuple[int, ...]:
 
 
 def resolve_model(model: str, input_shape, num_classes):
-    """(network, input shape) for a zoo name, a saved checkpoint or a spec in the notes' notation."""
+    """(network, input shape) for a zoo name, a saved checkpoint, an ONNX file or a spec in the notes'
+    notation."""
     from cnnkit import build, models
     from cnnkit.build import SpecError
+    from cnnkit.cli.onnx_source import is_onnx, load_onnx_checkpoint
     from cnnkit.errors import ShapeError
 
     if model in models.names():
@@ -55,6 +57,9 @@ def resolve_model(model: str, input_shape, num_classes):
             return models.get(model, **kwargs), shape
         except ShapeError as e:
             raise ShapeError(f"{model} cannot take a {'x'.join(map(str, shape))} input: {e}") from None
+    if is_onnx(model) and Path(model).is_file():  # an ONNX file: its declared input size unless told another
+        ckpt = load_onnx_checkpoint(model, input_shape)
+        return ckpt.model, tuple(ckpt.extra["metadata"]["input_shape"])
     if Path(model).exists():  # a checkpoint or a run directory: its own input shape unless told another
         from cnnkit.io import load_checkpoint
 
@@ -83,7 +88,8 @@ def resolve_model(model: str, input_shape, num_classes):
 def summary(
     model: Annotated[str, typer.Argument(
         metavar="MODEL_OR_SPEC",
-        help="A zoo model (resnet50, vgg16, ...), a saved model, or a spec in the notes' notation such as "
+        help="A zoo model (resnet50, vgg16, ...), a saved model, an ONNX file, or a spec in the notes' "
+             "notation such as "
              "'INPUT -> [[CONV -> RELU]*2 -> POOL]*3 -> [FC -> RELU] -> FC'.")],
     input: Annotated[str | None, typer.Option(  # noqa: A002 -- the option is called --input
         "--input", "-i", show_default="the model's own (3x32x32 for a spec)",

@@ -22,7 +22,7 @@ viz_app = typer.Typer(
 )
 app.add_typer(viz_app, name="viz")
 
-CheckpointArg = Annotated[Path, typer.Argument(help="A checkpoint .npz or a run directory.")]
+CheckpointArg = Annotated[Path, typer.Argument(help="A checkpoint .npz, a run directory or an ONNX file.")]
 ImageArg = Annotated[str, typer.Argument(
     help="An image file, or test:N for the N-th test image of the model's dataset.")]
 LayerOpt = Annotated[str | None, typer.Option(
@@ -44,10 +44,11 @@ OcclusionOut, SaliencyOut = out_option("occlusion.png"), out_option("saliency.pn
 
 def _load(checkpoint: Path, out: Path):
     """(model, metadata); ``out`` is checked first, so that an unwritable one fails before any work."""
+    from cnnkit.cli.onnx_source import is_onnx, load_onnx_checkpoint
     from cnnkit.io import load_checkpoint
 
     check_output_file(out)
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = load_onnx_checkpoint(checkpoint) if is_onnx(checkpoint) else load_checkpoint(checkpoint)
     return ckpt.model, dict(ckpt.extra.get("metadata") or {})
 
 

@@ -405,6 +405,42 @@ def as_chain(graph: Graph) -> Layer:
     return Sequential(OrderedDict(graph.named_children()))
 
 
+def load_with_info(source, *, input_shape=None, max_bytes: int = PROTOBUF_LIMIT):
+    """``(network, info)``: :func:`load`'s network, and what the file says about it.
+
+    ``info`` holds ``input_shape`` (one example's shape: the given one, else the file's if static, else
+    None), ``metadata`` (the file's ``metadata_props``), ``producer`` and ``opset``. When the metadata
+    holds cnnkit's input recipe (written by ``cnnkit export``), the network gets it back as
+    ``network.preprocessing``, as a loaded checkpoint has it.
+    """
+    from cnnkit.interop.onnx import require_onnx
+
+    onnx = require_onnx()
+    model = read_model(source, max_bytes=max_bytes)
+    where = repr(os.fspath(source)) if isinstance(source, str | os.PathLike) else "the model"
+    check_graph(model, where)
+    shapes = None
+    if input_shape is not None:
+        one = all(isinstance(n, int | np.integer) for n in input_shape)
+        shapes = [input_shape] if one else list(input_shape)
+    builder = Builder(onnx, model, shapes)
+    net = as_chain(builder.build()).eval()
+    first = builder.values[next(i.name for i in model.graph.input if isinstance(builder.values.get(i.name),
+                                                                                 Tensor))]
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    info = {"input_shape": first.per_example(), "metadata": metadata, "producer": model.producer_name,
+            "opset": builder.opset}
+    try:
+        from cnnkit.data.preprocessing import Preprocessing
+
+        recipe = Preprocessing.from_strings(metadata)
+    except (ImportError, ValueError, KeyError, TypeError):  # no recipe module, or not cnnkit's recipe
+        recipe = None
+    if recipe is not None:
+        net.preprocessing = recipe
+    return net, info
+
+
 def load(source, *, input_shape=None, max_bytes: int = PROTOBUF_LIMIT) -> Layer:
     """An ONNX model (a path or bytes) as a trainable cnnkit network, in eval mode.
 
@@ -425,15 +461,4 @@ def load(source, *, input_shape=None, max_bytes: int = PROTOBUF_LIMIT) -> Layer:
         outside the model's folder, an inconsistent graph, or operators cnnkit cannot build (all listed,
         with node names, before anything is built).
     """
-    from cnnkit.interop.onnx import require_onnx
-
-    onnx = require_onnx()
-    model = read_model(source, max_bytes=max_bytes)
-    where = repr(os.fspath(source)) if isinstance(source, str | os.PathLike) else "the model"
-    check_graph(model, where)
-    shapes = None
-    if input_shape is not None:
-        one = all(isinstance(n, int | np.integer) for n in input_shape)
-        shapes = [input_shape] if one else list(input_shape)
-    graph = Builder(onnx, model, shapes).build()
-    return as_chain(graph).eval()
+    return load_with_info(source, input_shape=input_shape, max_bytes=max_bytes)[0]
