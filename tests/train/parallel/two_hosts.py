@@ -194,7 +194,7 @@ def run(command: list[str], *, env: dict | None = None, timeout: float = 120.0):
 
 def start(command: list[str], *, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=environment(**ENV, **(env or {})), start_new_session=True)
+                            env=environment(**{**ENV, **(env or {})}), start_new_session=True)
 
 
 def stop(proc: subprocess.Popen):

@@ -7,7 +7,7 @@ supervisor waits; when the training process dies of a signal it prints::
 
     cnnkit train: rank 3 of 4 on node2 (pid 4711) ended by signal 9 (SIGKILL); mpiexec stops the job.
 
-and exits with 128 + the signal number, on which mpiexec stops every other rank. Signals sent to the
+and ends by the same signal, on which mpiexec stops every other rank. Signals sent to the
 supervisor (mpiexec's SIGTERM, Ctrl-C) are passed on to the training process, and if the supervisor itself
 is killed, the kernel kills the training process too (Linux's PR_SET_PDEATHSIG).
 """
@@ -80,6 +80,10 @@ def supervise(command: list[str] | None = None, *, name: str = "cnnkit train"):
         print(f"{name}: {describe_rank()} (pid {child.pid}) ended by signal {-code} "
               f"({signal.Signals(-code).name}); mpiexec stops the job.", file=sys.stderr, flush=True)
     sys.stdout.flush()
+    if code < 0:  # end the same way, so that mpiexec sees a rank killed by a signal (and stops the job)
+        if -code not in (signal.SIGKILL, signal.SIGSTOP):  # (Python ignores SIGPIPE, for one)
+            signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
     os._exit(128 - code if code < 0 else code)  # no interpreter teardown: the child did the work
 
 
