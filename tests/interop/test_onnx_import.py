@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import glob
 import os
+from collections import Counter
 
 import numpy as np
 import pytest
-from interop_helpers import small_zoo_model
+from interop_helpers import case_input, layer_cases, small_zoo_model
 
 from cnnkit import layers as L
 from cnnkit import models, summary
@@ -116,6 +117,40 @@ def test_every_zoo_model_survives_export_and_import(name, rng):
     assert [v.shape for v in net.state_dict().values()] == [v.shape for v in model.state_dict().values()]
     if not any(isinstance(m, L.Residual | L.Concat) for m in model.layers()):
         assert isinstance(net, L.Sequential)
+
+
+@pytest.mark.parametrize("case", layer_cases(), ids=lambda case: case[0])
+def test_every_layer_type_survives_export_and_import(case, rng):
+    # Layers without an ONNX operator (an even LRN, fit="pad" average pooling, fractional L_p pooling, a
+    # blur, dropout) come back as themselves: cnnkit's exporter marks their nodes with the layer's config.
+    name, model, shape = case
+    proto = to_onnx(model, shape[1:])
+    if name == "locally_connected":  # its per-position filters are an Einsum, outside cnnkit's import
+        with pytest.raises(OnnxImportError, match="Einsum: node"):
+            load(proto.SerializeToString())
+        return
+    net = load(proto.SerializeToString())
+    x = case_input(shape, rng)
+    np.testing.assert_array_equal(net.forward(x), model.forward(x))
+    assert summary(net, shape[1:]).totals() == summary(model, shape[1:]).totals()
+    joins = (L.Add, L.Concatenate)  # a Residual's sum and a Concat's join are nodes of their own in a Graph
+    assert Counter(type(m).__name__ for m in net.layers() if not m.named_children() and
+                   not isinstance(m, joins)) == \
+        Counter(type(m).__name__ for m in model.layers() if not m.named_children())
+
+
+def test_a_broken_or_foreign_mark_falls_back_to_the_nodes(rng):
+    model, shape = small_zoo_model("lenet5", rng)
+    proto = to_onnx(model, shape)
+    relu = next(node for node in proto.graph.node if node.op_type == "Relu")
+    relu.doc_string = "cnnkit:{not json"  # a damaged mark: the node is read as the Relu it is
+    assert isinstance(load(proto.SerializeToString()).get("relu1"), L.ReLU)
+    relu.doc_string = 'cnnkit:{"layer":"relu1","config":{"type":"Conv2d","in_channels":6,"out_channels":6,' \
+                      '"kernel_size":1}}'  # a layer with weights cannot come from a config alone
+    with pytest.raises(OnnxImportError, match="marked as a layer without weights, but Conv2d has some"):
+        load(proto.SerializeToString())
+    relu.doc_string = 'cnnkit:{"layer":"relu1","config":{"type":"os.system"}}'  # only cnnkit's layer types
+    assert isinstance(load(proto.SerializeToString()).get("relu1"), L.ReLU)
 
 
 def test_names_come_from_the_file_and_a_chain_is_a_sequential(rng):

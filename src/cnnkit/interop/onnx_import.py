@@ -169,6 +169,67 @@ def _load_external_data(onnx, model, folder, where):
         tensor.data_location = onnx.TensorProto.DEFAULT
 
 
+# -- cnnkit's own layers, marked by its exporter --------------------------------------------------------
+
+MARK = "cnnkit:"
+
+
+def mark_layer(nodes, layer, prefix):
+    """Tag the nodes that export one weightless cnnkit layer with its name and config (``doc_string``).
+
+    An adaptive pool or a reflection pad has no ONNX operator and becomes a few generic nodes (MatMul,
+    Gather...); a dropout becomes Identity. The mark lets :func:`load` rebuild the layer itself from
+    its config, so a model survives export and import unchanged. Only layers without parameters or
+    buffers are marked: their config is all there is to them. Other tools ignore ``doc_string``.
+    """
+    if not nodes or layer.named_children() or layer.state_dict():
+        return
+    import json
+
+    text = MARK + json.dumps({"layer": prefix, "config": layer.config()}, separators=(",", ":"))
+    for node in nodes:
+        node.doc_string = text
+
+
+def marked_groups(graph) -> dict[int, tuple[int, str, dict]]:
+    """``{first node index: (end index, layer name, config)}`` for runs of nodes that one mark covers and
+    that form one layer: a single run-time input from outside the run, one output used outside it."""
+    import json
+
+    from cnnkit.layers.base import _LAYER_TYPES
+
+    nodes, groups, i = list(graph.node), {}, 0
+    readers: dict[str, int] = {}
+    for node in nodes:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    outputs = {o.name for o in graph.output}
+    static = {t.name for t in graph.initializer}
+    while i < len(nodes):
+        text, end = nodes[i].doc_string, i + 1
+        if not text.startswith(MARK):
+            i += 1
+            continue
+        while end < len(nodes) and nodes[end].doc_string == text:
+            end += 1
+        run = nodes[i:end]
+        made = {o for node in run for o in node.output if o}
+        made |= {o for node in run if node.op_type == "Constant" for o in node.output}
+        outside = [name for node in run for name in node.input if name and name not in made
+                   and name not in static]
+        used = [o for o in made if o in outputs or readers.get(o, 0) > sum(
+            name == o for node in run for name in node.input)]
+        try:
+            info = json.loads(text[len(MARK):])
+            known = info["config"].get("type") in _LAYER_TYPES
+        except (ValueError, AttributeError, KeyError, TypeError):
+            known = False
+        if known and len(set(outside)) == 1 and len(used) == 1 and used[0] == run[-1].output[0]:
+            groups[i] = (end, str(info.get("layer", "")), info["config"])
+        i = end
+    return groups
+
+
 # -- checking --------------------------------------------------------------------------------------------
 
 def opset_version(model) -> int:
@@ -192,6 +253,7 @@ def check_graph(model, where="the model"):
     static = {t.name for t in graph.initializer}
     opset = opset_version(model)
     used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    covered = {k for start, (end, _, _) in marked_groups(graph).items() for k in range(start, end)}
     for index, node in enumerate(graph.node):
         label = _node_label(node, index)
         absent = [name for name in node.input if name and name not in known]
@@ -201,7 +263,7 @@ def check_graph(model, where="the model"):
         inputs_static = all(not name or name in static for name in node.input)
         if node.op_type in _onnx_ops.FOLD_ONLY or (inputs_static and node.op_type in _onnx_ops.FOLDERS):
             static.update(o for o in node.output if o)
-        why = _onnx_ops.unsupported(node, opset, inputs_static, used)
+        why = None if index in covered else _onnx_ops.unsupported(node, opset, inputs_static, used)
         if why is not None:
             problems.setdefault(why, []).append(label)
     absent_outputs = [o.name for o in graph.output if o.name not in known]
@@ -359,7 +421,15 @@ class Builder:
     def build(self):
         from cnnkit.interop import _onnx_ops
 
-        for index, node in enumerate(self.model.graph.node):
+        nodes, groups, skip_until = list(self.model.graph.node), marked_groups(self.model.graph), 0
+        for index, node in enumerate(nodes):
+            if index < skip_until:
+                continue
+            if index in groups:  # a layer cnnkit exported: rebuilt from its config, its nodes skipped
+                end, name, config = groups[index]
+                self.values[nodes[end - 1].output[0]] = self._marked_layer(nodes[index:end], name, config)
+                skip_until = end
+                continue
             inputs = list(node.input)
             attrs = {a.name: _attribute(self.onnx, a) for a in node.attribute}
             try:
@@ -381,6 +451,23 @@ class Builder:
             outputs.append(value.name)
         self.graph.set_outputs(outputs)
         return self.graph
+
+
+    def _marked_layer(self, nodes, name, config):
+        from cnnkit.layers.base import from_config
+
+        made = {o for node in nodes for o in node.output}
+        source = next(n for node in nodes for n in node.input if n and n not in made
+                      and isinstance(self.values.get(n), Tensor))
+        try:
+            layer = from_config(config)
+        except (TypeError, ValueError, KeyError) as e:
+            raise OnnxImportError(f"onnx.load: the nodes of cnnkit layer {name!r} carry a config cnnkit "
+                                  f"cannot rebuild: {e}") from e
+        if layer.state_dict():
+            raise OnnxImportError(f"onnx.load: the nodes of cnnkit layer {name!r} are marked as a layer "
+                                  f"without weights, but {type(layer).__name__} has some.")
+        return self.add(self.unique(name or type(layer).__name__), layer, [self.values[source]])
 
 
 def _attribute(onnx, attribute):
