@@ -11,6 +11,8 @@ Layers, with optional VGG-paper-style hyperparameters:
     CONV, CONV5, CONV3-64, CONV5-32/2    F x F conv (default F=3) with K filters and stride S (default 1),
                        padding (F-1)/2; K defaults to ``width``, doubled for the first conv after each pool
     POOL, POOL3, POOL3/2                 F x F max pool (default F=2) with stride S (default 2); AVGPOOL too
+    ADAPTIVEPOOL, ADAPTIVEPOOL6          average pool to a fixed 6 x 6 output (default 1 x 1) from any input
+                       size, as torchvision's AlexNet and VGG heads; ADAPTIVEMAXPOOL takes the max
     FC, FC-512         fully connected (a Flatten is put in front of the first one); the last FC defaults to
                        ``num_classes`` outputs, the others to ``hidden``
     RELU, RELU6, LEAKYRELU, ELU, TANH, SIGMOID      activations
@@ -31,6 +33,8 @@ from dataclasses import dataclass
 from cnnkit.errors import ShapeError
 from cnnkit.layers import (
     ELU,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -61,7 +65,8 @@ _LAYER = re.compile(r"(?P<kind>[A-Z_]+?)(?P<size>[0-9]+)?(?:-(?P<arg>[0-9]+(?:\.
 
 ACTIVATIONS = {"RELU": ReLU, "RELU6": ReLU6, "LEAKYRELU": LeakyReLU, "ELU": ELU, "TANH": Tanh,
                "SIGMOID": Sigmoid}
-KINDS = ("INPUT", "CONV", "POOL", "MAXPOOL", "AVGPOOL", "FC", "DROPOUT", "BN", *ACTIVATIONS)
+KINDS = ("INPUT", "CONV", "POOL", "MAXPOOL", "AVGPOOL", "ADAPTIVEPOOL", "ADAPTIVEMAXPOOL", "FC", "DROPOUT",
+         "BN", *ACTIVATIONS)
 
 
 class SpecError(ValueError):
@@ -202,6 +207,9 @@ def build(spec: str, input_shape, num_classes: int = 10, *, width: int = 32, hid
         elif kind in ("POOL", "MAXPOOL", "AVGPOOL"):
             pool = AvgPool2d if kind == "AVGPOOL" else MaxPool2d
             layer, channels_pending_double = pool(int(size or 2), stride=int(stride or 2), fit=fit), True
+        elif kind in ("ADAPTIVEPOOL", "ADAPTIVEMAXPOOL"):
+            pool = AdaptiveMaxPool2d if kind == "ADAPTIVEMAXPOOL" else AdaptiveAvgPool2d
+            layer = pool(int(size or 1))
         elif kind == "FC":
             if len(shape) > 2:
                 _add(layers, seen, "flatten", Flatten())
@@ -242,7 +250,8 @@ def _check_token(spec, token, kind, size, arg, stride, index):
     if kind not in KINDS:
         raise _point(spec, token, f"unknown layer {kind!r}; expected one of {', '.join(KINDS)}")
     takes = {"CONV": "size arg stride", "POOL": "size stride", "MAXPOOL": "size stride",
-             "AVGPOOL": "size stride", "FC": "arg", "DROPOUT": "arg"}.get(kind, "")
+             "AVGPOOL": "size stride", "ADAPTIVEPOOL": "size", "ADAPTIVEMAXPOOL": "size", "FC": "arg",
+             "DROPOUT": "arg"}.get(kind, "")
     for name, value in (("size", size), ("arg", arg), ("stride", stride)):
         if value is not None and name not in takes:
             forms = _FORMS.get(kind, f"{kind} takes no hyperparameters")
@@ -262,7 +271,9 @@ _PART = {"size": "kernel size", "arg": "'-N' part", "stride": "'/S' stride"}
 _FORMS = {"CONV": "write CONV, CONV5, CONV3-64 or CONV5-32/2", "FC": "write FC or FC-512",
           "DROPOUT": "write DROPOUT or DROPOUT-0.3", "POOL": "write POOL, POOL3 or POOL3/2",
           "MAXPOOL": "write MAXPOOL, MAXPOOL3 or MAXPOOL3/2",
-          "AVGPOOL": "write AVGPOOL, AVGPOOL3 or AVGPOOL3/2"}
+          "AVGPOOL": "write AVGPOOL, AVGPOOL3 or AVGPOOL3/2",
+          "ADAPTIVEPOOL": "write ADAPTIVEPOOL or ADAPTIVEPOOL6",
+          "ADAPTIVEMAXPOOL": "write ADAPTIVEMAXPOOL or ADAPTIVEMAXPOOL6"}
 
 
 def _add(layers, seen, base, layer):

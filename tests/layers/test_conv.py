@@ -107,7 +107,7 @@ def test_backward_accumulates_gradients():
 
 
 @pytest.mark.parametrize("make, x, error, pattern", [
-    (lambda: ck.Conv2d(3, 4, 3), np.zeros((3, 8, 8), np.float32), ck.ShapeError, r"expected a 4-D input"),
+    (lambda: ck.Conv2d(3, 4, 3), np.zeros((8, 8), np.float32), ck.ShapeError, r"expected a 4-D input"),
     (lambda: ck.Conv2d(3, 4, 3), np.zeros((1, 2, 8, 8), np.float32), ck.ShapeError,
      r"expected 3 input channels"),
     (lambda: ck.Conv2d(3, 4, 3), np.zeros((1, 3, 8, 8), np.int64), TypeError, r"floating-point"),
@@ -123,8 +123,8 @@ def test_bad_input_gets_a_clear_error(make, x, error, pattern):
 @pytest.mark.parametrize("make, shape, pattern", [
     (lambda: ck.Conv2d(3, 4, 3), (1, 2, 8, 8), r"Conv2d\(3->4.*\): expected input \(N, C, H, W\) with C=3, "
                                               r"received shape \(1, 2, 8, 8\)"),
-    (lambda: ck.Conv2d(3, 4, 3), (1, 3, 8),
-     r"expected input \(N, C, H, W\) with C=3, received shape \(1, 3, 8\)"),
+    (lambda: ck.Conv2d(3, 4, 3), (3, 8),
+     r"expected input \(N, C, H, W\) with C=3, received shape \(3, 8\)"),
     (lambda: ck.Conv1d(3, 4, 3), (1, 3, 4, 4), r"Conv1d\(3->4.*\): expected input \(N, C, W\) with C=3"),
     (lambda: ck.Conv3d(3, 4, 3), (1, 3, 4, 4),
      r"Conv3d\(3->4.*\): expected input \(N, C, D, H, W\) with C=3"),
@@ -144,8 +144,8 @@ def test_output_shape_of_a_one_axis_shape_is_a_shape_error():
 @pytest.mark.parametrize("make, x, pattern", [
     (lambda: ck.Conv1d(3, 4, 3), np.zeros((1, 3, 4, 4), np.float32),
      r"Conv1d\(3->4.*\): expected a 3-D input \(N, C, W\), received shape \(1, 3, 4, 4\)"),
-    (lambda: ck.Conv3d(3, 4, 3), np.zeros((1, 3, 4, 4), np.float32),
-     r"Conv3d\(3->4.*\): expected a 5-D input \(N, C, D, H, W\), received shape \(1, 3, 4, 4\)"),
+    (lambda: ck.Conv3d(3, 4, 3), np.zeros((3, 4, 4), np.float32),
+     r"Conv3d\(3->4.*\): expected a 5-D input \(N, C, D, H, W\), received shape \(3, 4, 4\)"),
 ])
 def test_conv1d_and_conv3d_check_the_rank(make, x, pattern):
     with pytest.raises(ck.ShapeError, match=pattern):

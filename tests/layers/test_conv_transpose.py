@@ -149,7 +149,7 @@ def test_backward_accumulates_gradients():
 
 
 @pytest.mark.parametrize("x, error, pattern", [
-    (np.zeros((3, 4, 4), np.float32), ck.ShapeError, r"ConvTranspose2d\(3->2, .*\): expected a 4-D input"),
+    (np.zeros((4, 4), np.float32), ck.ShapeError, r"ConvTranspose2d\(3->2, .*\): expected a 4-D input"),
     (np.zeros((1, 2, 4, 4), np.float32), ck.ShapeError, r"expected 3 input channels"),
     (np.zeros((1, 3, 4, 4), np.int32), TypeError, r"floating-point"),
 ])

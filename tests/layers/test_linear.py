@@ -169,7 +169,7 @@ def test_config_round_trip_and_repr():
      r"Linear\(5->3\): expected input \(N, 5\), received shape \(2, 4\)"),
     (lambda: ck.Linear(5, 3), np.zeros((2, 5, 2, 2), np.float32), ck.ShapeError,
      r"Put a Flatten\(\) before it"),
-    (lambda: ck.Linear(5, 3), np.zeros(5, np.float32), ck.ShapeError, r"received shape \(5,\)"),
+    (lambda: ck.Linear(5, 3), np.zeros((), np.float32), ck.ShapeError, r"received shape \(\)"),
     (lambda: ck.Linear(5, 3), np.zeros((2, 5), np.int32), TypeError, r"floating-point array"),
     (lambda: ck.Flatten(), np.zeros(4, np.float32), ck.ShapeError,
      r"Flatten\(\): cannot merge axes 1..-1 of an input with shape \(4,\)"),

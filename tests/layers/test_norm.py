@@ -193,8 +193,8 @@ def test_local_response_norm_naive_loop():
 
 
 @pytest.mark.parametrize("make, x, error, pattern", [
-    (lambda: ck.BatchNorm2d(3), np.zeros((2, 3, 4), np.float32), ck.ShapeError,
-     r"BatchNorm2d\(3, .*\): expected a 4-D \(N, C, H, W\) input with C=3, received shape \(2, 3, 4\)"),
+    (lambda: ck.BatchNorm2d(3), np.zeros((3, 4), np.float32), ck.ShapeError,
+     r"BatchNorm2d\(3, .*\): expected a 4-D \(N, C, H, W\) input with C=3, received shape \(3, 4\)"),
     (lambda: ck.BatchNorm2d(3), np.zeros((2, 4, 4, 4), np.float32), ck.ShapeError, r"with C=3"),
     (lambda: ck.BatchNorm1d(3), np.zeros((2, 3, 4, 4), np.float32), ck.ShapeError,
      r"expected a 2-D \(N, C\) or 3-D \(N, C, L\) input"),

@@ -313,10 +313,10 @@ def test_dtype_is_kept_and_any_memory_order_works(make, dtype):
 # -- errors ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make, shape, pattern", [
-    (lambda: ck.MaxPool2d(2), (3, 8, 8), r"MaxPool2d\(kernel_size=2\): expected a 4-D input"),
+    (lambda: ck.MaxPool2d(2), (2, 3, 8, 8, 8), r"MaxPool2d\(kernel_size=2\): expected a 4-D input"),
     (lambda: ck.MaxPool1d(2), (1, 3, 8, 8), r"MaxPool1d\(kernel_size=2\): expected a 3-D input \(N, C, W\)"),
     (lambda: ck.AvgPool2d(2), (8, 8), r"expected a 4-D input"),
-    (lambda: ck.GlobalAvgPool2d(), (2, 3, 8), r"GlobalAvgPool2d\(\): expected a 4-D input"),
+    (lambda: ck.GlobalAvgPool2d(), (3, 8), r"GlobalAvgPool2d\(\): expected a 4-D input"),
     (lambda: ck.BlurPool2d(4), (1, 3, 8, 8), r"Blur2d\(channels=4\): expected 4 input channels"),
     (lambda: ck.MaxPool2d(5), (1, 1, 3, 3), r"kernel \(F=5\) is larger than the padded input \(H \+ 2P = 3"),
     (lambda: ck.MaxPool2d(3, dilation=2), (1, 1, 4, 4), r"kernel \(F=5\) is larger than the padded input"),

@@ -169,6 +169,8 @@ class Field:
 def _window(layer, spatial):
     """(effective kernel, stride, leading padding) per axis, or None for layers without a spatial window."""
     name = kind(layer)
+    if hasattr(layer, "receptive_window"):  # a window that depends on the input (adaptive pools, padding)
+        return layer.receptive_window(tuple(spatial))
     if name.startswith("Global"):
         return tuple(spatial), tuple(spatial), (0,) * len(spatial)
     if name == "Flatten" and spatial:

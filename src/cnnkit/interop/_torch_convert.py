@@ -270,3 +270,7 @@ def convert_from_torch(module, path: str = "", problems: list | None = None):
     except (TypeError, ValueError, AttributeError) as e:
         problems.append(f"{where} with {e})")
         return L.Identity()
+
+
+# Adaptive pooling, padding layers and unpooling add their entries to TO_TORCH and FROM_TORCH.
+from cnnkit.interop import _torch_pooling  # noqa: E402, F401

@@ -11,6 +11,7 @@ Shapes passed to ``output_shape`` include the batch axis, exactly as ``forward``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections import OrderedDict
@@ -60,6 +61,10 @@ class Layer:
 
     buffer_names: tuple[str, ...] = ()
     training: bool = True
+    # The rank of a batched input for a layer that also takes one example without the batch axis, as PyTorch
+    # does: Conv2d sets 4, so (C, H, W) runs as a batch of one and returns (K, H_out, W_out), and backward
+    # takes and returns unbatched arrays too. None: only what forward says. See _accept_unbatched.
+    batched_ndim: int | None = None
     # True if this layer's own training forward makes one example's output depend on the other examples of
     # the batch (batch norm's statistics) or on random draws (dropout's masks): a model holding such a layer
     # cannot be trained in batch slices. cnnkit.train.parallel.why_not_split checks every layer of a model,
@@ -70,6 +75,8 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _LAYER_TYPES[cls.__name__] = cls
+        if getattr(cls, "batched_ndim", None) is not None:
+            _accept_unbatched(cls)
         init = cls.__dict__.get("__init__")
         if init is None:
             return
@@ -122,7 +129,9 @@ class Layer:
             raise TypeError(f"{self!r}: expected a floating-point array, received dtype {x.dtype}; "
                             f"convert with x.astype(np.float32).")
         if x.ndim != ndim:
-            raise ShapeError(f"{self!r}: expected a {ndim}-D input {layout}, received shape {x.shape}.")
+            also = f" (or one example without the batch axis, {ndim - 1}-D)" if self.batched_ndim == ndim \
+                else ""
+            raise ShapeError(f"{self!r}: expected a {ndim}-D input {layout}, received shape {x.shape}{also}.")
         if channels is not None and x.shape[1] != channels:
             raise ShapeError(f"{self!r}: expected {channels} input channels, received shape {x.shape} "
                              f"with {x.shape[1]}.")
@@ -247,6 +256,64 @@ class Layer:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+def _accept_unbatched(cls):
+    """Let ``cls`` take one example without the batch axis, written once for every such layer.
+
+    forward, backward, backward_params and output_shape are wrapped (once: a subclass inherits the
+    wrappers): an input of rank ``batched_ndim - 1`` gets a batch axis of one, the layer runs as usual, and
+    the result loses the axis again; the gradient of an unbatched forward is unbatched too.
+    """
+    for name, wrap in (("forward", _unbatched_forward), ("backward", _unbatched_backward),
+                       ("backward_params", _unbatched_backward), ("output_shape", _unbatched_shape)):
+        method = getattr(cls, name)
+        if not getattr(method, "accepts_unbatched", False):
+            wrapper = functools.wraps(method)(wrap(method))
+            wrapper.accepts_unbatched = True
+            setattr(cls, name, wrapper)
+
+
+def _unbatched_forward(forward):
+    def wrapper(self, x, *args, **kwargs):
+        single = isinstance(x, np.ndarray) and x.ndim == self.batched_ndim - 1
+        if not single:
+            y = forward(self, x, *args, **kwargs)
+            self._unbatched = False
+            return y
+        with _as_unbatched(x.shape):
+            y = forward(self, x[None], *args, **kwargs)
+        self._unbatched = True  # after the call: a subclass's forward calling its parent's resets it
+        return tuple(v[0] for v in y) if isinstance(y, tuple) else y[0]  # (y, indices) of return_indices
+    return wrapper
+
+
+def _unbatched_backward(backward):
+    def wrapper(self, dy):
+        single = self.__dict__.get("_unbatched", False) and np.ndim(dy) == self.batched_ndim - 1
+        dx = backward(self, dy[None] if single else dy)
+        return dx[0] if single and dx is not None else dx
+    return wrapper
+
+
+def _unbatched_shape(output_shape):
+    def wrapper(self, input_shape):
+        shape = tuple(input_shape)
+        if len(shape) == self.batched_ndim - 1:
+            with _as_unbatched(shape):
+                return tuple(output_shape(self, (1, *shape))[1:])
+        return output_shape(self, shape)
+    return wrapper
+
+
+@contextlib.contextmanager
+def _as_unbatched(shape):
+    """Say, in a ShapeError raised inside, that this input was taken as one example without the batch axis."""
+    try:
+        yield
+    except ShapeError as e:
+        raise ShapeError(f"{e} (The {len(shape)}-D input of shape {tuple(shape)} was taken as one example "
+                         f"without the batch axis, a batch of one.)") from None
 
 
 def _jsonable(value):

@@ -42,6 +42,8 @@ class Linear(Layer):
     (8, 1000)
     """
 
+    batched_ndim = 2  # one vector (in_features,) gives (out_features,), as in PyTorch (see Layer)
+
     def __init__(self, in_features, out_features, bias=True, *, rng=None):
         self.in_features = positive_int(in_features, "in_features", "Linear")
         self.out_features = positive_int(out_features, "out_features", "Linear")

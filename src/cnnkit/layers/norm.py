@@ -151,6 +151,7 @@ class BatchNorm2d(_BatchNorm):
     """
 
     layouts = {4: "(N, C, H, W)"}
+    batched_ndim = 4  # one example (C, H, W) normalizes as a batch of one (PyTorch refuses it)
 
 
 class LocalResponseNorm(Layer):

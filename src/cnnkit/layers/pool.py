@@ -22,6 +22,10 @@ class _Pool(Layer):
     """A sliding window over (N, C, *S) that keeps the channel count."""
 
     ndim, layout = 2, "(N, C, H, W)"
+
+    @property
+    def batched_ndim(self):  # (N, C, *S); one example (C, *S) runs as a batch of one (see Layer)
+        return self.ndim + 2
     takes_padding = True  # False: no padding argument (LPPool2d, Blur2d)
 
     def _set_window(self, kernel_size, stride=None, padding=0, dilation=1, fit="error"):
@@ -201,6 +205,8 @@ class LPPool2d(_Pool):
 
 class _GlobalPool(Layer):
     """One window as large as the input: (N, C, H, W) -> (N, C, 1, 1), whatever H and W are."""
+
+    batched_ndim = 4  # one example (C, H, W) runs as a batch of one (see Layer)
 
     def output_shape(self, input_shape):
         if len(input_shape) != 4:
