@@ -288,8 +288,13 @@ def onnx_kind(layer) -> str | None:
 
 def emit_layer(g, layer, prefix, x, shape):
     """Add ``layer``'s nodes to ``g``; returns (output name, output shape)."""
+    from cnnkit.interop.onnx_import import mark_layer
+
     out_shape = layer.output_shape(shape)
-    return EMITTERS[onnx_kind(layer)](g, layer, prefix, x, shape), out_shape
+    first = len(g.nodes)
+    y = EMITTERS[onnx_kind(layer)](g, layer, prefix, x, shape)
+    mark_layer(g.nodes[first:], layer, prefix)  # so that cnnkit's own import rebuilds the layer itself
+    return y, out_shape
 
 
 def to_onnx(model: base.Layer, input_shape, opset: int = DEFAULT_OPSET, *, input_name: str = "input",
