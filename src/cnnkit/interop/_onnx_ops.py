@@ -27,6 +27,17 @@ from cnnkit.interop.onnx_import import PROBES, OnnxImportError, Static, Tensor
 INT64_MAX = np.iinfo(np.int64).max
 
 
+class _Zeros:
+    """A stand-in for a random generator that draws zeros: the importer overwrites every weight it
+    creates, and drawing VGG's 140 M random numbers first would cost seconds."""
+
+    def random(self, shape, dtype=np.float64):
+        return np.zeros(shape, dtype=dtype)
+
+
+NO_DRAW = _Zeros()
+
+
 # -- small helpers ---------------------------------------------------------------------------------------
 
 def _pairs(pads, nd):
@@ -106,7 +117,7 @@ def conv(b, node, a, inputs):
     if cls is None:
         raise OnnxImportError(f"onnx.load: Conv {node.name!r} is {nd}-D; cnnkit has 1-, 2- and 3-D.")
     layer = cls(w.shape[1] * group, w.shape[0], kernel, strides, pads, dilations, group,
-                bias=bias is not None, fit="crop")
+                bias=bias is not None, fit="crop", rng=NO_DRAW)
     layer.weight.data[...] = _float(w)
     if bias is not None:
         layer.bias.data[...] = _float(bias)
@@ -140,7 +151,7 @@ def conv_transpose(b, node, a, inputs):
     else:
         pads = _window_pads(a, spatial, kernel, strides, dilations, what=f"ConvTranspose {node.name!r}")
     layer = cls(w.shape[0], w.shape[1] * group, kernel, strides, pads, tuple(output_padding), group,
-                bias is not None, dilations)
+                bias is not None, dilations, rng=NO_DRAW)
     layer.weight.data[...] = _float(w)
     if bias is not None:
         layer.bias.data[...] = _float(bias)
@@ -280,7 +291,7 @@ def gemm(b, node, a, inputs):
     weight = weight if a.get("transB", 0) else weight.T
     bias = b.static(inputs[2], "C of Gemm") if len(inputs) > 2 and inputs[2] else None
     out_features, in_features = weight.shape
-    layer = L.Linear(in_features, out_features, bias=bias is not None)
+    layer = L.Linear(in_features, out_features, bias=bias is not None, rng=NO_DRAW)
     layer.weight.data[...] = _float(weight)
     if bias is not None:
         if bias.ndim == 2 and bias.shape[0] != 1:
@@ -296,7 +307,7 @@ def matmul(b, node, a, inputs):
     if isinstance(left, Tensor) and isinstance(right, Static) and left.ndim == 2 and right.value.ndim == 2 \
             and not right.varies:
         weight = np.asarray(right.value)
-        layer = L.Linear(weight.shape[0], weight.shape[1], bias=False)
+        layer = L.Linear(weight.shape[0], weight.shape[1], bias=False, rng=NO_DRAW)
         layer.weight.data[...] = _float(weight.T)
         return [b.layer(node, layer, [left])]
     return [b.layer(node, L.MatMul(), [b.tensor(inputs[0]), b.tensor(inputs[1])])]
