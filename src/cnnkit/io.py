@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnkit.data.preprocessing import Preprocessing
 from cnnkit.filetypes import DAMAGED_ZIP, NPZ, describe
 from cnnkit.layers.base import Layer, from_config
 
@@ -54,10 +55,12 @@ class Checkpoint:
     extra: dict = field(default_factory=dict)
     version: str = ""
     header: dict = field(default_factory=dict)
+    preprocessing: Preprocessing | None = None  # also set on the model, as fit and save see it
 
 
 # -- writing ------------------------------------------------------------------------------------------
-def save(model: Layer, path, *, optimizer=None, epoch: int | None = None, extra: dict | None = None) -> Path:
+def save(model: Layer, path, *, optimizer=None, epoch: int | None = None, extra: dict | None = None,
+         preprocessing: Preprocessing | None = None) -> Path:
     """Write ``model`` (architecture and weights), and optionally the training state, to one ``.npz`` file.
 
     Args:
@@ -67,6 +70,8 @@ def save(model: Layer, path, *, optimizer=None, epoch: int | None = None, extra:
         epoch: the number of completed epochs.
         extra: JSON-able data (dicts, lists, str, numbers) that may contain NumPy arrays anywhere inside;
             arrays are stored as arrays, the rest in the header.
+        preprocessing: the input recipe (:class:`cnnkit.data.Preprocessing`); default
+            ``model.preprocessing``, which ``fit`` records from its training loader.
 
     Returns:
         The path written.
@@ -91,6 +96,9 @@ def save(model: Layer, path, *, optimizer=None, epoch: int | None = None, extra:
         "rng": model_rng_states(model),
         "optimizer": None, "extra": None,
     }
+    preprocessing = preprocessing if preprocessing is not None else getattr(model, "preprocessing", None)
+    if preprocessing is not None:
+        header["preprocessing"] = preprocessing.to_dict()
     if optimizer is not None:
         state = optimizer.state_dict()
         arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in state["state"].items()})
@@ -321,8 +329,14 @@ def load_checkpoint(path) -> Checkpoint:
         optimizer = {"type": saved["type"], "param_groups": saved["param_groups"],
                      "state": {k: arrays[f"optimizer/{k}"] for k in saved["state_keys"]}}
     extra = _join(header.get("extra") or {}, arrays)
+    try:  # older runs of cnnkit train kept the recipe in their metadata only
+        preprocessing = Preprocessing.from_dict(header["preprocessing"]) if header.get("preprocessing") else \
+            Preprocessing.from_metadata((extra or {}).get("metadata") or {})
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: unreadable preprocessing record: {e}") from e
+    model.preprocessing = preprocessing
     return Checkpoint(model=model, path=path, epoch=header.get("epoch"), optimizer=optimizer, extra=extra,
-                      version=header.get("cnnkit_version", ""), header=header)
+                      version=header.get("cnnkit_version", ""), header=header, preprocessing=preprocessing)
 
 
 def resolve_checkpoint_path(path) -> Path:

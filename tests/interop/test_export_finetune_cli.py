@@ -43,6 +43,28 @@ def test_export_onnx_checks_the_file_against_cnnkit(checkpoint, tmp_path, capsys
     np.testing.assert_allclose(run(tmp_path / "m.onnx", x), model.eval().forward(x), rtol=1e-4, atol=1e-5)
 
 
+def test_export_writes_the_preprocessing_and_defaults_to_the_run_directory(checkpoint, tmp_path, capsys):
+    """RUN/model.onnx by default; the input recipe in the ONNX metadata_props and the safetensors header."""
+    onnx = pytest.importorskip("onnx")
+    path, model = checkpoint
+    run = tmp_path / "run"
+    save(model, run / "checkpoint.npz", preprocessing=load_checkpoint(path).preprocessing)
+    code, out, err = run_main(["export", run], capsys)
+    assert code == 0, err
+    assert f"wrote {run / 'model.onnx'}" in out and "preprocessing in metadata_props (1x28x28 L" in out
+    props = {p.key: p.value for p in onnx.load(run / "model.onnx").metadata_props}
+    assert json.loads(props["mean"]) == pytest.approx([0.13])
+    assert json.loads(props["classes"]) == list("01234")
+    assert json.loads(props["cnnkit.preprocessing"])["input_shape"] == [1, 28, 28]
+    code, out, err = run_main(["export", run, "--format", "safetensors"], capsys)
+    assert code == 0, err
+    from cnnkit.data import Preprocessing
+    from cnnkit.interop.safetensors import read_metadata
+
+    recipe = Preprocessing.from_strings(read_metadata(run / "model.safetensors"))
+    assert recipe == load_checkpoint(path).preprocessing
+
+
 def test_export_torch_and_safetensors_state_dicts(checkpoint, tmp_path, capsys, monkeypatch):
     path, model = checkpoint
     for fmt, name in [("torch", "m.pt"), ("safetensors", "m.safetensors")]:
@@ -63,13 +85,13 @@ def test_export_errors(checkpoint, tmp_path, capsys):
     assert code == 2 and "'keras'; choose one of onnx, torch, safetensors" in err
     bare = save(model, tmp_path / "bare.npz")  # no metadata: the input shape is unknown
     code, _, err = run_main(["export", bare, "--format", "onnx", "--out", tmp_path / "x.onnx"], capsys)
-    assert code == 2 and "--input-shape 3,32,32" in err
-    shape = ["--input-shape", "1x28x28"]
+    assert code == 2 and "does not record its input shape; give it, e.g. --input 3x32x32" in err
+    shape = ["--input-shape", "1x28x28"]  # the old spelling of --input stays
     code, out, err = run_main(["export", bare, "-f", "onnx", "-o", tmp_path / "x.onnx", *shape], capsys)
     assert code == 0, err
     code, _, err = run_main(["export", bare, "-f", "onnx", "-o", tmp_path / "x.onnx", "--input-shape", "a,b"],
                             capsys)
-    assert code == 2 and "expected positive sizes" in err
+    assert code == 2 and "'a,b': give positive sizes C x H x W" in err
     code, _, err = run_main(["export", tmp_path / "missing.npz", "-f", "onnx", "-o", tmp_path / "x"], capsys)
     assert code == 1 and "Traceback" not in err
 

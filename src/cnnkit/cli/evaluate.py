@@ -12,10 +12,17 @@ from cnnkit.cli.app import app
 from cnnkit.cli.train import DATA_HELP, ROOT_HELP, load_split
 
 
-def checkpoint_normalization(metadata: dict):
-    """(mean, std) saved by ``cnnkit train``, or None (then images are only scaled to [0, 1])."""
-    norm = metadata.get("normalize")
-    return (norm["mean"], norm["std"]) if norm else None
+def checkpoint_normalization(preprocessing):
+    """(mean, std) of a checkpoint's preprocessing, or None (then images are only scaled to [0, 1])."""
+    if preprocessing is None or preprocessing.mean is None:
+        return None
+    return preprocessing.mean, preprocessing.std
+
+
+def saved_root(metadata: dict) -> Path | None:
+    """The --root a run was trained with, so that evaluate, report and viz find the same data."""
+    root = (metadata.get("train") or metadata.get("finetune") or {}).get("root")
+    return Path(root) if root else None
 
 
 def confusion_table(confusion, classes) -> str:
@@ -45,9 +52,12 @@ def evaluate(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 500,
     limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N images.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
-    root: Annotated[Path | None, typer.Option(help=ROOT_HELP)] = None,
+    root: Annotated[Path | None, typer.Option(help=ROOT_HELP, show_default="the run's own")] = None,
 ):
-    """Evaluate a saved model: loss, accuracy, top-5 accuracy and the confusion matrix."""
+    """Evaluate a saved model: loss, accuracy, top-5 accuracy and the confusion matrix.
+
+    Images are prepared as the model was trained (its saved input shape and normalization).
+    """
     from cnnkit.data import DataLoader
     from cnnkit.io import load_checkpoint
     from cnnkit.losses import SoftmaxCrossEntropy
@@ -59,12 +69,15 @@ def evaluate(
     if data is None:
         raise typer.BadParameter("the checkpoint does not say which data it was trained on; pass --data.",
                                  param_hint="'--data'")
-    dataset = load_split(data, split, root, limit)
-    expected = metadata.get("input_shape")
-    if expected and list(dataset.image_shape) != list(expected):
+    dataset = load_split(data, split, root if root is not None else saved_root(metadata), limit)
+    preprocessing = ckpt.preprocessing
+    if preprocessing is None:
+        typer.echo(f"note: {ckpt.path} records no preprocessing (input shape, normalization): images are "
+                   f"only scaled to [0, 1].", err=True)
+    elif tuple(dataset.image_shape) != preprocessing.input_shape:
         raise ValueError(f"{data} images are {'x'.join(map(str, dataset.image_shape))} but the model was "
-                         f"trained on {'x'.join(map(str, expected))}.")
-    loader = DataLoader(dataset, batch_size, normalize=checkpoint_normalization(metadata))
+                         f"trained on {'x'.join(map(str, preprocessing.input_shape))}.")
+    loader = DataLoader(dataset, batch_size, normalize=checkpoint_normalization(preprocessing))
     result = run_evaluation(ckpt.model, loader, SoftmaxCrossEntropy())
     metrics = {k: v for k, v in result.items() if k != "confusion"}
     if as_json:

@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from cnnkit.cli.app import app
-from cnnkit.cli.paths import prepare_output_dir
+from cnnkit.cli.paths import check_output_dir
 from cnnkit.cli.train import DATA_HELP, ROOT_HELP, load_split
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
@@ -96,12 +96,13 @@ def finetune(
     from cnnkit.transfer import freeze, head_name, param_groups, replace_head
 
     run = Path(out) if out is not None else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
-    prepare_output_dir(run)  # before any data is read
+    check_output_dir(run)  # before any data is read
     train_set = load_split(data, "train", root, limit)
     test_set = load_split(data, "test", root, limit)
     input_shape, classes = train_set.image_shape, train_set.classes
     net, metadata = load_source(source, model, input_shape)
-    expected = metadata.get("input_shape")
+    recipe = getattr(net, "preprocessing", None)  # what the pretrained network was trained on, if known
+    expected = recipe.input_shape if recipe is not None else None
     if expected and list(expected) != list(input_shape):
         raise ValueError(f"{data} images are {'x'.join(map(str, input_shape))} but {source} was trained on "
                          f"{'x'.join(map(str, expected))}.")
@@ -111,9 +112,8 @@ def finetune(
         replace_head(net, len(classes), rng=np.random.default_rng(seed))
     frozen = freeze(net, until=freeze_until) if freeze_until else []
     # The pretrained network expects inputs normalized as in its training; new data gets its own statistics.
-    norm = metadata.get("normalize")
-    if norm:
-        mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
+    if recipe is not None and recipe.mean is not None:
+        mean, std = np.asarray(recipe.mean, np.float32), np.asarray(recipe.std, np.float32)
     else:
         mean, std = channel_stats(train_set.images)
         std = np.maximum(std, 1e-3)
@@ -122,6 +122,7 @@ def finetune(
     optimizer = SGD(param_groups(net, {head: head_lr_mult}), lr=lr, momentum=0.9, weight_decay=5e-4)
     scheduler = CosineAnnealing(optimizer, T_max=epochs * len(train_loader), interval="step")
 
+    run.mkdir(parents=True, exist_ok=True)
     settings = {"source": str(source), "model": model, "data": data, "freeze_until": freeze_until, "lr": lr,
                 "head_lr_mult": head_lr_mult, "epochs": epochs, "batch_size": batch_size, "seed": seed,
                 "limit": limit}

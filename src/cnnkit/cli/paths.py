@@ -9,13 +9,18 @@ from pathlib import Path
 from cnnkit.cli.app import UserError
 
 
-def prepare_output_dir(path: Path, option: str = "--out") -> Path:
-    """Make the folder ``path`` (and its parents) and prove that a file can be written in it.
+def check_output_dir(path: Path, option: str = "--out") -> Path:
+    """Prove that files can be written in the folder ``path``, leaving no trace: the folders this makes
+    to find out are removed again (a command that then fails leaves no empty run directory behind).
 
     Raises:
         UserError: the folder cannot be made or written to; the message names it and the option to change.
     """
     path = Path(path)
+    made, folder = [], path
+    while not os.path.lexists(folder) and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".cnnkit-write-test.{os.getpid()}"
@@ -26,15 +31,21 @@ def prepare_output_dir(path: Path, option: str = "--out") -> Path:
             from None
     except OSError as e:
         raise UserError(f"cannot write to {path}: {_reason(e)} (choose another {option})") from None
+    finally:
+        for folder in made:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
     return path
 
 
 def check_output_file(path: Path, option: str = "--out") -> Path:
-    """Make the folder that will hold the file ``path`` and check that it takes files (see above)."""
+    """Check that the file ``path`` can be written (see :func:`check_output_dir`); returns it."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"cannot write {path}: it is a folder; give a file name (choose another {option})")
-    prepare_output_dir(path.parent, option)
+    check_output_dir(path.parent, option)
     return path
 
 

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from cnnkit.cli.app import Interrupted, app, command_line
-from cnnkit.cli.paths import prepare_output_dir
+from cnnkit.cli.paths import check_output_dir
 
 # Measured in docs/training.md: these reach >= 97% test accuracy on the embedded subset in well under
 # 3 minutes on 2 cores.
@@ -134,7 +134,7 @@ def train(
     import numpy as np
 
     from cnnkit.analysis import summary as summarize
-    from cnnkit.data import DataLoader, RandomCrop, RandomHorizontalFlip, channel_stats
+    from cnnkit.data import DataLoader, Preprocessing, RandomCrop, RandomHorizontalFlip, channel_stats
     from cnnkit.io import load_checkpoint, remove_stale_temporaries, resolve_checkpoint_path, save
     from cnnkit.losses import SoftmaxCrossEntropy
     from cnnkit.optim import OPTIMIZERS, CosineAnnealing
@@ -151,7 +151,8 @@ def train(
         saved, saved_commands = saved_metadata.get("train", {}), saved_metadata.get("commands", [])
         out = out if out is not None else resume.parent
     settings = {"model": model, "data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-                "optimizer": optimizer, "seed": seed, "limit": limit, "augment": augment}
+                "optimizer": optimizer, "seed": seed, "limit": limit, "augment": augment,
+                "root": str(root.resolve()) if root is not None else None}  # so that the run reopens
     defaults = {"model": "lenet5", "data": "embedded", "epochs": DEFAULT_EPOCHS,
                 "batch_size": DEFAULT_BATCH_SIZE, "optimizer": DEFAULT_OPTIMIZER, "seed": 0}
     for key, value in settings.items():
@@ -165,7 +166,7 @@ def train(
         raise typer.BadParameter(f"{settings['augment']!r}; choose crop, flip or crop+flip.",
                                  param_hint="'--augment'")
     settings["lr"] = settings["lr"] if settings["lr"] is not None else DEFAULT_LR[name]
-    seed = settings["seed"]
+    seed, root = settings["seed"], Path(settings["root"]) if settings["root"] else None
     check_model(settings["model"])
     parallel = None
     if distributed:
@@ -179,7 +180,7 @@ def train(
     if parallel is not None and out is None:  # every rank must agree on rank 0's directory name
         run = Path(parallel.comm.bcast(str(run), root=0))
     if root_rank:  # before any data is read: a folder that cannot be written is reported at once
-        prepare_output_dir(run)
+        check_output_dir(run)
         removed = remove_stale_temporaries(run)  # what writers killed during a save left behind
         if removed and not quiet:
             typer.echo(f"removed {len(removed)} temporary file(s) left in {run} by killed writers")
@@ -190,6 +191,7 @@ def train(
     net = parse_model(settings["model"], input_shape, len(classes), seed)
     mean, std = channel_stats(train_set.images)
     std = np.maximum(std, 1e-3)
+    net.preprocessing = Preprocessing(input_shape, mean=mean, std=std, classes=classes)  # saved with it
     augment = None
     if settings["augment"] not in (None, "none"):
         # Shift by up to an eighth of the image: 4 pixels on 32x32 CIFAR (the usual recipe), 3 on 28x28 MNIST.
@@ -211,10 +213,12 @@ def train(
     scheduler = CosineAnnealing(opt, T_max=settings["epochs"] * len(train_loader), interval="step")
     metadata = {"train": settings, "classes": classes, "input_shape": list(input_shape),
                 "data": settings["data"], "normalize": {"mean": mean.tolist(), "std": std.tolist()},
+                "preprocessing": net.preprocessing.to_dict(),
                 "commands": [*saved_commands, command_line()],
                 "ranks": 1 if parallel is None else parallel.size}
     checkpoint = run / "checkpoint.npz"
     if root_rank:
+        run.mkdir(parents=True, exist_ok=True)
         (run / "run.json").write_text(json.dumps(metadata, indent=2) + "\n")
         if resume is None:  # epoch 0: an interruption in the first epoch still leaves a run to resume
             save(net, checkpoint, optimizer=opt, epoch=0, extra={"metadata": metadata})

@@ -49,7 +49,11 @@ def _load(checkpoint: Path, out: Path):
 
     check_output_file(out)
     ckpt = load_onnx_checkpoint(checkpoint) if is_onnx(checkpoint) else load_checkpoint(checkpoint)
-    return ckpt.model, dict(ckpt.extra.get("metadata") or {})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    metadata = dict(ckpt.extra.get("metadata") or {})
+    if ckpt.preprocessing is not None:  # the model's own record, also for a model saved from Python
+        metadata["preprocessing"] = ckpt.preprocessing.to_dict()
+    return ckpt.model, metadata
 
 
 def _image(spec: str, metadata: dict, root: Path | None):
@@ -66,9 +70,10 @@ def _image(spec: str, metadata: dict, root: Path | None):
         if not name:
             raise ValueError("the checkpoint does not name its dataset (cnnkit train saves it); "
                              "pass an image file.")
+        from cnnkit.cli.evaluate import saved_root
         from cnnkit.data import load
 
-        test = load(name, "test", root)
+        test = load(name, "test", root if root is not None else saved_root(metadata))
         i = int(index)
         if i >= len(test):
             raise ValueError(f"{spec!r}: the {name} test split has {len(test)} images "
@@ -76,11 +81,15 @@ def _image(spec: str, metadata: dict, root: Path | None):
         return model_input(test.images[i:i + 1], metadata)[0]
     from cnnkit.cli.predict import MNIST_LIKE, read_image
 
-    shape = metadata.get("input_shape")
+    preprocessing = metadata.get("preprocessing")
+    shape = preprocessing["input_shape"] if preprocessing else metadata.get("input_shape")
     if not shape:
         raise ValueError("the checkpoint has no input_shape metadata (cnnkit train saves it), so an image "
                          "file cannot be resized for it; use test:N.")
-    pixels = read_image(Path(spec), shape, None, dataset_name(metadata) in MNIST_LIKE)
+    notes = []
+    pixels = read_image(Path(spec), shape, None, dataset_name(metadata) in MNIST_LIKE, notes)
+    if notes:
+        typer.echo(f"note: {spec}: {', '.join(notes)}", err=True)
     return model_input(pixels[None].astype(np.uint8), metadata)[0]
 
 

@@ -15,10 +15,12 @@ from cnnkit.data.download import DownloadError, fetch
 from cnnkit.data.idx import read_idx
 from cnnkit.data.imagefolder import load_image_folder
 from cnnkit.data.loader import DataLoader, channel_stats
+from cnnkit.data.preprocessing import Preprocessing
 from cnnkit.data.transforms import RandomCrop, RandomHorizontalFlip
 
 __all__ = [
-    "NAMES", "SOURCES", "ArrayDataset", "DataLoader", "DownloadError", "RandomCrop", "RandomHorizontalFlip",
+    "NAMES", "SOURCES", "ArrayDataset", "DataLoader", "DownloadError", "Preprocessing", "RandomCrop",
+    "RandomHorizontalFlip",
     "channel_stats", "data_root", "fetch", "fetch_dataset", "load", "load_cifar", "load_embedded",
     "load_image_folder", "read_cifar_binary", "read_cifar_python", "read_idx", "safe_unpickle",
 ]

@@ -288,13 +288,8 @@ def onnx_kind(layer) -> str | None:
 
 def emit_layer(g, layer, prefix, x, shape):
     """Add ``layer``'s nodes to ``g``; returns (output name, output shape)."""
-    from cnnkit.interop.onnx_import import mark_layer
-
     out_shape = layer.output_shape(shape)
-    first = len(g.nodes)
-    y = EMITTERS[onnx_kind(layer)](g, layer, prefix, x, shape)
-    mark_layer(g.nodes[first:], layer, prefix)  # so that cnnkit's own import rebuilds the layer itself
-    return y, out_shape
+    return EMITTERS[onnx_kind(layer)](g, layer, prefix, x, shape), out_shape
 
 
 def to_onnx(model: base.Layer, input_shape, opset: int = DEFAULT_OPSET, *, input_name: str = "input",
@@ -340,12 +335,19 @@ def export(model: base.Layer, path, input_shape, opset: int = DEFAULT_OPSET):
             ``input_shape``); the batch dimension is dynamic ("batch").
         opset: the ONNX operator set (17 by default).
 
+    The model's input recipe (``model.preprocessing``: input shape, channel order, mean/std, class names)
+    goes into the file's ``metadata_props``: ``cnnkit.preprocessing`` holds it as JSON, and ``mean``,
+    ``std``, ``classes``... one field each, for other tools.
+
     Raises:
         ImportError (which extra to install) without onnx; TypeError naming every unsupported layer;
         ShapeError if the model cannot take ``input_shape``.
     """
     onnx = require_onnx()
     proto = to_onnx(model, input_shape, opset, check=False)
+    preprocessing = getattr(model, "preprocessing", None)
+    if preprocessing is not None:
+        onnx.helper.set_model_props(proto, preprocessing.to_strings())
     onnx.save_model(proto, os.fspath(path))
     # Checking the written file lets the checker read it in C++, instead of serializing a second copy of
     # every weight in Python (seconds for a large model).
@@ -381,7 +383,3 @@ def run(path, x: np.ndarray) -> np.ndarray:
 
 # A Graph and its merge nodes (and the layers of imported models) add their emitters to EMITTERS.
 import cnnkit.interop._onnx_graph  # noqa: E402, F401
-
-
-# Adaptive pooling and the padding layers add their emitters to EMITTERS.
-from cnnkit.interop import _onnx_pooling  # noqa: E402, F401

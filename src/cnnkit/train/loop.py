@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from cnnkit.data.preprocessing import loader_preprocessing
 from cnnkit.io import load_checkpoint, save, set_model_rng_states
 from cnnkit.optim.clip import clip_grad_norm
 from cnnkit.train.callbacks import Callback, EarlyStopping
@@ -60,8 +61,9 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
         checkpoint: a path; after every epoch the model, optimizer, schedule, history and early-stopping
             state are written there atomically.
         resume: a checkpoint path written by ``fit``; training continues after its epoch.
-        metadata: JSON-able data stored in every checkpoint under ``extra["metadata"]`` (class names,
-            normalization: what ``cnnkit predict`` needs).
+        metadata: JSON-able data stored in every checkpoint under ``extra["metadata"]``. The input recipe
+            (shape, normalization, class names) is recorded from ``train_loader`` as
+            ``model.preprocessing`` and saved in every checkpoint (see :mod:`cnnkit.data.preprocessing`).
         clip_norm: clip gradients to this global norm before each step.
         parallel: None (each batch whole), or each batch in slices at once with the same gradients up to
             float32 rounding: ``cnnkit.train.parallel.Threads(n)`` (1.4-1.6x faster steps on two cores for
@@ -92,6 +94,8 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
         raise ValueError(f"fit: Received {len(stoppers)} EarlyStopping callbacks; expected at most one (its "
                          f"state is saved in checkpoints).")
     stopper = stoppers[0] if stoppers else None
+    # The model learns on what this loader makes of the images: that recipe is saved with it from now on.
+    model.preprocessing = loader_preprocessing(train_loader) or getattr(model, "preprocessing", None)
     history, start = History(), 0
     if resume is not None:
         history, start = _resume(resume, model, optimizer, scheduler, stopper)

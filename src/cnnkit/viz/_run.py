@@ -21,11 +21,17 @@ def evaluating(model):
             layer.training = flag
 
 
-def as_batch(x, name="x"):
-    """One image (C, H, W) or a batch of one (1, C, H, W) -> (1, C, H, W) floating array."""
+def as_batch(x, name="x", model=None):
+    """One image (C, H, W) or a batch of one (1, C, H, W) -> (1, C, H, W) floating array.
+
+    Raw integer pixels (a uint8 image as a dataset stores it) are prepared as the model was trained:
+    ``model.preprocessing`` (scaling to [0, 1], then its normalization) if it has one, else scaled to
+    [0, 1]. A floating array is taken as already prepared.
+    """
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32)
+        preprocessing = getattr(model, "preprocessing", None)
+        x = preprocessing.apply(x) if preprocessing is not None else x.astype(np.float32) / np.float32(255)
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4 or x.shape[0] != 1:

@@ -18,7 +18,8 @@ def activations(model, x, layer, *, max_channels=64, save=None, figsize=None, dp
 
     Args:
         model: a cnnkit Layer (Sequential, a zoo model, ...); it runs in eval mode, then its mode is restored.
-        x: the input exactly as the model takes it (already normalised).
+        x: the input as the model takes it (float, already normalised), or raw uint8 pixels, which are
+            prepared with ``model.preprocessing`` (see :func:`cnnkit.viz._run.as_batch`).
         layer: the dotted name of a descendant, as in ``model.get(layer)`` (e.g. ``"features.0"``).
         max_channels: how many channel maps the picture shows at most (the array has them all).
         save: path (or binary file) for a PNG: the input, then one tile per channel on one shared colour
@@ -32,7 +33,7 @@ def activations(model, x, layer, *, max_channels=64, save=None, figsize=None, dp
     >>> activations(net, np.zeros((1, 8, 8), np.float32), "0").shape
     (4, 6, 6)
     """
-    batch = as_batch(x)
+    batch = as_batch(x, model=model)
     out = capture(model, batch, layer)[0]
     if save is not None:
         _draw(batch[0], out, layer, max_channels, save, figsize, dpi, title)

@@ -34,7 +34,8 @@ def occlusion(model, x, target, patch=8, stride=4, fill="mean", *, score="probab
 
     Args:
         model: a cnnkit Layer giving class scores (N, K) (or probabilities; softmax is applied to scores).
-        x: the input exactly as the model takes it (already normalised).
+        x: the input as the model takes it (float, already normalised), or raw uint8 pixels, which are
+            prepared with ``model.preprocessing`` (see :func:`cnnkit.viz._run.as_batch`).
         target: the class whose probability is watched.
         patch: side of the square in pixels; stride: step between positions.
         fill: the occluder's value: "mean" (each channel's mean over the image: grey), "zero", or a number.
@@ -52,7 +53,7 @@ def occlusion(model, x, target, patch=8, stride=4, fill="mean", *, score="probab
     >>> occlusion(net, np.ones((1, 8, 8), np.float32), target=0, patch=4, stride=2).shape
     (8, 8)
     """
-    batch = as_batch(x)
+    batch = as_batch(x, model=model)
     _, C, H, W = batch.shape
     for name, value in (("patch", patch), ("stride", stride)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:

@@ -62,6 +62,8 @@ def read_run(run_dir) -> dict:
     ckpt = load_checkpoint(checkpoint)
     extra = ckpt.extra or {}
     metadata = dict(extra.get("metadata") or {})
+    if ckpt.preprocessing is not None:  # the model's own record (also for a model saved from Python)
+        metadata["preprocessing"] = ckpt.preprocessing.to_dict()
     hist = _read_json(run_dir / "history.json") or (extra.get("fit") or {}).get("history")
     settings = dict(metadata.get("train") or {})  # what `cnnkit train` was asked, defaults filled in
     summary = run_dir / "summary.txt"
@@ -85,7 +87,12 @@ def dataset_name(metadata):
 
 def model_input(images, metadata):
     """uint8 images (N, C, H, W) -> float32 as the model saw them in training: [0, 1], then normalised
-    per channel with ``metadata["normalize"]`` ({"mean": [...], "std": [...]} or (mean, std)) if any."""
+    per channel with ``metadata["preprocessing"]`` (see :class:`cnnkit.data.Preprocessing`), else with
+    ``metadata["normalize"]`` ({"mean": [...], "std": [...]} or (mean, std)) if any."""
+    if metadata.get("preprocessing"):
+        from cnnkit.data.preprocessing import Preprocessing
+
+        return Preprocessing.from_dict(metadata["preprocessing"]).apply(images)
     x = np.asarray(images).astype(np.float32)
     if np.asarray(images).dtype == np.uint8:
         x *= np.float32(1 / 255)
@@ -112,7 +119,8 @@ def load_test_data(run, data=None, limit=10_000, root=None):
             return None
         from cnnkit.data import load
 
-        data = load(name, "test", root)
+        saved_root = run["settings"].get("root")  # the run's --root, so that it reopens anywhere
+        data = load(name, "test", root if root is not None or not saved_root else saved_root)
         limit = min(limit, run["settings"].get("limit") or limit)
     images, labels = (data.images, data.labels) if hasattr(data, "images") else data[:2]
     classes = getattr(data, "classes", None) or meta.get("classes")
@@ -169,6 +177,7 @@ def write_report(run_dir, *, out=None, data=None, root=None, examples=3, limit=1
     sections["settings"] = _settings(run)
 
     path = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(_page(run, sections, time.perf_counter() - started), encoding="utf-8")
     return path
 

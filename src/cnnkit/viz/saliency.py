@@ -37,7 +37,7 @@ def saliency(model, x, target, *, reduce="max", save=None, figsize=(9.0, 3.4), d
     if reduce not in REDUCTIONS:
         raise ValueError(f"saliency: Received reduce={reduce!r}; expected one of "
                          f"{', '.join(map(repr, REDUCTIONS))}.")
-    batch = as_batch(x)
+    batch = as_batch(x, model=model)
     grads = [(p, p.grad.copy()) for p in model.parameters()]
     try:
         with evaluating(model):

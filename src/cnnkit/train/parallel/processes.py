@@ -103,15 +103,18 @@ def _worker(conn, model, loss, params_spec, grads_spec):
 
 
 @contextlib.contextmanager
-def _sigint_ignored():
-    if threading.current_thread() is not threading.main_thread():
+def _sigint_blocked():
+    """SIGINT held back while a worker is spawned: the worker inherits the block (and ignores SIGINT once
+    it runs), so Ctrl-C during its start-up prints no traceback from it; here the signal is only delayed
+    until the worker has started, not lost."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _next(conn):
@@ -148,7 +151,7 @@ class ProcessSplitStep:
             parent, child = context.Pipe()
             worker = context.Process(target=_worker, daemon=True, name="cnnkit-slice",
                                      args=(child, model, loss, self._params.spec(), grads.spec()))
-            with _sigint_ignored():  # inherited through the spawn, so also while the worker starts up
+            with _sigint_blocked():
                 worker.start()
             child.close()
             self._workers.append(worker)
