@@ -1,4 +1,8 @@
-"""Element-wise activations (and softmax over one axis), each forward next to its backward.
+"""Fast element-wise activations (and softmax over one axis), each forward next to its backward.
+
+Speeds up: :mod:`cnnkit.reference.activation` (same signatures, bit-for-bit the same results): selections
+without NumPy's mispredicting branch per element, and ReLU on large arrays in cache-sized batch chunks on
+the elementwise threads (docs/performance-elementwise.md).
 
 Every kernel keeps the input's dtype (float32 stays float32) and takes arrays of any shape and memory
 order. The caches hold only what the backward needs: a mask, or the output itself when the derivative is

@@ -76,7 +76,7 @@ ALGORITHMS = ("auto", "reference", "fast")
 # op -> (reference module, fast module): each holds `op` and `op_backward` with the same signature.
 PAIRS = {op: (reference_pool, pool) for op in ("max_poolnd", "avg_poolnd", "lp_poolnd", "blurnd",
                                                "global_avg_pool", "global_max_pool")}
-PAIRS |= {op: (reference_norm, norm) for op in ("batch_norm", "local_response_norm")}
+PAIRS |= {"batch_norm": (reference_norm, norm)}
 PAIRS |= {op: (reference_activation, activation) for op in ("relu", "relu6", "leaky_relu", "elu", "sigmoid",
                                                              "tanh", "softmax")}
 _BACKWARD = {"relu6": "relu_backward"}  # relu6's gradient is relu's: dy where the mask holds

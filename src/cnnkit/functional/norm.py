@@ -1,14 +1,15 @@
-"""Normalization, the public face: batch norm and local response norm.
+"""Normalization, the public face: batch norm and local response norm (LRN has one kernel, the reference).
 
-Each call runs the kernel :func:`cnnkit.fast.dispatch.kernel` picks: :mod:`cnnkit.fast.norm` (batch norm
-in cache-sized batch chunks, one multiply-add with fixed statistics), or with ``algorithm="reference"``
-(or inside ``cnnkit.reference_mode()``) the textbook's of :mod:`cnnkit.reference.norm`. The cache carries
+Batch norm runs the kernel :func:`cnnkit.fast.dispatch.kernel` picks: :mod:`cnnkit.fast.norm` (cache-sized
+batch chunks, one multiply-add with fixed statistics), or with ``algorithm="reference"`` (or inside
+``cnnkit.reference_mode()``) the textbook's of :mod:`cnnkit.reference.norm`. The cache carries
 its kernel's backward; ``cache.data["batch_mean"]`` and ``["batch_var"]`` hold the batch statistics.
 """
 
 from __future__ import annotations
 
 from cnnkit.fast.dispatch import backward, run
+from cnnkit.reference.norm import local_response_norm, local_response_norm_backward
 
 __all__ = ["batch_norm", "batch_norm_backward", "local_response_norm", "local_response_norm_backward"]
 
@@ -29,13 +30,4 @@ def batch_norm(x, weight=None, bias=None, mean=None, var=None, eps=1e-5, *, algo
     return run("batch_norm", algorithm, x, weight, bias, mean, var, eps)
 
 
-def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0, *, algorithm="auto"):
-    """Local response normalization across channels (AlexNet), PyTorch's definition:
-    ``y_c = x_c / (k + alpha / size * sum_{c'} x_{c'}^2) ** beta`` over the ``size`` channels around c.
-
-    Shape: x (N, C, *S) -> y like x.
-    """
-    return run("local_response_norm", algorithm, x, size, alpha, beta, k)
-
-
-batch_norm_backward = local_response_norm_backward = backward
+batch_norm_backward = backward
