@@ -15,6 +15,7 @@ import threading
 import typer
 
 # Importing a command module registers its command on the app.
+import cnnkit.cli.explain  # noqa: F401
 from cnnkit.cli import bench, evaluate, export, finetune, predict, report, summary, train, viz  # noqa: F401
 from cnnkit.cli.app import ARGV, Interrupted, UserError, app
 

@@ -7,11 +7,12 @@ only when a picture is asked for, so the arrays work without it.
 """
 
 from cnnkit.viz.activations import activations
+from cnnkit.viz.conv_demo import conv_demo
 from cnnkit.viz.filters import filters
 from cnnkit.viz.occlusion import occlusion
 from cnnkit.viz.plots import confusion_matrix, history
 from cnnkit.viz.saliency import saliency
 from cnnkit.viz.shift import consistency, shift_consistency, shift_image
 
-__all__ = ["activations", "confusion_matrix", "consistency", "filters", "history", "occlusion", "saliency",
-           "shift_consistency", "shift_image"]
+__all__ = ["activations", "confusion_matrix", "consistency", "conv_demo", "filters", "history", "occlusion",
+           "saliency", "shift_consistency", "shift_image"]
