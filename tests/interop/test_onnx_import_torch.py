@@ -20,6 +20,7 @@ nn, F = torch.nn, torch.nn.functional
 
 from cnnkit.interop.onnx import export, load, run  # noqa: E402
 from cnnkit.interop.onnx_import import clean_name  # noqa: E402
+from cnnkit.interop.torch import to_torch  # noqa: E402
 
 
 def conv_bn(c_in, c_out, k=3, stride=1, groups=1, act=nn.ReLU):
@@ -208,6 +209,7 @@ def test_torch_exported_architecture_matches_outputs_and_every_gradient(name, tm
     make, shape = ARCHITECTURES[name]
     net = randomized(make())
     model = load(exported(net, shape))
+    assert all(p.data.flags.writeable for p in model.parameters())  # optimizers update them in place
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, *shape)).astype(np.float32)
     xt = torch.from_numpy(x).requires_grad_()
@@ -226,7 +228,9 @@ def test_torch_exported_architecture_matches_outputs_and_every_gradient(name, tm
         assert_parity(grads[ours(torch_name)].reshape(p.shape), p.grad,
                       what=f"{name} gradient of {torch_name}")
 
-    # the imported network is a cnnkit model like any: summary, and export back to ONNX
+    # the imported network is a cnnkit model like any: summary, export back to ONNX, and to torch again
     assert summary(model, shape).total_params == sum(p.numel() for p in net.parameters())
     export(model, tmp_path / "again.onnx", shape)
     assert_parity(run(tmp_path / "again.onnx", x), y, tol=1e-5, what=f"{name} re-exported")
+    with torch.no_grad():
+        assert_parity(to_torch(model)(torch.from_numpy(x)), yt, what=f"{name} to_torch")

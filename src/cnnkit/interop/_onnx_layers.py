@@ -79,7 +79,7 @@ class OnnxPRelu(Layer):
 
     def __init__(self, slope_shape, *, value=None):
         self.slope_shape = tuple(int(n) for n in slope_shape)
-        data = np.full(self.slope_shape, 0.25, np.float32) if value is None else np.asarray(value, np.float32)
+        data = np.full(self.slope_shape, 0.25, np.float32) if value is None else np.array(value, np.float32)
         self.weight = Parameter(data.reshape(self.slope_shape))
 
     def config(self):

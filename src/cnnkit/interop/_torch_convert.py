@@ -125,7 +125,32 @@ TO_TORCH = {
     "Concatenate": lambda m: M.Concatenate(m.dim), "Constant": lambda m: M.Constant(m.shape, m.trainable),
     "Split": lambda m: M.Split(m.sizes, m.dim), "Reshape": lambda m: M.Reshape(m.shape),
     "Slice": lambda m: _slice(m), "Permute": lambda m: M.Permute(m.dims),
+    # the layers of ONNX imports
+    "OnnxActivation": lambda m: M.OnnxActivation(m.op, m.alpha, m.beta),
+    "OnnxPRelu": lambda m: M.OnnxPRelu(m.slope_shape), "OnnxLogSoftmax": lambda m: nn.LogSoftmax(m.dim),
+    "OnnxInstanceNorm": lambda m: _instance_norm(m), "OnnxResize": lambda m: _resize(m),
 }
+
+
+def _instance_norm(layer):
+    return nn.InstanceNorm2d(layer.num_features, layer.eps, affine=True)  # images: (N, C, H, W)
+
+
+_RESIZE = {("nearest", "asymmetric"): ("nearest", None), ("linear", "half_pixel"): ("linear", False),
+           ("linear", "pytorch_half_pixel"): ("linear", False), ("linear", "align_corners"): ("linear", True)}
+
+
+def _resize(layer):
+    key = (layer.mode, layer.transform)
+    if key not in _RESIZE or (layer.mode == "nearest" and layer.nearest_mode != "floor"):
+        raise TypeError(f"{layer!r}: torch's interpolate has no {layer.mode} resize with "
+                        f"coordinate_transformation_mode={layer.transform!r}, nearest_mode="
+                        f"{layer.nearest_mode!r}.")
+    mode, align = _RESIZE[key]
+    rank = len(layer.scales or layer.sizes)
+    if mode == "linear":
+        mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[rank]
+    return M.OnnxResize(layer.scales, layer.sizes, mode, align)
 
 
 def _slice(layer):

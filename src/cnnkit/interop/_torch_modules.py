@@ -284,3 +284,51 @@ class Permute(nn.Module):
 
     def forward(self, x):
         return x.permute(*self.dims)
+
+
+# -- the layers of ONNX imports (cnnkit.interop._onnx_layers) ------------------------------------------------
+
+class OnnxActivation(nn.Module):
+    """Selu, Softplus, HardSigmoid, HardSwish or Clip with ONNX's attributes, as cnnkit's layer."""
+
+    def __init__(self, op, alpha, beta):
+        super().__init__()
+        self.op, self.alpha, self.beta = op, alpha, beta
+
+    def forward(self, x):
+        a, b = self.alpha, self.beta
+        if self.op == "Selu":
+            return b * torch.where(x > 0, x, a * torch.expm1(torch.clamp(x, max=0)))
+        if self.op == "Softplus":
+            return F.softplus(x)
+        if self.op == "HardSigmoid":
+            return torch.clamp(a * x + b, 0, 1)
+        if self.op == "HardSwish":
+            return F.hardswish(x)
+        return torch.clamp(x, a, b)
+
+    def extra_repr(self):
+        return f"{self.op}, alpha={self.alpha}, beta={self.beta}"
+
+
+class OnnxPRelu(nn.Module):
+    """A learned slope for negative inputs, broadcast as ONNX does (``weight`` of shape ``slope_shape``)."""
+
+    def __init__(self, slope_shape):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(slope_shape))
+
+    def forward(self, x):
+        return torch.where(x > 0, x, self.weight * x)
+
+
+class OnnxResize(nn.Module):
+    """cnnkit's OnnxResize through F.interpolate, for the coordinate rules torch has."""
+
+    def __init__(self, scales, sizes, mode, align_corners):
+        super().__init__()
+        self.scales, self.sizes, self.mode, self.align_corners = scales, sizes, mode, align_corners
+
+    def forward(self, x):
+        size = self.sizes or [int(n * s) for n, s in zip(x.shape[2:], self.scales, strict=True)]
+        return F.interpolate(x, size=size, mode=self.mode, align_corners=self.align_corners)
