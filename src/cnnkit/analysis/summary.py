@@ -212,6 +212,12 @@ class Summary:
         body = [line(cells) for cells in table[1:]]
         return "\n".join([rule, line(table[0]), rule.replace("=", "-"), *body, rule, *self._footer(), rule])
 
+    def _repr_html_(self):
+        """The table in Jupyter."""
+        from cnnkit.viz.html import summary_html
+
+        return summary_html(self)
+
     def __repr__(self):
         return (f"Summary({self.model_name}, input_shape={self.input_shape}, "
                 f"total_params={self.total_params:,}, total_macs={self.total_macs:,})")

@@ -250,6 +250,12 @@ class Layer:
         args = self.__dict__.get("_init_args", {})
         return ", ".join(f"{k}={v!r}" for k, v in args.items() if k != "rng" and defaults.get(k) != v)
 
+    def _repr_html_(self):
+        """Jupyter's view: a collapsible tree with every parameter's shape and count (cnnkit.viz.html)."""
+        from cnnkit.viz.html import layer_html
+
+        return layer_html(self)
+
     def __repr__(self):
         children = self.named_children()
         if not children:

@@ -83,6 +83,24 @@ class History:
         with open(path, encoding="utf-8") as f:
             return cls.from_dict(json.load(f))
 
+    def plot(self, *, save=None, figsize=None, dpi=100, title=None):
+        """The loss, accuracy and learning-rate curves per epoch (see :func:`cnnkit.viz.history`), as a
+        picture that Jupyter shows inline; ``save=PATH`` also writes the PNG. Needs matplotlib, the
+        ``[viz]`` extra.
+
+        Raises:
+            ValueError: the history holds no loss, accuracy or learning-rate series.
+        """
+        from cnnkit.viz.html import history_plot
+
+        return history_plot(self, save=save, figsize=figsize, dpi=dpi, title=title)
+
+    def _repr_html_(self):
+        """The epochs as a table, with the curves when matplotlib is installed (Jupyter)."""
+        from cnnkit.viz.html import history_html
+
+        return history_html(self)
+
     def __repr__(self):
         if not self.records:
             return "History(0 epochs)"
