@@ -288,8 +288,13 @@ def onnx_kind(layer) -> str | None:
 
 def emit_layer(g, layer, prefix, x, shape):
     """Add ``layer``'s nodes to ``g``; returns (output name, output shape)."""
+    from cnnkit.interop.onnx_import import mark_layer
+
     out_shape = layer.output_shape(shape)
-    return EMITTERS[onnx_kind(layer)](g, layer, prefix, x, shape), out_shape
+    first = len(g.nodes)
+    y = EMITTERS[onnx_kind(layer)](g, layer, prefix, x, shape)
+    mark_layer(g.nodes[first:], layer, prefix)  # so that cnnkit's own import rebuilds the layer itself
+    return y, out_shape
 
 
 def to_onnx(model: base.Layer, input_shape, opset: int = DEFAULT_OPSET, *, input_name: str = "input",
@@ -383,3 +388,6 @@ def run(path, x: np.ndarray) -> np.ndarray:
 
 # A Graph and its merge nodes (and the layers of imported models) add their emitters to EMITTERS.
 import cnnkit.interop._onnx_graph  # noqa: E402, F401
+
+# Adaptive pooling and the padding layers add their emitters to EMITTERS.
+from cnnkit.interop import _onnx_pooling  # noqa: E402, F401
