@@ -81,7 +81,7 @@ def test_numerically_stable_at_extreme_inputs():
     assert e[0, 0] == -1 and e[0, -1] == 1e4
     p = ck.Softmax()(np.array([[1e4, 1e4 - np.log(3.0)], [-1e4, -1e4]]))
     np.testing.assert_allclose(p, [[0.75, 0.25], [0.5, 0.5]], rtol=1e-6)
-    y, _ = F.softmax(np.array([[3.0, 1.0], [0.0, 0.0]]), axis=0)
+    y, _ = F.softmax(np.array([[3.0, 1.0], [0.0, 0.0]]), dim=0)
     np.testing.assert_allclose(y.sum(axis=0), [1, 1])
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_checks import assert_gradients, assert_same
+from reference_checks import assert_all_same, assert_gradients, assert_same
 
 from cnnkit import losses
 from cnnkit.reference import losses as R
@@ -109,3 +109,167 @@ def test_parity_with_pytorch(N, C):
         tloss.backward()
         assert value == pytest.approx(tloss.item(), rel=1e-12)
         assert_same(backward(cache), ts.grad.numpy(), "dscores", tol=1e-12)
+
+
+# -- PyTorch's classification losses: cross_entropy, nll_loss, multi_margin_loss --------------------------
+
+def _torch_loss(name, x, target, kwargs, dy):
+    """torch.nn.functional.<name> in float64: (y, dinput, dtarget or None) for upstream dy."""
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x, requires_grad=True)
+    soft = np.issubdtype(np.asarray(target).dtype, np.floating)
+    tt = torch.tensor(target, requires_grad=soft)
+    kw = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    y = getattr(torch.nn.functional, name)(tx, tt, **kw)
+    y.backward(torch.tensor(dy))
+    return y.detach().numpy(), tx.grad.numpy(), tt.grad.numpy() if soft else None
+
+
+def _ours(name, x, target, kwargs, dy):
+    forward, backward = getattr(R, name), getattr(R, f"{name}_backward")
+    y, cache = forward(x, target, **kwargs)
+    grads = backward(dy, cache)
+    grads = grads if isinstance(grads, tuple) else (grads, None)
+    return (y, *grads)
+
+
+def _numpy_case(x, args, kwargs):
+    target = args[0].detach().numpy()
+    kwargs = {k: v.detach().numpy() if hasattr(v, "detach") else v for k, v in kwargs.items()}
+    return x.detach().numpy(), target, kwargs
+
+
+def _opinfo(name):
+    from opinfo_samples import samples
+
+    return [(name, *_numpy_case(*case)) for case in samples(f"nn.functional.{name}")]
+
+
+def _opinfo_cases():
+    try:
+        return [c for name in ("cross_entropy", "nll_loss", "multi_margin_loss") for c in _opinfo(name)]
+    except pytest.skip.Exception:  # no torch or expecttest: the parity test below skips on its own
+        return []
+
+
+@pytest.mark.parametrize("case", _opinfo_cases() or [None],
+                         ids=lambda c: "none" if c is None else
+                         f"{c[0]}-{c[1].shape}-{c[2].shape}-{sorted(c[3])}")
+def test_classification_losses_match_pytorch_on_its_opinfo_samples(case):
+    """Forward and the input's (and soft targets') gradients for each OpInfo sample of PyTorch, float64."""
+    if case is None:
+        pytest.skip("needs torch and expecttest for PyTorch's OpInfo samples")
+    name, x, target, kwargs = case
+    y, _ = getattr(R, name)(x, target, **kwargs)
+    dy = np.random.default_rng(0).standard_normal(np.shape(y))
+    assert_all_same(_ours(name, x, target, kwargs, dy), _torch_loss(name, x, target, kwargs, dy),
+                    ("y", "dinput", "dtarget"), tol=1e-10)
+
+
+def _cross_entropy_cases():
+    """Beyond the OpInfo samples: label smoothing with weights, ignored targets, soft targets and
+    positions; each reduction."""
+    rng = np.random.default_rng(7)
+    out = []
+    for shape in [(4, 5), (2, 3, 4), (2, 4, 3, 2), (5,)]:
+        C = shape[0] if len(shape) == 1 else shape[1]
+        positions = () if len(shape) == 1 else shape[:1] + shape[2:]
+        for smoothing in (0.0, 0.2, 1.0):
+            for reduction in ("mean", "sum", "none"):
+                for weighted in (False, True):
+                    kw = dict(reduction=reduction, label_smoothing=smoothing)
+                    if weighted:
+                        kw["weight"] = rng.uniform(0.2, 2.0, C)
+                    hard = rng.integers(0, C, positions)
+                    out.append((shape, hard, dict(kw)))
+                    if len(shape) > 1 and np.size(hard) > 1:
+                        ignored = hard.copy()
+                        ignored.flat[0] = -100
+                        out.append((shape, ignored, dict(kw)))
+                        out.append((shape, hard, dict(kw, ignore_index=int(hard.flat[1]))))
+                    soft = rng.dirichlet(np.ones(C), positions)
+                    out.append((shape, np.moveaxis(soft, -1, 1) if len(shape) > 1 else soft, dict(kw)))
+    return out
+
+
+@pytest.mark.parametrize("shape, target, kwargs", _cross_entropy_cases())
+def test_cross_entropy_options_match_pytorch(shape, target, kwargs):
+    x = np.random.default_rng(sum(shape)).standard_normal(shape) * 3
+    y, _ = R.cross_entropy(x, target, **kwargs)
+    dy = np.random.default_rng(1).standard_normal(np.shape(y))
+    assert_all_same(_ours("cross_entropy", x, target, kwargs, dy),
+                    _torch_loss("cross_entropy", x, target, kwargs, dy), ("y", "dinput", "dtarget"),
+                    tol=1e-10)
+
+
+def _loss_pair(name, target, kwargs, *, soft):
+    """(forward, backward) over the input (and a float target) for the numeric gradient check."""
+    forward, backward = getattr(R, name), getattr(R, f"{name}_backward")
+    if soft:
+        return (lambda x, t: forward(x, t, **kwargs)), backward
+    return (lambda x: forward(x, target, **kwargs)), (lambda dy, cache: backward(dy, cache))
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(), dict(reduction="sum"), dict(reduction="none"), dict(label_smoothing=0.3),
+    dict(weight=np.array([0.5, 2.0, 1.0, 3.0]), ignore_index=2, label_smoothing=0.1),
+])
+def test_cross_entropy_numeric_gradients(kwargs):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 4, 2)) * 2
+    hard = rng.integers(0, 4, (3, 2))
+    forward, backward = _loss_pair("cross_entropy", hard, kwargs, soft=False)
+    assert_gradients(forward, lambda dy, cache: backward(dy, cache)[0], dict(x=x))
+    soft = np.moveaxis(rng.dirichlet(np.ones(4), (3, 2)), -1, 1)
+    kwargs = {k: v for k, v in kwargs.items() if k != "ignore_index"}
+    forward, backward = _loss_pair("cross_entropy", None, kwargs, soft=True)
+    assert_gradients(forward, backward, dict(x=x, t=soft))
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(reduction="none", weight=np.array([1.0, 0.5, 2.0])),
+                                    dict(ignore_index=0, reduction="sum")])
+def test_nll_loss_numeric_gradients(kwargs):
+    x = np.random.default_rng(3).standard_normal((4, 3, 2))
+    target = np.array([[0, 1], [2, 2], [1, 0], [0, 2]])
+    forward, backward = _loss_pair("nll_loss", target, kwargs, soft=False)
+    assert_gradients(forward, backward, dict(x=x))
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(p=2, margin=0.5),
+                                    dict(weight=np.array([1.0, 0.5, 2.0, 1.5])), dict(reduction="none", p=2),
+                                    dict(reduction="sum", margin=2.0)])
+def test_multi_margin_loss_numeric_gradients(kwargs):
+    x = np.random.default_rng(4).standard_normal((5, 4))
+    target = np.array([0, 3, 1, 1, 2])
+    forward, backward = _loss_pair("multi_margin_loss", target, kwargs, soft=False)
+    assert_gradients(forward, backward, dict(x=x))
+
+
+def test_cross_entropy_default_is_the_notes_softmax_cross_entropy_bit_for_bit():
+    """The loss classes moved from softmax_cross_entropy to cross_entropy: not one bit changed."""
+    for seed in range(20):
+        scores, targets = _scores(1 + seed % 7, 1 + seed % 5, seed, (np.float32, np.float64)[seed % 2])
+        old, old_cache = R.softmax_cross_entropy(scores, targets)
+        new, new_cache = R.cross_entropy(scores, targets)
+        assert old == float(new) and new.dtype == scores.dtype
+        dscores, dtarget = R.cross_entropy_backward(scores.dtype.type(1), new_cache)
+        assert_same(dscores, R.softmax_cross_entropy_backward(old_cache), "dscores", tol=0)
+        assert dtarget is None
+
+
+def test_every_target_ignored_gives_nan_like_pytorch():
+    y, cache = R.cross_entropy(np.zeros((2, 3)), np.array([-100, -100]))
+    assert np.isnan(y)
+    assert np.isnan(R.cross_entropy_backward(1.0, cache)[0]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_torch_style_losses_keep_the_dtype(dtype):
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(dtype)
+    t = np.array([0, 3, 1])
+    soft = np.full((3, 4), 0.25)
+    for name, target, kw in [("cross_entropy", t, dict(label_smoothing=0.1, weight=np.ones(4))),
+                             ("cross_entropy", soft, {}), ("nll_loss", t, dict(weight=np.ones(4))),
+                             ("multi_margin_loss", t, dict(p=2, weight=np.ones(4)))]:
+        y, dx, dt = _ours(name, x, target, kw, dtype(1))
+        assert y.dtype == dx.dtype == dtype and (dt is None or dt.dtype == dtype), name

@@ -286,30 +286,30 @@ def tanh_backward(dy, cache):
     return dy * (1 - y * y)
 
 
-def softmax(x, axis=1):
-    """exp(x) / sum(exp(x)) along ``axis``, stable for any scores.
+def softmax(x, dim=1):
+    """exp(x) / sum(exp(x)) along ``dim``, stable for any scores.
 
-    Subtracting the maximum along the axis first leaves the result unchanged (it cancels in the ratio) and
+    Subtracting the maximum along dim first leaves the result unchanged (it cancels in the ratio) and
     makes every exponent <= 0, so nothing overflows.
 
     Shape: any -> the same shape; y keeps x's dtype.
 
     Args:
-        x: a floating-point array. axis=1: the axis to normalise over.
+        x: a floating-point array. dim=1: the axis to normalise over (PyTorch's name).
 
     Returns:
-        ``(y, cache)``; the cache is ``(y, axis)``.
+        ``(y, cache)``; the cache is ``(y, dim)``.
 
     Raises:
-        numpy.exceptions.AxisError (a ValueError and IndexError): x has no axis ``axis``.
+        numpy.exceptions.AxisError (a ValueError and IndexError): x has no axis ``dim``.
 
     >>> y, _ = softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
     >>> y.round(4).tolist()
     [[0.5, 0.5], [0.25, 0.75]]
     """
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    y = e / e.sum(axis=axis, keepdims=True)
-    return y, (y, axis)
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    y = e / e.sum(axis=dim, keepdims=True)
+    return y, (y, dim)
 
 
 def softmax_backward(dy, cache):
@@ -324,5 +324,5 @@ def softmax_backward(dy, cache):
     Returns:
         dx.
     """
-    y, axis = cache
-    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
+    y, dim = cache
+    return y * (dy - (dy * y).sum(axis=dim, keepdims=True))

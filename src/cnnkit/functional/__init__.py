@@ -9,6 +9,8 @@ from cnnkit.functional.activation import (
     elu_backward,
     leaky_relu,
     leaky_relu_backward,
+    log_softmax,
+    log_softmax_backward,
     relu,
     relu6,
     relu6_backward,
@@ -98,4 +100,28 @@ __all__ += [
     "locally_connected", "locally_connected2d", "locally_connected2d_backward", "locally_connected_backward",
     "lp_pool2d", "lp_pool2d_backward", "lp_poolnd", "lp_poolnd_backward", "max_pool1d", "max_pool1d_backward",
     "max_pool2d", "max_pool2d_backward", "max_poolnd", "max_poolnd_backward",
+]
+__all__ += ["log_softmax", "log_softmax_backward"]
+from cnnkit.functional.losses import (  # noqa: E402 -- PyTorch's losses, as functions
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward,
+    cross_entropy,
+    cross_entropy_backward,
+    l1_loss,
+    l1_loss_backward,
+    mse_loss,
+    mse_loss_backward,
+    multi_margin_loss,
+    multi_margin_loss_backward,
+    nll_loss,
+    nll_loss_backward,
+    smooth_l1_loss,
+    smooth_l1_loss_backward,
+)
+
+__all__ += [
+    "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward", "cross_entropy",
+    "cross_entropy_backward", "l1_loss", "l1_loss_backward", "mse_loss", "mse_loss_backward",
+    "multi_margin_loss", "multi_margin_loss_backward", "nll_loss", "nll_loss_backward", "smooth_l1_loss",
+    "smooth_l1_loss_backward",
 ]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from cnnkit.fast.activation import keep_where, select
 from cnnkit.fast.dispatch import backward, run
+from cnnkit.reference.activation import log_softmax, log_softmax_backward  # one kernel: the textbook's
 
-__all__ = ["elu", "elu_backward", "keep_where", "leaky_relu", "leaky_relu_backward", "relu", "relu6",
+__all__ = ["elu", "elu_backward", "keep_where", "leaky_relu", "leaky_relu_backward", "log_softmax",
+           "log_softmax_backward", "relu", "relu6",
            "relu6_backward", "relu_backward", "select", "sigmoid", "sigmoid_backward", "softmax",
            "softmax_backward", "tanh", "tanh_backward"]
 
@@ -51,12 +53,12 @@ def tanh(x, *, algorithm="auto"):
     return run("tanh", algorithm, x)
 
 
-def softmax(x, axis=1, *, algorithm="auto"):
-    """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so that it cannot overflow.
+def softmax(x, dim=1, *, algorithm="auto"):
+    """exp(x) / sum(exp(x)) along ``dim``, shifted by the maximum so that it cannot overflow.
 
-    Shape: any -> the same shape; every slice along ``axis`` sums to 1.
+    Shape: any -> the same shape; every slice along ``dim`` sums to 1.
     """
-    return run("softmax", algorithm, x, axis)
+    return run("softmax", algorithm, x, dim)
 
 
 relu_backward = relu6_backward = leaky_relu_backward = elu_backward = backward

@@ -23,6 +23,8 @@ from cnnkit.reference.activation import (
     elu_backward,
     leaky_relu,
     leaky_relu_backward,
+    log_softmax,
+    log_softmax_backward,
     relu,
     relu6,
     relu6_backward,
@@ -54,6 +56,16 @@ from cnnkit.reference.conv_transpose import (
     conv_transposend,
     conv_transposend_backward,
 )
+from cnnkit.reference.elementwise_losses import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward,
+    l1_loss,
+    l1_loss_backward,
+    mse_loss,
+    mse_loss_backward,
+    smooth_l1_loss,
+    smooth_l1_loss_backward,
+)
 from cnnkit.reference.linear import (
     dropout,
     dropout_backward,
@@ -69,10 +81,16 @@ from cnnkit.reference.local import (
     locally_connected_backward,
 )
 from cnnkit.reference.losses import (
+    cross_entropy,
+    cross_entropy_backward,
     mse,
     mse_backward,
+    multi_margin_loss,
+    multi_margin_loss_backward,
     multiclass_svm,
     multiclass_svm_backward,
+    nll_loss,
+    nll_loss_backward,
     softmax_cross_entropy,
     softmax_cross_entropy_backward,
 )
@@ -122,4 +140,11 @@ __all__ = [
     "global_max_pool_backward", "lp_pool2d", "lp_pool2d_backward", "lp_poolnd", "lp_poolnd_backward",
     "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward", "max_poolnd",
     "max_poolnd_backward",
+]
+__all__ += [
+    "log_softmax", "log_softmax_backward", "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_backward", "l1_loss", "l1_loss_backward", "mse_loss",
+    "mse_loss_backward", "smooth_l1_loss", "smooth_l1_loss_backward", "cross_entropy",
+    "cross_entropy_backward", "multi_margin_loss", "multi_margin_loss_backward", "nll_loss",
+    "nll_loss_backward",
 ]

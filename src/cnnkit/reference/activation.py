@@ -155,27 +155,27 @@ def tanh_backward(dy, cache):
     return dy * (1 - y * y)
 
 
-def softmax(x, axis=1):
-    """exp(x) / sum(exp(x)) along ``axis``, stable for any scores.
+def softmax(x, dim=1):
+    """exp(x) / sum(exp(x)) along ``dim``, stable for any scores.
 
-    Subtracting the maximum along the axis first leaves the result unchanged (it cancels in the ratio) and
+    Subtracting the maximum along dim first leaves the result unchanged (it cancels in the ratio) and
     makes every exponent <= 0, so nothing overflows.
 
     Shape: any -> the same shape; y keeps x's dtype.
 
     Returns:
-        ``(y, cache)``; the cache is ``(y, axis)``.
+        ``(y, cache)``; the cache is ``(y, dim)``.
 
     Raises:
-        numpy.exceptions.AxisError (a ValueError and IndexError): x has no axis ``axis``.
+        numpy.exceptions.AxisError (a ValueError and IndexError): x has no axis ``dim``.
 
     >>> y, _ = softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
     >>> y.round(4).tolist()
     [[0.5, 0.5], [0.25, 0.75]]
     """
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    y = e / e.sum(axis=axis, keepdims=True)
-    return y, (y, axis)
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    y = e / e.sum(axis=dim, keepdims=True)
+    return y, (y, dim)
 
 
 def softmax_backward(dy, cache):
@@ -184,5 +184,38 @@ def softmax_backward(dy, cache):
 
     Shape: dy like x -> dx like dy.
     """
-    y, axis = cache
-    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
+    y, dim = cache
+    return y * (dy - (dy * y).sum(axis=dim, keepdims=True))
+
+
+def log_softmax(x, dim=1):
+    """log(softmax(x)) along ``dim``, computed as ``x - max - log(sum(exp(x - max)))``.
+
+    Taking the log of :func:`softmax` would give -inf where a probability underflows to 0; this form stays
+    finite for any finite scores (a score 1e4 below the others gives about -1e4, not -inf).
+
+    Shape: any -> the same shape; y keeps x's dtype.
+
+    Returns:
+        ``(y, cache)``; the cache is ``(y, dim)``, since softmax(x) = exp(y).
+
+    Raises:
+        numpy.exceptions.AxisError (a ValueError and IndexError): x has no axis ``dim``.
+
+    >>> y, _ = log_softmax(np.array([[1e4, 0.0]]))
+    >>> y.tolist()
+    [[0.0, -10000.0]]
+    """
+    shifted = x - x.max(axis=dim, keepdims=True)
+    y = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    return y, (y, dim)
+
+
+def log_softmax_backward(dy, cache):
+    """The gradient of :func:`log_softmax`: dx = dy - softmax(x) * sum(dy) along the axis (each output
+    y_i = x_i - log sum exp(x) pulls every x_j down by its probability).
+
+    Shape: dy like x -> dx like dy.
+    """
+    y, dim = cache
+    return dy - np.exp(y) * dy.sum(axis=dim, keepdims=True)
