@@ -34,6 +34,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from cnnkit.fast.dispatch import no_grad
 from cnnkit.layers import (
     ELU,
     AvgPool2d,
@@ -108,7 +109,8 @@ def _join(prefix: str, name: str) -> str:
 
 def extract_features(model: Layer, data, batch_size: int = 256, *, flatten: bool = True,
                      progress: bool = True, stream=None):
-    """Run ``data`` through ``model`` in eval mode, batch by batch, and collect the outputs (CNN codes).
+    """Run ``data`` through ``model`` in eval mode under ``cnnkit.no_grad()``, batch by batch, and collect
+    the outputs (CNN codes).
 
     Args:
         model: usually a :func:`feature_extractor`.
@@ -138,7 +140,8 @@ def extract_features(model: Layer, data, batch_size: int = 256, *, flatten: bool
     codes, labels = [], []
     try:
         for x, y in _progress(batches, total, "features", progress, stream):
-            out = model.forward(x)
+            with no_grad():  # inference: no layer keeps its input for a backward
+                out = model.forward(x)
             codes.append(out.reshape(len(out), -1) if flatten else out)
             if y is not None:
                 labels.append(np.asarray(y))

@@ -159,7 +159,10 @@ def predict(
     x = pre.apply(np.stack(pixels))
     if pre.channels == "BGR":
         x = x[:, ::-1].copy()
-    scores = ckpt.model.forward(x).reshape(len(x), -1).astype(np.float64)
+    from cnnkit.fast.dispatch import no_grad
+
+    with no_grad():  # inference: no layer keeps its input for a backward
+        scores = ckpt.model.forward(x).reshape(len(x), -1).astype(np.float64)
     probs = np.exp(scores - scores.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     k = min(top_k, probs.shape[1])

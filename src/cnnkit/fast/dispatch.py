@@ -9,11 +9,15 @@ Two switches bypass the rules:
   :mod:`cnnkit.reference`, which every op has);
 - ``with reference_mode():`` makes every op run its reference kernel: for learning, debugging, and as a
   check of the fast kernels. Reference kernels start no thread and keep no scratch memory.
+
+And one switch says whether a backward will follow: inside ``with no_grad():`` every op returns ``None`` as
+its cache (:func:`cached`), so inference keeps no inputs, columns or switches alive between layers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -34,7 +38,13 @@ class Kernel(NamedTuple):
     backward: Callable
 
 
-_state = {"reference": False}
+class Cached(NamedTuple):
+    """What a functional op returns as its cache: the kernel's own cache and the backward that reads it."""
+    backward: Callable
+    data: object
+
+
+_state = {"reference": False, "grad": True}
 
 
 @contextlib.contextmanager
@@ -61,6 +71,57 @@ def reference_mode(enabled: bool = True):
 def in_reference_mode() -> bool:
     """True inside :func:`reference_mode`."""
     return _state["reference"]
+
+
+@contextlib.contextmanager
+def no_grad(enabled: bool = True):
+    """Inference inside the block: every op returns ``None`` as its cache and layers keep nothing.
+
+    Forward computes exactly what it computes in training, but no input, column matrix or argmax switch
+    outlives the op that made it, so a network's memory holds a couple of activations at a time instead of
+    all of them. A layer's backward after a forward in this block raises RuntimeError. Process-wide, like
+    :func:`reference_mode` (the elementwise threads of a forward see it too); usable as a decorator.
+    ``enabled=False`` is the usual mode again inside (:func:`enable_grad`).
+
+    >>> import numpy as np, cnnkit as ck
+    >>> with ck.no_grad():
+    ...     y, cache = ck.functional.relu(np.array([-1.0, 2.0]))
+    >>> y.tolist(), cache
+    ([0.0, 2.0], None)
+    """
+    before = _state["grad"]
+    _state["grad"] = not enabled
+    try:
+        yield
+    finally:
+        _state["grad"] = before
+
+
+def enable_grad():
+    """Caches again inside the block, within a :func:`no_grad` block (batch norm's statistics need one)."""
+    return no_grad(False)
+
+
+def is_grad_enabled() -> bool:
+    """False inside :func:`no_grad`: ops return no cache and layers keep none."""
+    return _state["grad"]
+
+
+def cached(backward: Callable, data) -> Cached | None:
+    """What an op returns as its cache: the kernel's cache with the backward that reads it, or ``None``
+    inside :func:`no_grad`, where no backward follows and the kernel's cache is dropped on return."""
+    return Cached(backward, data) if _state["grad"] else None
+
+
+def without_cache(forward: Callable) -> Callable:
+    """``forward`` (an op with one kernel, ``(y, cache)``) as a public face: ``(y, None)`` under
+    :func:`no_grad`. The faces of single-kernel ops (linear, transposed and locally-connected convolutions)
+    are this and nothing more."""
+    @functools.wraps(forward)
+    def face(*args, **kwargs):
+        y, cache = forward(*args, **kwargs)
+        return y, (cache if _state["grad"] else None)
+    return face
 
 
 def check_algorithm(algorithm, algorithms, *, name):
@@ -92,18 +153,12 @@ def kernel(op: str, algorithm="auto", *, name=None) -> Kernel:
                   getattr(module, _BACKWARD.get(op, f"{op}_backward")))
 
 
-class Cached(NamedTuple):
-    """What a functional op returns as its cache: the kernel's own cache and the backward that reads it."""
-    backward: Callable
-    data: object
-
-
 def run(op: str, algorithm, *args, **kwargs):
     """``y, cache`` of ``op(*args, **kwargs)`` on the kernel :func:`kernel` picks; the cache carries the
-    kernel's backward, which :func:`backward` calls."""
+    kernel's backward, which :func:`backward` calls (``None`` under :func:`no_grad`)."""
     chosen = kernel(op, algorithm, name=kwargs.get("name"))
     y, cache = chosen.forward(*args, **kwargs)
-    return y, Cached(chosen.backward, cache)
+    return y, cached(chosen.backward, cache)
 
 
 def backward(dy, cache: Cached, **kwargs):
@@ -165,7 +220,7 @@ def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *
 
 
 def conv(x, weight, stride, padding, dilation, groups, fit="error", algorithm="auto", *,
-         name="conv") -> Kernel:
+         name="conv", bias=None) -> Kernel:
     """The kernel for ``convnd(x, weight, ...)``: :func:`choose_algorithm`, and the 1x1 kernel for im2col's
     layers whose columns are the input itself (1x1 filters, stride 1, no padding)."""
     nd = x.ndim - 2

@@ -29,11 +29,11 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     "im2col", "winograd" (F(4x4, 3x3), float32 results within ~1e-5 of im2col's), "winograd2" (F(2x2, 3x3),
     ~1e-6) or "depthwise".
 
-    Returns ``(y, cache)``; pass the cache to :func:`convnd_backward`.
+    Returns ``(y, cache)``; pass the cache to :func:`convnd_backward` (``None`` under ``cnnkit.no_grad()``).
     """
-    kernel = dispatch.conv(x, weight, stride, padding, dilation, groups, fit, algorithm, name=name)
+    kernel = dispatch.conv(x, weight, stride, padding, dilation, groups, fit, algorithm, name=name, bias=bias)
     y, cache = kernel.forward(x, weight, bias, stride, padding, dilation, groups, fit, name=name)
-    return y, dispatch.Cached(kernel.backward, cache)
+    return y, dispatch.cached(kernel.backward, cache)
 
 
 def convnd_backward(dy, cache, *, input_grad=True):

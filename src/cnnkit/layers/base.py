@@ -19,6 +19,7 @@ from collections import OrderedDict
 import numpy as np
 
 from cnnkit.errors import ShapeError
+from cnnkit.fast.dispatch import is_grad_enabled
 
 _LAYER_TYPES: dict[str, type] = {}
 
@@ -70,7 +71,19 @@ class Layer:
     # cannot be trained in batch slices. cnnkit.train.parallel.why_not_split checks every layer of a model,
     # so a container is judged by its children and a new layer class needs this line only if it mixes.
     mixes_examples: bool = False
-    _cache = None
+
+    # What forward keeps for backward: every layer assigns ``self._cache`` in forward. Inside
+    # cnnkit.no_grad() the assignment keeps nothing, whatever the layer computed (an input, a mask, its
+    # branches' sizes), so no layer needs its own inference branch and no activation outlives its use.
+    @property
+    def _cache(self):
+        return self.__dict__.get("_forward_cache")
+
+    @_cache.setter
+    def _cache(self, value):
+        without_grad = not is_grad_enabled()
+        self.__dict__["_forward_cache"] = None if without_grad else value
+        self.__dict__["_forward_without_grad"] = without_grad
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -115,7 +128,11 @@ class Layer:
 
     def _pop_cache(self):
         """The forward cache, removed so that a second backward fails loudly instead of silently."""
-        cache, self._cache = self._cache, None
+        cache, self.__dict__["_forward_cache"] = self._cache, None
+        if cache is None and self.__dict__.get("_forward_without_grad"):
+            raise RuntimeError(f"{self!r}: backward was called after a forward inside cnnkit.no_grad(), "
+                               f"which keeps no cache for a backward; run the forward outside no_grad() to "
+                               f"differentiate it.")
         if cache is None:
             raise RuntimeError(f"{self!r}: backward was called before forward (or twice for one forward); "
                                f"call forward first so there is something to differentiate.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.errors import ShapeError
+from cnnkit.fast.dispatch import enable_grad
 from cnnkit.functional.norm import (
     batch_norm,
     batch_norm_backward,
@@ -72,7 +73,8 @@ class _BatchNorm(Layer):
         weight = None if self.weight is None else self.weight.data
         bias = None if self.bias is None else self.bias.data
         if use_batch:
-            y, cache = batch_norm(x, weight, bias, eps=self.eps)
+            with enable_grad():  # the batch statistics come in the cache (kept by no layer under no_grad)
+                y, cache = batch_norm(x, weight, bias, eps=self.eps)
         else:
             y, cache = batch_norm(x, weight, bias, self.running_mean, self.running_var, self.eps)
         if self.training and self.track_running_stats:

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from cnnkit.data.preprocessing import loader_preprocessing
+from cnnkit.fast.dispatch import no_grad
 from cnnkit.io import load_checkpoint, save, set_model_rng_states
 from cnnkit.optim.clip import clip_grad_norm
 from cnnkit.train.callbacks import Callback, EarlyStopping
@@ -246,8 +247,9 @@ class _Counts:
 def evaluate(model, loader, loss=None) -> dict:
     """Loss, accuracy, top-5 accuracy (with 5+ classes) and the confusion matrix over a whole loader.
 
-    The model runs in eval mode (dropout off, batch norm on running statistics) and is put back in the mode
-    it was in. ``confusion[i, j]`` counts examples of true class i predicted as class j.
+    The model runs in eval mode (dropout off, batch norm on running statistics) under ``cnnkit.no_grad()``
+    (no layer keeps a cache) and is put back in the mode it was in. ``confusion[i, j]`` counts examples of
+    true class i predicted as class j.
 
     Returns:
         ``{"loss": float or None, "accuracy": float, "top5": float (K >= 5), "confusion": (K, K) int64,
@@ -266,7 +268,8 @@ def evaluate(model, loader, loss=None) -> dict:
     counts = _Counts()
     try:
         for x, y in loader:
-            scores = model.forward(x)
+            with no_grad():  # no backward follows: no layer keeps its input
+                scores = model.forward(x)
             flat = scores.reshape(len(scores), -1)
             counts.add(flat, y, loss.forward(flat, y) if loss is not None else None)
     finally:

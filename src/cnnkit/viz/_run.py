@@ -7,6 +7,7 @@ import contextlib
 import numpy as np
 
 from cnnkit.errors import ShapeError
+from cnnkit.fast.dispatch import no_grad
 
 
 @contextlib.contextmanager
@@ -49,8 +50,8 @@ def flat_scores(y):
 
 
 def scores(model, x, batch_size=256):
-    """Class scores (N, K) for a batch, run ``batch_size`` images at a time in eval mode."""
-    with evaluating(model):
+    """Class scores (N, K) for a batch, run ``batch_size`` images at a time in eval mode, without caches."""
+    with evaluating(model), no_grad():
         parts = [flat_scores(model.forward(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts)
 
@@ -74,8 +75,8 @@ def capture(model, x, layer_name):
     """Run ``model`` on ``x`` and return the output of the descendant ``layer_name`` (as a forward hook).
 
     The layer's ``forward`` is wrapped on the instance for the duration of one call, so containers of any
-    shape (Sequential, Residual, Concat) report it without knowing about hooks; the model still runs to the
-    end so that every cache it leaves behind is consistent.
+    shape (Sequential, Residual, Concat) report it without knowing about hooks. It runs under
+    ``cnnkit.no_grad()``, so the model keeps no caches afterwards.
     """
     layer = model.get(layer_name)
     seen = []
@@ -88,7 +89,7 @@ def capture(model, x, layer_name):
 
     layer.forward = recording
     try:
-        with evaluating(model):
+        with evaluating(model), no_grad():
             model.forward(x)
     finally:
         del layer.forward

@@ -1,0 +1,255 @@
+"""cnnkit.no_grad(): inference keeps no caches, computes what training computes, and refuses a backward."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import cnnkit as ck
+import cnnkit.functional as F
+from cnnkit import layers as L
+from cnnkit.layers import Graph, Parameter
+from cnnkit.models import registry
+
+
+def rng():
+    return np.random.default_rng(0)
+
+
+# -- the switch ----------------------------------------------------------------------------------------------
+
+def test_no_grad_nests_restores_and_decorates():
+    assert ck.is_grad_enabled()
+    with ck.no_grad():
+        assert not ck.is_grad_enabled()
+        with ck.enable_grad():
+            assert ck.is_grad_enabled()
+        assert not ck.is_grad_enabled()
+    assert ck.is_grad_enabled()
+    with pytest.raises(KeyError), ck.no_grad():
+        raise KeyError("inside")
+    assert ck.is_grad_enabled()
+
+    @ck.no_grad()
+    def infer():
+        return ck.is_grad_enabled()
+
+    assert infer() is False and infer() is False and ck.is_grad_enabled()
+
+
+OPS = {  # name -> a call of the public face on small arrays
+    "conv2d": lambda r: F.conv2d(r.standard_normal((2, 3, 6, 6)), r.standard_normal((4, 3, 3, 3))),
+    "conv2d winograd": lambda r: F.conv2d(r.standard_normal((1, 2, 6, 6)), r.standard_normal((2, 2, 3, 3)),
+                                          algorithm="winograd"),
+    "conv2d reference": lambda r: F.conv2d(r.standard_normal((1, 2, 6, 6)), r.standard_normal((2, 2, 3, 3)),
+                                           algorithm="reference"),
+    "relu": lambda r: F.relu(r.standard_normal((2, 3))),
+    "max_pool2d": lambda r: F.max_pool2d(r.standard_normal((1, 2, 4, 4)), 2),
+    "batch_norm": lambda r: F.batch_norm(r.standard_normal((4, 3))),
+    "linear": lambda r: F.linear(r.standard_normal((2, 5)), r.standard_normal((3, 5))),
+    "flatten": lambda r: F.flatten(r.standard_normal((2, 3, 2))),
+    "dropout": lambda r: F.dropout(r.standard_normal((2, 3)), 0.5, rng=r),
+    "conv_transpose2d": lambda r: F.conv_transpose2d(r.standard_normal((1, 2, 3, 3)),
+                                                     r.standard_normal((2, 3, 2, 2))),
+    "locally_connected2d": lambda r: F.locally_connected2d(r.standard_normal((1, 2, 4, 4)),
+                                                           r.standard_normal((3, 3, 3, 2, 2, 2))),
+}
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_faces_return_no_cache_under_no_grad(op):
+    y, cache = OPS[op](rng())
+    assert cache is not None
+    with ck.no_grad():
+        y_inference, nothing = OPS[op](rng())
+    assert nothing is None
+    np.testing.assert_array_equal(y_inference, y)
+
+
+# -- every layer: same output, nothing kept, backward refused ------------------------------------------------
+
+def _graph():
+    g = Graph(inputs="x")
+    g.add("conv", L.Conv2d(3, 3, 3, padding=1, rng=rng()), "x")
+    g.add("product", L.Multiply(), ["x", "conv"])
+    g.add("sum", L.Add(), ["product", "x"])
+    g.add("parts", L.Split([1, 2]), "sum")
+    g.add("joined", L.Concatenate(), ["parts:1", "parts:0"])
+    return g
+
+
+LAYERS = {  # name -> (a fresh layer, input shape); every layer builds the same weights each time
+    "Conv1d": (lambda: L.Conv1d(3, 4, 3, rng=rng()), (2, 3, 9)),
+    "Conv2d": (lambda: L.Conv2d(3, 4, 3, padding=1, rng=rng()), (2, 3, 8, 8)),
+    "Conv2d depthwise": (lambda: L.Conv2d(4, 4, 3, groups=4, rng=rng()), (2, 4, 8, 8)),
+    "Conv2d 1x1": (lambda: L.Conv2d(3, 4, 1, rng=rng()), (2, 3, 5, 5)),
+    "Conv3d": (lambda: L.Conv3d(2, 3, 2, rng=rng()), (1, 2, 4, 4, 4)),
+    "ConvTranspose2d": (lambda: L.ConvTranspose2d(3, 2, 3, stride=2, rng=rng()), (2, 3, 4, 4)),
+    "LocallyConnected2d": (lambda: L.LocallyConnected2d(3, 2, 3, input_size=(6, 6), rng=rng()), (2, 3, 6, 6)),
+    "Linear": (lambda: L.Linear(6, 4, rng=rng()), (3, 6)),
+    "Flatten": (lambda: L.Flatten(), (2, 3, 2, 2)),
+    "Dropout": (lambda: L.Dropout(0.5, rng=rng()), (4, 6)),
+    "BatchNorm1d": (lambda: L.BatchNorm1d(3), (4, 3)),
+    "BatchNorm2d": (lambda: L.BatchNorm2d(3), (4, 3, 5, 5)),
+    "LocalResponseNorm": (lambda: L.LocalResponseNorm(3), (2, 5, 4, 4)),
+    "MaxPool2d": (lambda: L.MaxPool2d(2), (2, 3, 6, 6)),
+    "MaxPool1d": (lambda: L.MaxPool1d(2), (2, 3, 6)),
+    "AvgPool2d": (lambda: L.AvgPool2d(3, 1, 1), (2, 3, 6, 6)),
+    "LPPool2d": (lambda: L.LPPool2d(2, 2), (2, 3, 6, 6)),
+    "GlobalAvgPool2d": (lambda: L.GlobalAvgPool2d(), (2, 3, 5, 5)),
+    "GlobalMaxPool2d": (lambda: L.GlobalMaxPool2d(), (2, 3, 5, 5)),
+    "BlurPool2d": (lambda: L.BlurPool2d(3), (2, 3, 8, 8)),
+    "ReLU": (lambda: L.ReLU(), (2, 3, 4, 4)),
+    "ReLU6": (lambda: L.ReLU6(), (2, 3, 4, 4)),
+    "LeakyReLU": (lambda: L.LeakyReLU(0.1), (2, 7)),
+    "ELU": (lambda: L.ELU(), (2, 7)),
+    "Sigmoid": (lambda: L.Sigmoid(), (2, 7)),
+    "Tanh": (lambda: L.Tanh(), (2, 7)),
+    "Softmax": (lambda: L.Softmax(), (2, 7)),
+    "Identity": (lambda: L.Identity(), (2, 7)),
+    "Sequential": (lambda: L.Sequential(L.Conv2d(3, 4, 3, rng=rng()), L.BatchNorm2d(4), L.ReLU(),
+                                        L.MaxPool2d(2)), (2, 3, 10, 10)),
+    "Residual": (lambda: L.Residual(L.Sequential(L.Conv2d(3, 3, 3, padding=1, rng=rng()), L.BatchNorm2d(3)),
+                                    activation=L.ReLU()), (2, 3, 6, 6)),
+    "Concat": (lambda: L.Concat(L.Conv2d(3, 2, 1, rng=rng()), L.MaxPool2d(3, 1, 1)), (2, 3, 6, 6)),
+    "Graph": (_graph, (2, 3, 5, 5)),
+}
+for _name, _make in (("AdaptiveAvgPool2d", lambda: L.AdaptiveAvgPool2d(3)),  # where these layers exist
+                     ("AdaptiveMaxPool2d", lambda: L.AdaptiveMaxPool2d(3)),
+                     ("ReflectionPad2d", lambda: L.ReflectionPad2d(1))):
+    if hasattr(L, _name):
+        LAYERS[_name] = (_make, (2, 3, 7, 7))
+
+
+def _arrays(value):
+    """Every ndarray inside an attribute value (tuples, lists, dicts followed; Parameters are not)."""
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, tuple | list):
+        for v in value:
+            yield from _arrays(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _arrays(v)
+
+
+def _kept_arrays(model):
+    """The ids of the arrays each layer holds outside its parameters and buffers."""
+    kept = set()
+    for layer in model.layers():
+        for name, value in vars(layer).items():
+            if name not in layer.buffer_names and not isinstance(value, Parameter):
+                kept |= {id(a) for a in _arrays(value)}
+    return kept
+
+
+def _check_inference(make, shape, *, training):
+    """Same output and buffers as the training forward; no cache and no new array kept; backward refused."""
+    x = rng().standard_normal(shape).astype(np.float32)
+    cached, bare = make().train(training), make().train(training)
+    expected = cached.forward(x)
+    assert any(layer._cache is not None for layer in cached.layers())
+    before = _kept_arrays(bare)
+    with ck.no_grad():
+        y = bare.forward(x)
+    np.testing.assert_array_equal(y, expected)
+    for (name, a), b in zip(cached.state_dict().items(), bare.state_dict().values(), strict=True):
+        np.testing.assert_array_equal(b, a, err_msg=name)  # batch norm's running statistics too
+    assert [name for name, layer in bare.named_layers() if layer._cache is not None] == []
+    assert _kept_arrays(bare) <= before
+    with pytest.raises(RuntimeError, match=r"after a forward inside cnnkit.no_grad\(\)"):
+        bare.backward(np.ones_like(y))
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_layer_keeps_nothing_under_no_grad(name):
+    make, shape = LAYERS[name]
+    _check_inference(make, shape, training=False)
+    _check_inference(make, shape, training=True)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "googlenet", "preact_resnet18"])
+def test_zoo_model_keeps_nothing_under_no_grad(name):
+    def make():
+        return registry.get(name, num_classes=10, input_shape=(3, 32, 32), rng=rng())
+    _check_inference(make, (2, 3, 32, 32), training=False)
+
+
+def test_backward_after_no_grad_then_training_forward_works():
+    layer = L.Conv2d(3, 4, 3, rng=rng())
+    x = rng().standard_normal((2, 3, 5, 5)).astype(np.float32)
+    with ck.no_grad():
+        layer.forward(x)
+    with pytest.raises(RuntimeError, match=r"Conv2d\(3->4.*no_grad\(\), which keeps no cache"):
+        layer.backward(np.ones((2, 4, 3, 3), np.float32))
+    y = layer.forward(x)
+    assert layer.backward(np.ones_like(y)).shape == x.shape
+    with pytest.raises(RuntimeError, match="backward was called before forward"):
+        layer.backward(np.ones_like(y))
+
+
+# -- memory --------------------------------------------------------------------------------------------------
+
+def test_resnet18_inference_peak_memory():
+    """Batch 8 at 224: the peak of a no_grad forward stays below 1.3 x (the two largest activations + the
+    weights). Scratch memory off, so every temporary of every kernel counts (the default keeps reusable
+    scratch arrays; docs/performance.md gives both numbers)."""
+    model = registry.get("resnet18", rng=rng()).eval()
+    x = rng().standard_normal((8, 3, 224, 224), dtype=np.float32)
+    weights = sum(a.nbytes for a in model.state_dict().values())
+    outputs = []
+    for _, layer in model.named_layers():  # record each layer's output size (the hook keeps no array)
+        if not layer.named_children():
+            def recording(inp, forward=layer.forward):
+                y = forward(inp)
+                outputs.append(y.nbytes)
+                return y
+            layer.forward = recording
+    with ck.runtime.configured(scratch=False), ck.no_grad():
+        tracemalloc.start()
+        try:
+            y = model.forward(x)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    largest_two = sum(sorted(outputs)[-2:])
+    assert y.shape == (8, 1000)
+    # the input and the weights were allocated before tracing: the traced peak is everything else
+    mib = [round(v / 2**20, 1) for v in (peak, largest_two, weights)]
+    assert weights + peak < 1.3 * (largest_two + weights), mib
+
+
+# -- the library's inference paths use it --------------------------------------------------------------------
+
+class GradProbe(L.Layer):
+    """Records whether a backward could follow each forward; a 2-class linear readout of the mean pixel."""
+
+    def __init__(self):
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(ck.is_grad_enabled())
+        m = x.reshape(len(x), -1).mean(axis=1, keepdims=True)
+        return np.concatenate([m, -m], axis=1).astype(x.dtype)
+
+    def output_shape(self, input_shape):
+        return (input_shape[0], 2)
+
+
+def test_evaluate_extract_features_and_viz_run_without_grad():
+    from cnnkit.train import evaluate
+    from cnnkit.transfer import extract_features
+    from cnnkit.viz._run import capture, scores
+
+    probe = GradProbe()
+    model = L.Sequential(L.Conv2d(1, 1, 1, rng=rng()), probe)
+    x = rng().standard_normal((4, 1, 6, 6)).astype(np.float32)
+    evaluate(model, [(x, np.array([0, 1, 0, 1]))])
+    extract_features(model, x, progress=False)
+    scores(model, x)
+    capture(model, x[:1], "0")
+    assert probe.seen == [False] * 4
+    model.forward(x)
+    assert probe.seen[-1] is True and ck.is_grad_enabled()
