@@ -22,6 +22,7 @@ from cnnkit.analysis import output_size, summary
 from cnnkit.build import build
 from cnnkit.errors import ShapeError
 from cnnkit.fast.dispatch import enable_grad, is_grad_enabled, no_grad, reference_mode
+from cnnkit.fuse import fuse
 from cnnkit.gradcheck import gradcheck
 from cnnkit.io import load, save
 from cnnkit.layers import *  # noqa: F403 -- the layers are the public API; layers.__all__ lists them
@@ -36,4 +37,4 @@ __all__ += ["data"]
 __all__ += ["build", "models", "summary"]
 __all__ += ["interop", "transfer"]
 __all__ += ["reference", "reference_mode", "runtime"]
-__all__ += ["enable_grad", "is_grad_enabled", "no_grad"]
+__all__ += ["enable_grad", "fuse", "is_grad_enabled", "no_grad"]
