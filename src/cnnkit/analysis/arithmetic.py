@@ -36,6 +36,8 @@ IN_PLACE = frozenset({"ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "S
 # ``out += identity``) and Concat's branches can write into one buffer; a split, a slice, a reshape and a
 # permutation are views; a Constant is stored with the parameters.
 IN_PLACE |= {"Add", "Concatenate", "Constant", "Split", "Slice", "Reshape", "Permute"}
+IN_PLACE |= {"PReLU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Softplus", "Softsign", "Hardtanh",
+             "Hardsigmoid", "Hardswish", "LogSoftmax"}
 
 
 def kind(layer) -> str:

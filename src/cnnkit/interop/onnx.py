@@ -391,3 +391,6 @@ import cnnkit.interop._onnx_graph  # noqa: E402, F401
 
 # Adaptive pooling and the padding layers add their emitters to EMITTERS.
 from cnnkit.interop import _onnx_pooling  # noqa: E402, F401
+
+# The activations, norms, upsampling and rearranging layers of issue 14 item 5 add their emitters.
+from cnnkit.interop import _onnx_modern  # noqa: E402, F401

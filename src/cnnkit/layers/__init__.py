@@ -78,3 +78,20 @@ __all__ += [
     "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
     "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
 ]
+from cnnkit.layers.activation_more import (  # noqa: E402 -- the activations after AlexNet and VGG
+    CELU,
+    GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    SiLU,
+    Softplus,
+    Softsign,
+)
+
+__all__ += ["CELU", "GELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSoftmax", "Mish", "PReLU", "SELU",
+            "SiLU", "Softplus", "Softsign"]

@@ -148,3 +148,34 @@ __all__ += [
     "cross_entropy_backward", "multi_margin_loss", "multi_margin_loss_backward", "nll_loss",
     "nll_loss_backward",
 ]
+from cnnkit.reference.activation_more import (  # noqa: E402 -- the activations after AlexNet and VGG
+    celu,
+    celu_backward,
+    gelu,
+    gelu_backward,
+    hardsigmoid,
+    hardsigmoid_backward,
+    hardswish,
+    hardswish_backward,
+    hardtanh,
+    hardtanh_backward,
+    mish,
+    mish_backward,
+    prelu,
+    prelu_backward,
+    selu,
+    selu_backward,
+    silu,
+    silu_backward,
+    softplus,
+    softplus_backward,
+    softsign,
+    softsign_backward,
+)
+
+__all__ += [
+    "celu", "celu_backward", "gelu", "gelu_backward", "hardsigmoid", "hardsigmoid_backward", "hardswish",
+    "hardswish_backward", "hardtanh", "hardtanh_backward", "mish", "mish_backward", "prelu", "prelu_backward",
+    "selu", "selu_backward", "silu", "silu_backward", "softplus", "softplus_backward", "softsign",
+    "softsign_backward",
+]
