@@ -110,7 +110,8 @@ def test_from_torch_lists_every_module_it_cannot_convert():
         def forward(self, x):
             return x
 
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Tanhshrink(), nn.Sequential(nn.MaxPool2d(2, return_indices=True)),
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Tanhshrink(),
+                        nn.Sequential(nn.MaxPool2d(2, return_indices=True)),
                         nn.FractionalMaxPool2d(2, output_size=3), nn.Conv2d(4, 4, 3, padding_mode="reflect"),
                         Custom())
     with pytest.raises(TypeError) as info:
