@@ -24,7 +24,7 @@ def restore_runtime():
 # --- configure, configured, settings -------------------------------------------------------------------
 
 def test_settings_are_what_configure_takes():
-    assert set(runtime.settings()) == {"threads", "scratch", "keep_freed_memory"}
+    assert set(runtime.settings()) == {"threads", "scratch", "keep_freed_memory", "dispatch"}
     assert runtime.settings()["threads"] == runtime.elementwise_threads()
 
 

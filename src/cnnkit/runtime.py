@@ -12,6 +12,10 @@ nothing here has a process-wide side effect unless that setting asks for it:
   free: the OS hands out new pages that fault on first touch, as slowly as the arithmetic that fills them.
 - ``keep_freed_memory``: let glibc keep freed memory for reuse (:func:`keep_freed_memory`); process-wide
   and permanent, so only the CLI or a user turns it on.
+- ``dispatch``: how an op with algorithm="auto" picks its convolution kernel: "rules" (default: the
+  tuning table of :mod:`cnnkit.fast.dispatch`, the same choice on every machine) or "measure" (time the
+  eligible kernels once per layer shape on this machine and keep the fastest, remembered on disk; see
+  :mod:`cnnkit.fast.measure`).
 
 Batch chunks: per-sample elementwise work done in cache-sized pieces. NumPy makes one pass over the whole
 array per operation, so a pooling kernel of a dozen operations on a 16 MB activation streams it from main
@@ -31,13 +35,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 CHUNK_BYTES = 2 << 20  # about the L2 cache of a core, where the measured gain stopped growing
-_state = {"threads": 1, "pool": None, "scratch": True}
+_state = {"threads": 1, "pool": None, "scratch": True, "dispatch": "rules"}
+DISPATCH = ("rules", "measure")
 _local = threading.local()  # one set of scratch buffers per thread: threads splitting a batch must not share
 
 
 
 def configure(*, threads: int | None = None, scratch: bool | None = None,
-              keep_freed_memory: bool | None = None) -> dict:
+              keep_freed_memory: bool | None = None, dispatch: str | None = None) -> dict:
     """Set the runtime; options left as None keep their value. Returns the settings before the call.
 
     Args:
@@ -45,17 +50,20 @@ def configure(*, threads: int | None = None, scratch: bool | None = None,
         scratch: reuse named scratch arrays for kernels' temporaries (True) or allocate each call (False).
         keep_freed_memory: True asks glibc to keep freed memory for reuse (:func:`keep_freed_memory`);
             process-wide and permanent, so False afterwards changes nothing and is refused.
+        dispatch: "rules" (default) or "measure": how "auto" picks a convolution kernel (see above).
 
     Raises:
-        ValueError: threads is not an int >= 1, scratch is not a bool, or keep_freed_memory=False after
-            it was turned on.
+        ValueError: threads is not an int >= 1, scratch is not a bool, keep_freed_memory=False after it
+            was turned on, or dispatch is not one of DISPATCH.
 
     >>> before = configure(threads=1, scratch=True); sorted(before)
-    ['keep_freed_memory', 'scratch', 'threads']
+    ['dispatch', 'keep_freed_memory', 'scratch', 'threads']
     """
     before = settings()
     if scratch is not None and not isinstance(scratch, bool):
         raise ValueError(f"configure: Received scratch={scratch!r}; expected True or False.")
+    if dispatch is not None and dispatch not in DISPATCH:
+        raise ValueError(f"configure: Received dispatch={dispatch!r}; expected one of {DISPATCH}.")
     if keep_freed_memory is False and _kept:
         raise ValueError("configure: keep_freed_memory=False: glibc's malloc settings cannot be undone in a "
                          "running process; start a new process instead.")
@@ -67,12 +75,15 @@ def configure(*, threads: int | None = None, scratch: bool | None = None,
             clear_workspaces()
     if keep_freed_memory:
         globals()["keep_freed_memory"]()
+    if dispatch is not None:
+        _state["dispatch"] = dispatch
     return before
 
 
 def settings() -> dict:
     """The current settings, as :func:`configure` takes them."""
-    return {"threads": _state["threads"], "scratch": _state["scratch"], "keep_freed_memory": bool(_kept)}
+    return {"threads": _state["threads"], "scratch": _state["scratch"], "keep_freed_memory": bool(_kept),
+            "dispatch": _state["dispatch"]}
 
 
 @contextlib.contextmanager
@@ -89,7 +100,7 @@ def configured(**options):
     try:
         yield
     finally:
-        configure(threads=before["threads"], scratch=before["scratch"])
+        configure(threads=before["threads"], scratch=before["scratch"], dispatch=before["dispatch"])
 
 
 def set_elementwise_threads(threads: int) -> None:
@@ -116,6 +127,11 @@ def set_elementwise_threads(threads: int) -> None:
 def elementwise_threads() -> int:
     """The number of threads :func:`over_batch` uses (see :func:`set_elementwise_threads`)."""
     return _state["threads"]
+
+
+def dispatch_policy() -> str:
+    """"rules" or "measure": how "auto" picks a convolution kernel (see :func:`configure`)."""
+    return _state["dispatch"]
 
 
 def batch_slices(items: int, step: int | None = None, *, count: int | None = None) -> list[slice]:
@@ -190,6 +206,21 @@ def blas_threads(threads: int):
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"blas_threads: Received threads={threads!r}; expected an int >= 1.")
+    if _blas_controller() is None:  # pragma: no cover
+        return contextlib.nullcontext()
+    return _state["blas"].limit(limits=threads, user_api="blas")
+
+
+def blas_thread_count() -> int | None:
+    """The threads NumPy's BLAS uses now (a few microseconds: one call into the library), or None if
+    threadpoolctl finds no BLAS."""
+    controller = _blas_controller()
+    blas = [lib for lib in controller.lib_controllers if lib.user_api == "blas"] if controller else []
+    return blas[0].get_num_threads() if blas else None
+
+
+def _blas_controller():
+    """The process's one threadpoolctl controller (made on first use: it scans the loaded libraries)."""
     if "blas" not in _state:
         try:
             from threadpoolctl import ThreadpoolController
@@ -197,9 +228,7 @@ def blas_threads(threads: int):
             _state["blas"] = None
         else:
             _state["blas"] = ThreadpoolController()
-    if _state["blas"] is None:  # pragma: no cover
-        return contextlib.nullcontext()
-    return _state["blas"].limit(limits=threads, user_api="blas")
+    return _state["blas"]
 
 
 def over_batch(work, items: int, bytes_per_item: int) -> None:

@@ -4,7 +4,9 @@ Every op of :mod:`cnnkit.functional` asks here and calls what it gets: a :class:
 the backward that goes with its cache. The rules below are the only place where speed decisions are made;
 their numbers sit in one table, :mod:`cnnkit.fast.tuning`, each with the line of why.
 
-Two switches bypass the rules:
+The rules are the default; ``cnnkit.runtime.configure(dispatch="measure")`` replaces them for convolutions
+by measurement on this machine (:mod:`cnnkit.fast.measure`: time the eligible kernels of a layer shape
+once, keep the fastest, remember it on disk). Two switches bypass both:
 - ``algorithm=`` on a layer or functional op forces a kernel ("reference" is the textbook kernel of
   :mod:`cnnkit.reference`, which every op has);
 - ``with reference_mode():`` makes every op run its reference kernel: for learning, debugging, and as a
@@ -22,13 +24,14 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
-from cnnkit.fast import activation, depthwise, im2col, norm, pointwise, pool, winograd
+from cnnkit.fast import activation, depthwise, im2col, measure, norm, pointwise, pool, winograd
 from cnnkit.fast.tuning import WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES
 from cnnkit.geometry import as_tuple, conv_geometry
 from cnnkit.reference import activation as reference_activation
 from cnnkit.reference import conv as reference_conv
 from cnnkit.reference import norm as reference_norm
 from cnnkit.reference import pool as reference_pool
+from cnnkit.runtime import dispatch_policy
 
 
 class Kernel(NamedTuple):
@@ -199,8 +202,7 @@ def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *
     """
     check_algorithm(algorithm, CONV_ALGORITHMS, name=name)
     K, Cg, *F = weight_shape
-    winograd_fits = F == [3, 3] and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
-    depthwise_fits = len(F) == 2 and Cg == 1 and K == groups
+    winograd_fits, depthwise_fits = _fits(weight_shape, stride, dilation, groups)
     if algorithm == "auto":
         if _state["reference"]:
             return "reference"
@@ -219,10 +221,19 @@ def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *
     return algorithm
 
 
+def _fits(weight_shape, stride, dilation, groups) -> tuple[bool, bool]:
+    """(Winograd can compute it, the depthwise kernel can compute it)."""
+    K, Cg, *F = weight_shape
+    return (F == [3, 3] and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1),
+            len(F) == 2 and Cg == 1 and K == groups)
+
+
 def conv(x, weight, stride, padding, dilation, groups, fit="error", algorithm="auto", *,
          name="conv", bias=None) -> Kernel:
-    """The kernel for ``convnd(x, weight, ...)``: :func:`choose_algorithm`, and the 1x1 kernel for im2col's
-    layers whose columns are the input itself (1x1 filters, stride 1, no padding)."""
+    """The kernel for ``convnd(x, weight, bias, ...)``: :func:`choose_algorithm`, and the 1x1 kernel for
+    im2col's layers whose columns are the input itself (1x1 filters, stride 1, no padding). With
+    ``runtime.configure(dispatch="measure")`` (or a checkpoint's kernels pinned) "auto" asks
+    :func:`cnnkit.fast.measure.choose` instead, among the kernels that can compute the layer."""
     nd = x.ndim - 2
     stride, dilation = as_tuple(stride, nd, "stride"), as_tuple(dilation, nd, "dilation")
     out, pads = conv_geometry(x.shape[2:], weight.shape[2:], stride, padding, dilation, fit, name=name)
@@ -230,4 +241,25 @@ def conv(x, weight, stride, padding, dilation, groups, fit="error", algorithm="a
                               batch=len(x))
     if chosen == "im2col" and pointwise.fits(weight.shape, stride, pads):
         chosen = "pointwise"
+    measured = dispatch_policy() == "measure" or measure.pinning()
+    if measured and algorithm == "auto" and not _state["reference"]:
+        chosen = _measured(chosen, (x, weight, bias, stride, padding, dilation, groups, fit), pads, name)
     return CONV_KERNELS[chosen]
+
+
+def _measured(rule, args, pads, name) -> str:
+    """The kernel :func:`cnnkit.fast.measure.choose` picks for ``convnd(*args)`` among those that can
+    compute it (the rules' choice ``rule`` first, so that it wins ties), or ``rule`` if it picks none."""
+    x, weight, _, stride, _, dilation, groups, _ = args
+    winograd_fits, depthwise_fits = _fits(weight.shape, stride, dilation, groups)
+    eligible = ["pointwise" if pointwise.fits(weight.shape, stride, pads) else "im2col",
+                *["winograd", "winograd2"] * winograd_fits, *["depthwise"] * depthwise_fits]
+    names = [rule, *(n for n in eligible if n != rule)]
+    if len(names) == 1:
+        return rule
+    backward = _state["grad"]  # inference times forward only; training forward and backward
+    entry = measure.conv_entry(x, weight, stride, pads, dilation, groups, backward=backward)
+    chosen = measure.choose(entry, names, lambda: measure.runs(
+        {n: CONV_KERNELS[n] for n in names}, args, {"name": name}, backward=backward),
+        measure=dispatch_policy() == "measure")
+    return chosen or rule

@@ -9,6 +9,10 @@ and ``with cnnkit.reference_mode():`` or ``algorithm=`` bypasses them all.
 # Winograd's filter transform costs 36 * C * K numbers per call; under 32 input channels per group, or 32
 # output tiles of 4x4 in the batch, im2col measured faster.
 WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES = 32, 32
+# Dispatch by measurement (runtime.configure(dispatch="measure")): timed rounds per layer shape, at most
+# MEASURE_ROUNDS and while MEASURE_BUDGET seconds last. Three rounds of the minimum settle the order of
+# kernels that differ by 10% or more; 50 ms keeps a new shape's cost below one training step of most layers.
+MEASURE_BUDGET, MEASURE_ROUNDS = 0.05, 3
 
 # -- batch parts and chunks: cache-sized pieces of work --
 # im2col elements per batch part: ~2 MB of float32, written and multiplied while in cache.

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from cnnkit.data.preprocessing import loader_preprocessing
+from cnnkit.fast import measure
 from cnnkit.fast.dispatch import no_grad
 from cnnkit.io import load_checkpoint, save, set_model_rng_states
 from cnnkit.optim.clip import clip_grad_norm
@@ -97,9 +98,9 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
     stopper = stoppers[0] if stoppers else None
     # The model learns on what this loader makes of the images: that recipe is saved with it from now on.
     model.preprocessing = loader_preprocessing(train_loader) or getattr(model, "preprocessing", None)
-    history, start = History(), 0
+    history, start, kernels = History(), 0, None
     if resume is not None:
-        history, start = _resume(resume, model, optimizer, scheduler, stopper)
+        history, start, kernels = _resume(resume, model, optimizer, scheduler, stopper)
         if not quiet:
             print(f"resumed from {resume} after epoch {start}")
     for hook in hooks:
@@ -109,6 +110,7 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
     split = None
     if parallel is not None and parallel.count > 1 and why_not_split(model) is None:
         split = parallel.step(model, loss)
+    unpin = measure.pin(kernels)  # the measured kernels the run used before (same machine): bitwise resume
     try:
         for epoch in range(start, epochs):
             for hook in hooks:
@@ -143,7 +145,7 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
             if stop:
                 history.stopped = f"early stopping after epoch {epoch + 1}"
             if checkpoint is not None:
-                fit_state = {"history": history.to_dict(),
+                fit_state = {"history": history.to_dict(), "dispatch": measure.record(),
                              "scheduler": scheduler.state_dict() if scheduler is not None else None,
                              "early_stopping": stopper.state_dict() if stopper is not None else None}
                 save(model, checkpoint, optimizer=optimizer, epoch=epoch + 1,
@@ -156,6 +158,7 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
                           f"{stopper.best_epoch})")
                 break
     finally:
+        unpin()
         if split is not None:
             split.close()
     if stopper is not None:
@@ -295,7 +298,8 @@ def summary_line(record: dict, epochs: int, images: int) -> str:
 
 
 def _resume(path, model, optimizer, scheduler, stopper):
-    """Load weights, optimizer, schedule, early-stopping state and history; return (history, epoch)."""
+    """Load weights, optimizer, schedule, early-stopping state and history; return (history, epoch, the
+    measured kernels the run used: see cnnkit.fast.measure.record)."""
     ckpt = load_checkpoint(path)
     model.load_state_dict(ckpt.model.state_dict())
     set_model_rng_states(model, ckpt.header.get("rng") or {})
@@ -306,4 +310,4 @@ def _resume(path, model, optimizer, scheduler, stopper):
         scheduler.load_state_dict(state["scheduler"])
     if stopper is not None and state.get("early_stopping"):
         stopper.load_state_dict(state["early_stopping"])
-    return History.from_dict(state.get("history", {})), int(ckpt.epoch or 0)
+    return History.from_dict(state.get("history", {})), int(ckpt.epoch or 0), state.get("dispatch")
