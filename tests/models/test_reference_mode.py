@@ -10,7 +10,7 @@ import cnnkit as ck
 from cnnkit import models, runtime
 from cnnkit.layers import Dropout
 
-SIZES = (28, 32, 64, 96, 128, 160, 224)  # the smallest each model accepts keeps this test quick
+SIZES = (28, 32, 64, 96, 128, 160, 224, 227)  # the smallest a model accepts keeps this quick; 227: alexnet_v1
 
 
 def _float64(net):
