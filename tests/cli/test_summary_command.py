@@ -95,11 +95,12 @@ def test_errors_are_short_and_point_at_the_problem(capsys):
     assert code == 1 and "'resnet19' is not a zoo model, a file or a spec. Did you mean resnet18" in err
     code, err = run_main(["INPUT -> CONVV -> FC"], capsys)
     assert code == 2 and err.splitlines()[-2:] == ["  INPUT -> CONVV -> FC", "           ^^^^^"]
-    code, err = run_main(["vgg16", "--input", "3x100x100"], capsys)
+    # (VGG's pools round down like torchvision's since its adaptive head came: LeNet-5's still refuse)
+    code, err = run_main(["lenet5", "--input", "1x30x30"], capsys)
     assert (
         code == 1
-        and "vgg16 cannot take a 3x100x100 input: MaxPool2d" in err
-        and "12.5 is not an integer" in err
+        and "lenet5 cannot take a 1x30x30 input: MaxPool2d" in err
+        and "5.5 is not an integer" in err
     )
     code, err = run_main(["lenet5", "--input", "3xa"], capsys)
     assert code == 2 and "'3xa': give positive sizes C x H x W, e.g. 1x28x28 or 3x224x224" in err

@@ -17,12 +17,17 @@ def register(fn=None, *, name: str | None = None):
     """Decorator adding a model constructor to the zoo under ``name`` (default: the function's name)."""
     def add(f):
         key = name or f.__name__
-        if key in _MODELS and _MODELS[key] is not f:
+        # the same function defined again (its module run twice, as doctest collection does) replaces itself
+        if key in _MODELS and _where(_MODELS[key]) != _where(f):
             raise ValueError(f"register: a model named {key!r} is already registered "
                              f"(by {_MODELS[key].__module__}); choose another name.")
         _MODELS[key] = f
         return f
     return add(fn) if fn is not None else add
+
+
+def _where(f):
+    return getattr(f, "__module__", None), getattr(f, "__qualname__", None)
 
 
 def names() -> list[str]:
