@@ -156,3 +156,14 @@ __all__ += [
     "selu", "selu_backward", "silu", "silu_backward", "softplus", "softplus_backward", "softsign",
     "softsign_backward",
 ]
+from cnnkit.functional.example_norm import (  # noqa: E402 -- normalization within each example
+    group_norm,
+    group_norm_backward,
+    instance_norm,
+    instance_norm_backward,
+    layer_norm,
+    layer_norm_backward,
+)
+
+__all__ += ["group_norm", "group_norm_backward", "instance_norm", "instance_norm_backward", "layer_norm",
+            "layer_norm_backward"]

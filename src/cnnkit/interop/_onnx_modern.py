@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 
-from cnnkit.interop.onnx import DEFAULT_OPSET, EMITTERS, _key
+import numpy as np
+
+from cnnkit.interop.onnx import DEFAULT_OPSET, EMITTERS, _batch_norm, _key
 
 
 def _opset(g):
@@ -89,3 +91,58 @@ EMITTERS.update({
     "Hardtanh": _hardtanh, "Hardsigmoid": _unary("HardSigmoid", alpha=1 / 6, beta=0.5),
     "Hardswish": _unary("HardSwish"), "LogSoftmax": _unary("LogSoftmax", axis=lambda m: int(m.dim)),
 })
+
+
+# -- normalization within each example ---------------------------------------------------------------------
+
+def _scale_and_shift(g, layer, prefix, x, shape, count):
+    """(weight, bias) initializers of ``count`` entries: the layer's, or ones and zeros without them."""
+    weight = layer.weight.data if layer.weight is not None else np.ones(count, np.float32)
+    bias = layer.bias.data if layer.bias is not None else np.zeros(count, np.float32)
+    return g.constant(weight, _key(prefix, "weight")), g.constant(bias, _key(prefix, "bias"))
+
+
+def _instance_norm(g, layer, prefix, x, shape):
+    if layer.track_running_stats:  # evaluation with running statistics: batch norm's formula
+        return _batch_norm(g, layer, prefix, x, shape)
+    scale, bias = _scale_and_shift(g, layer, prefix, x, shape, layer.num_features)
+    return g.node("InstanceNormalization", [x, scale, bias], prefix or "instance_norm",
+                  epsilon=float(layer.eps))
+
+
+def _group_norm(g, layer, prefix, x, shape):
+    # (N, C, *S) as (N, G, C/G * prod(S)): instance norm of that normalizes each group, then the
+    # per-channel weight and bias on the original shape (ONNX's GroupNormalization took per-group scales
+    # before opset 21).
+    G, C = layer.num_groups, layer.num_channels
+    grouped = g.reshape(x, [0, G, -1], _key(prefix, "groups"))
+    ones, zeros = g.constant(np.ones(G), _key(prefix, "one")), g.constant(np.zeros(G), _key(prefix, "zero"))
+    normalized = g.node("InstanceNormalization", [grouped, ones, zeros], _key(prefix, "normalized"),
+                        epsilon=float(layer.eps))
+    y = g.reshape(normalized, [0, *shape[1:]], _key(prefix, "x_hat"))
+    if layer.weight is None:
+        return y
+    view = (C, *(1,) * (len(shape) - 2))
+    y = g.node("Mul", [y, g.constant(layer.weight.data.reshape(view), _key(prefix, "weight"))],
+               _key(prefix, "scaled"))
+    return g.node("Add", [y, g.constant(layer.bias.data.reshape(view), _key(prefix, "bias"))],
+                  prefix or "group_norm")
+
+
+def _layer_norm(g, layer, prefix, x, shape):
+    if _opset(g) < 17:
+        raise TypeError(f"export: {prefix} ({layer!r}) needs ONNX's LayerNormalization, opset 17 or later; "
+                        f"received opset={_opset(g)}.")
+    inputs = [x]
+    if layer.weight is not None:
+        inputs.append(g.constant(layer.weight.data, _key(prefix, "weight")))
+        if layer.bias is not None:
+            inputs.append(g.constant(layer.bias.data, _key(prefix, "bias")))
+    else:  # LayerNormalization needs a scale
+        inputs.append(g.constant(np.ones(layer.normalized_shape), _key(prefix, "one")))
+    return g.node("LayerNormalization", inputs, prefix or "layer_norm", axis=-len(layer.normalized_shape),
+                  epsilon=float(layer.eps))
+
+
+EMITTERS.update({"GroupNorm": _group_norm, "LayerNorm": _layer_norm, "InstanceNorm1d": _instance_norm,
+                 "InstanceNorm2d": _instance_norm, "InstanceNorm3d": _instance_norm})

@@ -35,3 +35,21 @@ def _from(name, names):
 for _name, _names in _SAME_ARGUMENTS.items():
     TO_TORCH[_name] = _to(_name, _names)
     FROM_TORCH[getattr(nn, _name)] = _from(_name, _names)
+
+
+def _args(layer, *names):
+    return [layer._init_args[n] for n in names]
+
+
+_INSTANCE = ("num_features", "eps", "momentum", "affine", "track_running_stats")
+TO_TORCH["GroupNorm"] = lambda m: nn.GroupNorm(*_args(m, "num_groups", "num_channels", "eps", "affine"))
+FROM_TORCH[nn.GroupNorm] = lambda m: L.GroupNorm(m.num_groups, m.num_channels, m.eps, m.affine)
+TO_TORCH["LayerNorm"] = lambda m: nn.LayerNorm(m.normalized_shape, m.eps, m.elementwise_affine,
+                                               bias=m.bias is not None)
+FROM_TORCH[nn.LayerNorm] = lambda m: L.LayerNorm(tuple(m.normalized_shape), m.eps, m.elementwise_affine,
+                                                 bias=m.bias is not None)
+for _nd in (1, 2, 3):
+    TO_TORCH[f"InstanceNorm{_nd}d"] = \
+        lambda m, nd=_nd: getattr(nn, f"InstanceNorm{nd}d")(*_args(m, *_INSTANCE))
+    FROM_TORCH[getattr(nn, f"InstanceNorm{_nd}d")] = \
+        lambda m, nd=_nd: getattr(L, f"InstanceNorm{nd}d")(*(getattr(m, n) for n in _INSTANCE))

@@ -95,3 +95,12 @@ from cnnkit.layers.activation_more import (  # noqa: E402 -- the activations aft
 
 __all__ += ["CELU", "GELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSoftmax", "Mish", "PReLU", "SELU",
             "SiLU", "Softplus", "Softsign"]
+from cnnkit.layers.example_norm import (  # noqa: E402 -- normalization within each example
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LayerNorm,
+)
+
+__all__ += ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm"]
