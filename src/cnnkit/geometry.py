@@ -98,9 +98,11 @@ def window_geometry(n: int, kernel_size: int, stride: int = 1, padding=0, dilati
     """Output size and the padding actually applied along one axis.
 
     Returns ``(n_out, pad_before, pad_after)``. With ``fit="pad"`` the far side gets the extra zeros that
-    make the last window fit; with ``fit="crop"`` the padding is unchanged and the last input positions
-    are simply never visited. ``layer``, the :class:`Window` this axis belongs to, makes the error's advice
-    an argument for the whole layer (``padding=((0, 1), (0, 1))``) instead of one for this axis alone.
+    make the last window fit (even when the kernel is wider than the padded input by less than a stride:
+    one partial window, as PyTorch's ceil mode); with ``fit="crop"`` the padding is unchanged and the last
+    input positions are simply never visited. ``layer``, the :class:`Window` this axis belongs to, makes the
+    error's advice an argument for the whole layer (``padding=((0, 1), (0, 1))``) instead of one for this
+    axis alone.
 
     Raises:
         ShapeError: the kernel is larger than the padded input, or (``fit="error"``) the windows do not
@@ -111,6 +113,10 @@ def window_geometry(n: int, kernel_size: int, stride: int = 1, padding=0, dilati
     span = n + lo + hi
     F = dilation * (kernel_size - 1) + 1  # the effective kernel size: a dilated kernel spans more input
     formula = f"{name}: ({axis} - F + 2P)/S + 1 = ({n} - {F} + {lo + hi})/{stride} + 1"
+    if F > span and fit == "pad" and F - span < stride:
+        # PyTorch's ceil mode keeps one partial window when the kernel overhangs the padded input by less
+        # than a stride: it starts at the first position and pools what it covers.
+        return 1, lo, F - n - lo
     if F > span:
         raise ShapeError(f"{formula} < 1: the kernel (F={F}) is larger than the padded input "
                          f"({axis} + 2P = {span}); use a smaller kernel or more padding.")

@@ -6,16 +6,20 @@ ONNX has no adaptive pool, but the export fixes the spatial sizes, so the window
 - an adaptive *max* gathers every window from the flattened planes (``Gather`` with the window indices,
   narrower windows repeating a position) and takes ``ReduceMax`` over each window.
 Padding is ``Pad`` for a constant, and a ``Gather`` per axis with the mode's source indices for reflect,
-replicate and circular (any opset, negative pads included).
+replicate and circular (any opset, negative pads included); a convolution with such a ``padding_mode`` is
+that padding followed by its ``Conv`` without padding. Average pooling with ``divisor_override`` is the
+full-window mean (``count_include_pad``, every pad explicit) times area / divisor; max pooling with
+``return_indices`` and max unpooling have two inputs or outputs, which this exporter does not write.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 
-from cnnkit.interop.onnx import DEFAULT_OPSET, EMITTERS, _key
+from cnnkit.interop.onnx import DEFAULT_OPSET, EMITTERS, _key, _pads, _window_pads
 from cnnkit.reference.adaptive import adaptive_output_size, averaging_matrix, window_indices
 from cnnkit.reference.padding import source_indices
 
@@ -57,14 +61,18 @@ def _adaptive_max(g, layer, prefix, x, shape):
 
 
 def _pad(g, layer, prefix, x, shape):
-    if layer.mode == "constant":
-        pads = [0, 0, *(lo for lo, _ in layer.padding), 0, 0, *(hi for _, hi in layer.padding)]
+    return _pad_by(g, layer.padding, layer.mode, getattr(layer, "value", 0.0), prefix, x, shape)
+
+
+def _pad_by(g, padding, mode, value, prefix, x, shape):
+    if mode == "constant":
+        pads = [0, 0, *(lo for lo, _ in padding), 0, 0, *(hi for _, hi in padding)]
         inputs = [x, g.constant(pads, _key(prefix, "pads"), np.int64),
-                  g.constant(layer.value, _key(prefix, "value"))]
+                  g.constant(value, _key(prefix, "value"))]
         return g.node("Pad", inputs, prefix or "pad", mode="constant")
     y = x
-    for axis, (n, (lo, hi)) in enumerate(zip(shape[2:], layer.padding, strict=True)):
-        src = source_indices(n, lo, hi, layer.mode)
+    for axis, (n, (lo, hi)) in enumerate(zip(shape[2:], padding, strict=True)):
+        src = source_indices(n, lo, hi, mode)
         if np.array_equal(src, np.arange(n)):
             continue
         y = g.node("Gather", [y, g.constant(src, _key(prefix, f"sources{axis}"), np.int64)],
@@ -72,8 +80,52 @@ def _pad(g, layer, prefix, x, shape):
     return y if y != x else g.node("Identity", [x], prefix or "pad")
 
 
+def _conv_with_mode(plain):
+    def emit(g, layer, prefix, x, shape):
+        mode = getattr(layer, "padding_mode", "zeros")
+        if mode == "zeros":
+            return plain(g, layer, prefix, x, shape)
+        padded = _pad_by(g, layer.padding, mode, 0.0, _key(prefix, f"{mode}_pad"), x, shape)
+        spatial = tuple(n + lo + hi for n, (lo, hi) in zip(shape[2:], layer.padding, strict=True))
+        unpadded = copy.copy(layer)  # the same weights, convolving the padded input without padding
+        unpadded.padding = ((0, 0),) * len(spatial)
+        return plain(g, unpadded, prefix, padded, (*shape[:2], *spatial))
+    return emit
+
+
 for _nd in (1, 2, 3):
+    EMITTERS[f"Conv{_nd}d"] = _conv_with_mode(EMITTERS[f"Conv{_nd}d"])
     EMITTERS[f"AdaptiveAvgPool{_nd}d"] = _adaptive_avg
     EMITTERS[f"AdaptiveMaxPool{_nd}d"] = _adaptive_max
     for _prefix in ("ZeroPad", "ConstantPad", "ReflectionPad", "ReplicationPad", "CircularPad"):
         EMITTERS[f"{_prefix}{_nd}d"] = _pad
+
+
+def _max_without_indices(plain):
+    def emit(g, layer, prefix, x, shape):
+        if getattr(layer, "return_indices", False):
+            raise TypeError(f"export: {prefix} ({layer!r}) returns indices too; ONNX export takes one output "
+                            f"per layer (use return_indices=False).")
+        return plain(g, layer, prefix, x, shape)
+    return emit
+
+
+def _avg_with_override(plain):
+    def emit(g, layer, prefix, x, shape):
+        if getattr(layer, "divisor_override", None) is None:
+            return plain(g, layer, prefix, x, shape)
+        nd = len(shape) - 2
+        pads = _window_pads(layer, shape[2:], dilation=(1,) * nd)
+        mean = g.node("AveragePool", [x], _key(prefix, "mean"), kernel_shape=list(layer.kernel_size),
+                      strides=list(layer.stride), pads=_pads(pads), count_include_pad=1)
+        scale = g.constant(math.prod(layer.kernel_size) / layer.divisor_override, _key(prefix, "scale"))
+        return g.node("Mul", [mean, scale], prefix or "avg_pool")
+    return emit
+
+
+_max, _avg = _max_without_indices(EMITTERS["MaxPool2d"]), _avg_with_override(EMITTERS["AvgPool2d"])
+for _nd in (1, 2, 3):
+    EMITTERS[f"MaxPool{_nd}d"], EMITTERS[f"AvgPool{_nd}d"] = _max, _avg
+    EMITTERS[f"LPPool{_nd}d"] = EMITTERS["LPPool2d"]
+    EMITTERS[f"ConvTranspose{_nd}d"] = EMITTERS["ConvTranspose2d"]
+EMITTERS["BatchNorm3d"] = EMITTERS["BatchNorm2d"]

@@ -104,3 +104,20 @@ from cnnkit.layers.example_norm import (  # noqa: E402 -- normalization within e
 )
 
 __all__ += ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LayerNorm"]
+from cnnkit.layers.conv_transpose import ConvTranspose1d, ConvTranspose3d  # noqa: E402
+from cnnkit.layers.norm import BatchNorm3d  # noqa: E402
+from cnnkit.layers.pool import (  # noqa: E402 -- the 1-D/3-D pools and max unpooling
+    AvgPool1d,
+    AvgPool3d,
+    LPPool1d,
+    LPPool3d,
+    MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
+)
+
+__all__ += [
+    "AvgPool1d", "AvgPool3d", "BatchNorm3d", "ConvTranspose1d", "ConvTranspose3d", "LPPool1d", "LPPool3d",
+    "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
+]

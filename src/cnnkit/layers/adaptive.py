@@ -163,8 +163,9 @@ class AdaptiveMaxPool2d(_AdaptivePool):
 
     def forward(self, x):
         self.check_input(x, self.ndim + 2, layout=self.layout)
-        y, self._cache = A.adaptive_max_pool(x, self.output_size, name=repr(self))
-        return (y, self._cache["indices"]) if self.return_indices else y
+        y, cache = A.adaptive_max_pool(x, self.output_size, name=repr(self))
+        self._cache = cache
+        return (y, cache["indices"]) if self.return_indices else y
 
     def backward(self, dy):
         return A.adaptive_max_pool_backward(dy, self._pop_cache())

@@ -7,6 +7,7 @@ import numbers
 from cnnkit.errors import ShapeError
 from cnnkit.fast.dispatch import check_algorithm, choose_algorithm
 from cnnkit.functional.conv import ALGORITHMS, convnd, convnd_backward
+from cnnkit.functional.padding import padnd, padnd_backward
 from cnnkit.geometry import as_tuple, check_fit, conv_geometry, padding_pairs
 from cnnkit.init import default_parameters
 from cnnkit.layers.base import Layer, Parameter
@@ -28,6 +29,10 @@ def channel_counts(owner: str, in_channels, out_channels, groups=1) -> tuple[int
     return counts
 
 
+# padding_mode (PyTorch's names) -> the mode of cnnkit.functional.padding; "zeros" is the convolution's own
+PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+
+
 def describe(layer, always: tuple[str, ...], defaults: dict) -> str:
     """``"3->16, kernel_size=3, stride=2, padding=1"``: the arguments in ``always``, then those that differ
     from ``defaults``, as the user wrote them."""
@@ -45,9 +50,13 @@ class _ConvNd(Layer):
         return self.ndim + 2
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, *, fit="error", algorithm="auto", rng=None):
+                 bias=True, padding_mode="zeros", *, fit="error", algorithm="auto", rng=None):
         owner = type(self).__name__
         check_algorithm(algorithm, ALGORITHMS, name=owner)
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"{owner}: Received padding_mode={padding_mode!r}; expected one of "
+                             f"{', '.join(map(repr, PADDING_MODES))}.")
+        self.padding_mode = padding_mode
         self.algorithm = algorithm
         self.in_channels, self.out_channels, self.groups = channel_counts(owner, in_channels, out_channels,
                                                                           groups)
@@ -70,7 +79,8 @@ class _ConvNd(Layer):
 
     def extra_repr(self):
         return describe(self, ("kernel_size", "stride", "padding"),
-                        {"dilation": 1, "groups": 1, "bias": True, "fit": "error", "algorithm": "auto"})
+                        {"dilation": 1, "groups": 1, "bias": True, "padding_mode": "zeros", "fit": "error",
+                         "algorithm": "auto"})
 
     def output_shape(self, input_shape):
         self._check_shape(input_shape)  # before unpacking: a 1-axis shape gets a ShapeError, not Python's
@@ -87,20 +97,29 @@ class _ConvNd(Layer):
     def forward(self, x):
         self.check_input(x, self.ndim + 2, self.in_channels, self.layout)
         bias = None if self.bias is None else self.bias.data
-        y, self._cache = convnd(x, self.weight.data, bias, self.stride, self.padding, self.dilation,
-                                self.groups, self.fit, name=repr(self), algorithm=self.algorithm)
+        padding, padded = self.padding, None
+        if self.padding_mode != "zeros":
+            # Pad with the mode first (the same padding, so the same sizes), then convolve without padding.
+            self.output_shape(x.shape)  # the output-size error, if any, in terms of the user's padding
+            x, padded = padnd(x, self.padding, PADDING_MODES[self.padding_mode], name=repr(self))
+            padding = 0
+        y, cache = convnd(x, self.weight.data, bias, self.stride, padding, self.dilation, self.groups,
+                          self.fit, name=repr(self), algorithm=self.algorithm)
+        self._cache = (cache, padded)
         return y
 
     def backward(self, dy):
-        dx, dw, db = convnd_backward(dy, self._pop_cache())
+        cache, padded = self._pop_cache()
+        dx, dw, db = convnd_backward(dy, cache)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
-        return dx
+        return dx if padded is None else padnd_backward(dx, padded)  # each padded copy adds to its source
 
     def backward_params(self, dy):
         """As backward, but without dx (the first layer of a network): col2im is skipped."""
-        _, dw, db = convnd_backward(dy, self._pop_cache(), input_grad=False)
+        cache, _ = self._pop_cache()
+        _, dw, db = convnd_backward(dy, cache, input_grad=False)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
@@ -127,6 +146,9 @@ class Conv2d(_ConvNd):
         in_channels (C), out_channels (K), kernel_size (F): ints or per-axis tuples.
         stride (S)=1, padding (P)=0 (an int, per-axis ints, (before, after) pairs, "same" or "valid"),
         dilation=1, groups=1 (``groups=in_channels`` is a depthwise convolution), bias=True.
+        padding_mode: what the padding holds, as in PyTorch: "zeros" (default), "reflect" (the mirror image,
+            edge not repeated), "replicate" (the edge value) or "circular" (the other side); the extra
+            far-side positions of fit="pad" are zeros whatever the mode.
         fit: "error" (default) raises when the windows do not tile the input, "crop" rounds down like
             PyTorch, "pad" rounds up by zero-padding the far side.
         algorithm: the kernel: "auto" (default, chosen per shape by cnnkit.fast.dispatch), "reference"

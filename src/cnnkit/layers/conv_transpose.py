@@ -1,4 +1,4 @@
-"""ConvTranspose2d: a convolution's backward pass used as a layer, for learnable upsampling."""
+"""ConvTranspose1d/2d/3d: a convolution's backward pass used as a layer, for learnable upsampling."""
 
 from __future__ import annotations
 
@@ -40,8 +40,11 @@ class ConvTranspose2d(Layer):
     """
 
     transposed = True  # analysis: the window scatters instead of gathering
-    batched_ndim = 4  # one example (C, H, W) runs as a batch of one (see Layer)
-    layout = "(N, C, H, W)"
+    ndim, layout = 2, "(N, C, H, W)"
+
+    @property
+    def batched_ndim(self):  # (N, C, *S); one example (C, *S) runs as a batch of one (see Layer)
+        return self.ndim + 2
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, *, rng=None):
@@ -51,12 +54,13 @@ class ConvTranspose2d(Layer):
         if isinstance(padding, str):
             raise ValueError(f"{owner}: Received padding={padding!r}; a transposed convolution takes an int, "
                              f"per-axis ints or (before, after) pairs (its padding crops the output).")
+        nd = self.ndim
         try:
-            self.kernel_size = as_tuple(kernel_size, 2, "kernel_size")
-            self.stride = as_tuple(stride, 2, "stride")
-            self.dilation = as_tuple(dilation, 2, "dilation")
-            self.padding = padding_pairs(padding, 2)
-            self.output_padding = as_tuple(output_padding, 2, "output_padding", minimum=0)
+            self.kernel_size = as_tuple(kernel_size, nd, "kernel_size")
+            self.stride = as_tuple(stride, nd, "stride")
+            self.dilation = as_tuple(dilation, nd, "dilation")
+            self.padding = padding_pairs(padding, nd)
+            self.output_padding = as_tuple(output_padding, nd, "output_padding", minimum=0)
         except (TypeError, ValueError) as e:
             raise type(e)(f"{owner}: {e}") from None
         for op, s, d in zip(self.output_padding, self.stride, self.dilation, strict=True):
@@ -75,7 +79,7 @@ class ConvTranspose2d(Layer):
                         {"padding": 0, "output_padding": 0, "groups": 1, "bias": True, "dilation": 1})
 
     def output_shape(self, input_shape):
-        if len(input_shape) != 4 or input_shape[1] != self.in_channels:
+        if len(input_shape) != self.ndim + 2 or input_shape[1] != self.in_channels:
             raise ShapeError(f"{self!r}: expected input {self.layout} with C={self.in_channels}, "
                              f"received shape {tuple(input_shape)}.")
         out = transpose_geometry(input_shape[2:], self.kernel_size, self.stride, self.padding, self.dilation,
@@ -83,7 +87,7 @@ class ConvTranspose2d(Layer):
         return (input_shape[0], self.out_channels, *out)
 
     def forward(self, x):
-        self.check_input(x, 4, self.in_channels, self.layout)
+        self.check_input(x, self.ndim + 2, self.in_channels, self.layout)
         bias = None if self.bias is None else self.bias.data
         y, self._cache = conv_transposend(x, self.weight.data, bias, self.stride, self.padding,
                                           self.output_padding, self.groups, self.dilation, name=repr(self))
@@ -95,3 +99,45 @@ class ConvTranspose2d(Layer):
         if self.bias is not None:
             self.bias.grad += db
         return dx
+
+
+class ConvTranspose1d(ConvTranspose2d):
+    """1-D transposed convolution: each input position paints a weighted window of F outputs.
+
+    Shape: (N, C_in, W) -> (N, C_out, W_out), ``W_out = (W - 1) * S - 2P + dilation * (F - 1) +
+    output_padding + 1``.
+
+    Args:
+        in_channels, out_channels, kernel_size (F), stride (S)=1, padding (P)=0, output_padding=0, groups=1,
+        bias=True, dilation=1, rng: as ConvTranspose2d (ints or 1-tuples). The weight is
+        (C_in, C_out/groups, F).
+
+    Raises:
+        As ConvTranspose2d, for 3-D (or 2-D, one example) inputs.
+
+    >>> ConvTranspose1d(8, 4, 4, stride=2, padding=1).output_shape((1, 8, 10))
+    (1, 4, 20)
+    """
+
+    ndim, layout = 1, "(N, C, W)"
+
+
+class ConvTranspose3d(ConvTranspose2d):
+    """3-D transposed convolution: each input voxel paints a weighted F x F x F block (volumetric decoders).
+
+    Shape: (N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out), per axis
+    ``(S - 1) * stride - 2P + dilation * (F - 1) + output_padding + 1``.
+
+    Args:
+        in_channels, out_channels, kernel_size (F), stride (S)=1, padding (P)=0, output_padding=0, groups=1,
+        bias=True, dilation=1, rng: as ConvTranspose2d (ints or 3-tuples). The weight is
+        (C_in, C_out/groups, F, F, F).
+
+    Raises:
+        As ConvTranspose2d, for 5-D (or 4-D, one example) inputs.
+
+    >>> ConvTranspose3d(4, 2, 2, stride=2).output_shape((1, 4, 3, 4, 5))
+    (1, 2, 6, 8, 10)
+    """
+
+    ndim, layout = 3, "(N, C, D, H, W)"

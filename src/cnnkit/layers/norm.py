@@ -1,4 +1,4 @@
-"""BatchNorm1d, BatchNorm2d and LocalResponseNorm; kernels in ``cnnkit.functional.norm``."""
+"""BatchNorm1d, BatchNorm2d, BatchNorm3d and LocalResponseNorm; kernels in ``cnnkit.functional.norm``."""
 
 from __future__ import annotations
 
@@ -154,6 +154,30 @@ class BatchNorm2d(_BatchNorm):
 
     layouts = {4: "(N, C, H, W)"}
     batched_ndim = 4  # one example (C, H, W) normalizes as a batch of one (PyTorch refuses it)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization of (N, C, D, H, W) volumes: one mean and variance per channel over N, D, H and W.
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``; buffers and modes as :class:`BatchNorm1d`.
+
+    Shape: (N, C, D, H, W) -> (N, C, D, H, W); one example (C, D, H, W) is normalized as a batch of one.
+
+    Args:
+        num_features (C); eps=1e-5 (> 0); momentum=0.1 (in [0, 1], or None for a cumulative average);
+        affine=True; track_running_stats=True: as in BatchNorm2d.
+
+    Raises:
+        ValueError/TypeError for bad arguments (as BatchNorm2d); ShapeError: x not 5-D (or 4-D) or
+        x.shape[1] != C; a single value per channel when batch statistics are used.
+        RuntimeError: backward before forward.
+
+    >>> BatchNorm3d(16).output_shape((2, 16, 4, 8, 8))
+    (2, 16, 4, 8, 8)
+    """
+
+    layouts = {5: "(N, C, D, H, W)"}
+    batched_ndim = 5  # one example (C, D, H, W) normalizes as a batch of one (see Layer)
 
 
 class LocalResponseNorm(Layer):

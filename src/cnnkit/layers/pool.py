@@ -1,4 +1,5 @@
-"""Pooling layers: MaxPool1d/2d, AvgPool2d, LPPool2d, the global pools, and BlurPool2d (anti-aliased).
+"""Pooling layers: MaxPool1d/2d/3d, AvgPool1d/2d/3d, LPPool1d/2d/3d, the global pools, MaxUnpool1d/2d/3d
+(the inverse of max pooling's selection) and BlurPool2d (anti-aliased).
 
 Pooling shrinks every depth slice of the volume independently (kernels in cnnkit.functional.pool): the
 notes' W x H x D volume becomes W_out x H_out x D, with ``W_out = (W - F + 2P) / S + 1`` like a convolution.
@@ -10,12 +11,24 @@ from __future__ import annotations
 
 import math
 import numbers
+from fractions import Fraction
+
+import numpy as np
 
 from cnnkit.errors import ShapeError
 from cnnkit.functional import pool as P
+from cnnkit.functional import unpool as U
 from cnnkit.geometry import as_tuple, check_fit, conv_geometry, padding_pairs
 from cnnkit.layers.base import Layer, Sequential
 from cnnkit.layers.conv import positive_int
+from cnnkit.reference import pool as R
+
+
+def _kernel_data(cache, reference_call):
+    """The kernel's own cache (switches, divisors...) inside an op's cache; inside no_grad, where ops keep
+    none, the textbook kernel's (``reference_call()``) for the one thing the layer needs from it."""
+    data = getattr(cache, "data", cache)
+    return reference_call()[1] if data is None else data
 
 
 class _Pool(Layer):
@@ -79,8 +92,12 @@ class MaxPool2d(_Pool):
     Args:
         kernel_size (F), stride (S)=None (= kernel_size), padding (P)=0 (at most kernel_size // 2),
         dilation=1: ints or per-axis tuples.
+        return_indices: False (default). True makes forward return ``(y, indices)`` as PyTorch does: the
+            flat position (``h * W + w``) of each window's max in its (H, W) plane, for MaxUnpool2d and the
+            deconvnet; backward still takes dy only.
         fit: "error" (default) raises when the windows do not tile the input, "crop" rounds down
-            (PyTorch's default), "pad" rounds up (PyTorch's ``ceil_mode=True``).
+            (PyTorch's default), "pad" rounds up (PyTorch's ``ceil_mode=True``; a last window that only
+            partly covers the input, even one wider than the whole padded input, pools what it covers).
 
     Raises:
         ValueError/TypeError for bad arguments; ShapeError for an input of the wrong rank or size.
@@ -90,14 +107,24 @@ class MaxPool2d(_Pool):
     ((1, 64, 112, 112), (1, 96, 27, 27))
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, *, fit="error"):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, *, fit="error"):
         self._set_window(kernel_size, stride, padding, dilation, fit)
+        if not isinstance(return_indices, bool):
+            raise TypeError(f"{type(self).__name__}: Received return_indices={return_indices!r}; expected a "
+                            f"bool.")
+        self.return_indices = return_indices
 
     def forward(self, x):
         self.check_input(x, self.ndim + 2, layout=self.layout)
-        y, self._cache = P.max_poolnd(x, self.kernel_size, self.stride, self.padding, self.dilation, self.fit,
-                                      name=repr(self))
-        return y
+        y, cache = P.max_poolnd(x, self.kernel_size, self.stride, self.padding, self.dilation, self.fit,
+                                name=repr(self))
+        self._cache = cache
+        if not self.return_indices:
+            return y
+        # The switches (which tap of each window won) as PyTorch's indices: flat positions in each plane.
+        data = _kernel_data(cache, lambda: R.max_poolnd(x, self.kernel_size, self.stride, self.padding,
+                                                        self.dilation, self.fit, name=repr(self)))
+        return y, U.indices_from_switches(data["switches"], data["geometry"], x.shape[2:])
 
     def backward(self, dy):
         return P.max_poolnd_backward(dy, self._pop_cache())
@@ -127,6 +154,32 @@ class MaxPool1d(MaxPool2d):
     ndim, layout = 1, "(N, C, W)"
 
 
+class MaxPool3d(MaxPool2d):
+    """Max over each F x F x F window of a volume (video, scans), with stride S.
+
+    Shape:
+        (N, C, D, H, W) -> (N, C, D_out, H_out, W_out), per axis ``(S - F_eff + 2P) / stride + 1`` with
+        ``F_eff = dilation * (kernel_size - 1) + 1``.
+
+    Args:
+        kernel_size (F), stride (S)=None (= kernel_size), padding (P)=0 (at most kernel_size // 2),
+        dilation=1: ints or 3-tuples. return_indices=False, fit="error" | "crop" | "pad": as in MaxPool2d
+        (indices are flat positions in each (D, H, W) volume).
+
+    Raises:
+        ValueError/TypeError for bad arguments; ShapeError: x not 5-D (or 4-D, one example); the kernel
+        larger than the padded input; with fit="error", an output size that is not an integer.
+        RuntimeError: backward before forward.
+
+    >>> MaxPool3d(2).output_shape((1, 4, 8, 8, 8))
+    (1, 4, 4, 4, 4)
+    >>> MaxPool3d((1, 2, 2), fit="crop").output_shape((1, 4, 3, 5, 5))
+    (1, 4, 3, 2, 2)
+    """
+
+    ndim, layout = 3, "(N, C, D, H, W)"
+
+
 class AvgPool2d(_Pool):
     """Mean over each F x F window of every depth slice, with stride S.
 
@@ -136,6 +189,8 @@ class AvgPool2d(_Pool):
         kernel_size (F), stride (S)=None (= kernel_size), padding (P)=0 (at most kernel_size // 2).
         count_include_pad: True (PyTorch's default) divides by the window size including the zero padding;
             False only counts the input values under the window. The extra zeros of fit="pad" never count.
+        divisor_override: None (default), or a positive int that divides every window's sum instead (a
+            sum pool with divisor_override=1), as in PyTorch.
         fit: "error" | "crop" | "pad", as in MaxPool2d.
 
     Raises:
@@ -145,20 +200,74 @@ class AvgPool2d(_Pool):
     (1, 3, 4, 4)
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, *, count_include_pad=True, fit="error"):
+    def __init__(self, kernel_size, stride=None, padding=0, *, count_include_pad=True, divisor_override=None,
+                 fit="error"):
+        owner = type(self).__name__
         self._set_window(kernel_size, stride, padding, 1, fit)
         if not isinstance(count_include_pad, bool):
-            raise TypeError(f"AvgPool2d: Received count_include_pad={count_include_pad!r}; expected a bool.")
+            raise TypeError(f"{owner}: Received count_include_pad={count_include_pad!r}; expected a bool.")
         self.count_include_pad = count_include_pad
+        if divisor_override is not None:
+            divisor_override = positive_int(divisor_override, "divisor_override", owner)
+        self.divisor_override = divisor_override
 
     def forward(self, x):
         self.check_input(x, self.ndim + 2, layout=self.layout)
-        y, self._cache = P.avg_poolnd(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
-                                      self.fit, name=repr(self))
+        y, cache = P.avg_poolnd(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
+                                self.fit, name=repr(self))
+        rescale = None
+        if self.divisor_override is not None:
+            # the kernel divided each window's sum by its divisor; divide by the override instead
+            data = _kernel_data(cache, lambda: R.avg_poolnd(x[:1, :1], self.kernel_size, self.stride,
+                                                            self.padding, self.count_include_pad, self.fit))
+            rescale = (data["divisor"] / self.divisor_override).astype(y.dtype, copy=False)
+            y = y * rescale
+        self._cache = (cache, rescale)
         return y
 
     def backward(self, dy):
-        return P.avg_poolnd_backward(dy, self._pop_cache())
+        cache, rescale = self._pop_cache()
+        return P.avg_poolnd_backward(dy if rescale is None else dy * rescale, cache)
+
+
+class AvgPool1d(AvgPool2d):
+    """Mean over each window of F positions of a sequence, with stride S.
+
+    Shape: (N, C, W) -> (N, C, W_out), ``W_out = (W - F + 2P) / S + 1``.
+
+    Args:
+        kernel_size (F), stride (S)=None (= kernel_size), padding (P)=0 (at most kernel_size // 2),
+        count_include_pad=True, divisor_override=None, fit="error": as in AvgPool2d.
+
+    Raises:
+        ValueError/TypeError for bad arguments; ShapeError: x not 3-D (or 2-D, one example), or a size that
+        does not fit.
+
+    >>> AvgPool1d(3, stride=2, padding=1).output_shape((1, 2, 9))
+    (1, 2, 5)
+    """
+
+    ndim, layout = 1, "(N, C, W)"
+
+
+class AvgPool3d(AvgPool2d):
+    """Mean over each F x F x F window of a volume, with stride S.
+
+    Shape: (N, C, D, H, W) -> (N, C, D_out, H_out, W_out), per axis ``(S - F + 2P) / stride + 1``.
+
+    Args:
+        kernel_size (F), stride (S)=None (= kernel_size), padding (P)=0 (at most kernel_size // 2),
+        count_include_pad=True, divisor_override=None, fit="error": as in AvgPool2d.
+
+    Raises:
+        ValueError/TypeError for bad arguments; ShapeError: x not 5-D (or 4-D, one example), or a size that
+        does not fit.
+
+    >>> AvgPool3d(2).output_shape((1, 2, 4, 4, 6))
+    (1, 2, 2, 2, 3)
+    """
+
+    ndim, layout = 3, "(N, C, D, H, W)"
 
 
 class LPPool2d(_Pool):
@@ -201,6 +310,152 @@ class LPPool2d(_Pool):
 
     def backward(self, dy):
         return P.lp_poolnd_backward(dy, self._pop_cache())
+
+
+class LPPool1d(LPPool2d):
+    """Power-average pooling of a sequence: the L_p norm of each window of F positions.
+
+    Shape: (N, C, W) -> (N, C, W_out), ``W_out = (W - F) / S + 1`` (no padding).
+
+    Args:
+        norm_type (p): a finite real number >= 1. kernel_size (F), stride (S)=None (= kernel_size).
+        fit: "error" | "crop" | "pad", as in LPPool2d.
+
+    Raises:
+        ValueError/TypeError for bad arguments; ShapeError: x not 3-D (or 2-D), or a size that does not fit.
+
+    >>> LPPool1d(2, 3, stride=2, fit="crop").output_shape((1, 4, 10))
+    (1, 4, 4)
+    """
+
+    ndim, layout = 1, "(N, C, W)"
+
+
+class LPPool3d(LPPool2d):
+    """Power-average pooling of a volume: the L_p norm of each F x F x F window.
+
+    Shape: (N, C, D, H, W) -> (N, C, D_out, H_out, W_out), per axis ``(S - F) / stride + 1``.
+
+    Args:
+        norm_type (p): a finite real number >= 1. kernel_size (F), stride (S)=None (= kernel_size).
+        fit: "error" | "crop" | "pad", as in LPPool2d.
+
+    Raises:
+        ValueError/TypeError for bad arguments; ShapeError: x not 5-D (or 4-D), or a size that does not fit.
+
+    >>> LPPool3d(1, 2).output_shape((1, 2, 4, 4, 4))
+    (1, 2, 2, 2, 2)
+    """
+
+    ndim, layout = 3, "(N, C, D, H, W)"
+
+
+class MaxUnpool2d(Layer):
+    """The inverse of max pooling's selection: each value goes back where its window's max came from.
+
+    ``forward(x, indices, output_size=None)`` takes the pooled values and the ``indices`` that
+    ``MaxPool2d(..., return_indices=True)`` returned with them, and writes each value at its index in a
+    volume of zeros: the "switches" with which Zeiler and Fergus's deconvnet maps a feature back towards the
+    pixels. Backward returns the gradient of x (the indices have none).
+
+    Shape:
+        x, indices (N, C, H, W) -> (N, C, H_out, W_out) with ``H_out = (H - 1) * S - 2P + F`` (PyTorch's
+        rule), or ``output_size`` (spatial sizes, or a whole shape) when the pool rounded: any size that a
+        pool with these hyperparameters maps to H, within S of the rule's.
+
+    Args:
+        kernel_size (F), stride (S)=None (= kernel_size), padding (P)=0: the pool's, ints or per-axis tuples.
+
+    Raises:
+        ValueError/TypeError: a bad kernel_size, stride or padding.
+        ShapeError: x not 4-D (or 3-D, one example); indices of another shape or outside the output; an
+            output_size that this pool cannot have produced.
+        RuntimeError: backward before forward.
+
+    >>> pool, unpool = MaxPool2d(2, return_indices=True), MaxUnpool2d(2)
+    >>> y, indices = pool(np.array([[[[1.0, 2], [4, 3]]]]))
+    >>> unpool(y, indices).tolist()
+    [[[[0.0, 0.0], [4.0, 0.0]]]]
+    """
+
+    ndim, layout = 2, "(N, C, H, W)"
+
+    @property
+    def batched_ndim(self):
+        return self.ndim + 2
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        owner, nd = type(self).__name__, self.ndim
+        try:
+            self.kernel_size = as_tuple(kernel_size, nd, "kernel_size")
+            self.stride = self.kernel_size if stride is None else as_tuple(stride, nd, "stride")
+            self.padding = as_tuple(padding, nd, "padding", minimum=0)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{owner}: {e}") from None
+
+    def __call__(self, x, indices, output_size=None):
+        return self.forward(x, indices, output_size)
+
+    def output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        if len(shape) != self.ndim + 2:
+            raise ShapeError(f"{self!r}: expected a {self.ndim + 2}-D input {self.layout}, received shape "
+                             f"{shape}.")
+        return (*shape[:2], *U.unpool_output_size(shape[2:], self.kernel_size, self.stride, self.padding,
+                                                  name=repr(self)))
+
+    def forward(self, x, indices, output_size=None):
+        self.check_input(x, self.ndim + 2, layout=self.layout)
+        indices = np.asarray(indices)
+        if indices.ndim == x.ndim - 1:  # one unbatched example: x got its batch axis, indices get theirs
+            indices = indices[None]
+        spatial = U.unpool_output_size(x.shape[2:], self.kernel_size, self.stride, self.padding, output_size,
+                                       name=repr(self))
+        y, self._cache = U.max_unpool(x, indices, spatial, name=repr(self))
+        return y
+
+    def backward(self, dy):
+        return U.max_unpool_backward(dy, self._pop_cache())
+
+    def receptive_window(self, spatial):
+        """For the analysis tools: every output comes from one input, outputs 1/S input positions apart."""
+        return (1,) * self.ndim, tuple(Fraction(1, s) for s in self.stride), (0,) * self.ndim
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    """The inverse of MaxPool1d's selection: (N, C, W) values and indices -> (N, C, W_out), zeros elsewhere.
+
+    Shape: ``W_out = (W - 1) * S - 2P + F`` or ``output_size``; see MaxUnpool2d.
+
+    Args:
+        kernel_size (F), stride (S)=None (= kernel_size), padding (P)=0: the pool's.
+
+    Raises:
+        As MaxUnpool2d, for 3-D (or 2-D) inputs.
+
+    >>> MaxUnpool1d(2).output_shape((1, 3, 5))
+    (1, 3, 10)
+    """
+
+    ndim, layout = 1, "(N, C, W)"
+
+
+class MaxUnpool3d(MaxUnpool2d):
+    """The inverse of MaxPool3d's selection: (N, C, D, H, W) values and indices -> the unpooled volume.
+
+    Shape: per axis ``(S - 1) * stride - 2P + F`` or ``output_size``; see MaxUnpool2d.
+
+    Args:
+        kernel_size (F), stride (S)=None (= kernel_size), padding (P)=0: the pool's.
+
+    Raises:
+        As MaxUnpool2d, for 5-D (or 4-D) inputs.
+
+    >>> MaxUnpool3d(2).output_shape((1, 1, 2, 3, 4))
+    (1, 1, 4, 6, 8)
+    """
+
+    ndim, layout = 3, "(N, C, D, H, W)"
 
 
 class _GlobalPool(Layer):
