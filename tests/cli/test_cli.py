@@ -59,7 +59,7 @@ def test_unknown_model_names_the_closest(capsys, tmp_path):
     (["train", "--bogus"], "No such option: --bogus"),
     (["train", "--optimizer", "adagrad"], "unknown optimizer 'adagrad'"),
     (["train", "--epochs", "0"], "--epochs"),
-    (["predict"], "Missing argument 'checkpoint'"),
+    (["predict"], "Missing argument 'CHECKPOINT'"),
     (["fly"], "No such command 'fly'"),
 ])
 def test_usage_errors_exit_2(capsys, args, message):

@@ -25,6 +25,14 @@ KNOWN = (FileNotFoundError, ValueError, KeyError, TypeError, FloatingPointError,
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script; exits with the command's status."""
+    try:
+        _main(argv)
+    except BrokenPipeError:  # `cnnkit ... | head`: the reader left; say nothing more, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+
+
+def _main(argv):
     ARGV[:] = sys.argv[1:] if argv is None else argv
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -38,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # noqa: BLE001 -- the whole point: one line, no traceback, for every user mistake
         if _is_cli_error(e):
             if not e.format_message().strip():  # `cnnkit` alone: the help was just printed, nothing to add
+                sys.exit(e.exit_code)
+            if type(e).__name__ == "NoArgsIsHelpError":  # `cnnkit` or `cnnkit viz` alone: the help, as asked
+                print(e.format_message())
                 sys.exit(e.exit_code)
             ctx = getattr(e, "ctx", None)
             where = ctx.command_path if ctx is not None else "cnnkit"

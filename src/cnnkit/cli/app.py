@@ -4,16 +4,33 @@ import shlex
 
 import typer
 
+from cnnkit.cli.helpformat import plain_help
+
+plain_help()
 app = typer.Typer(
     name="cnnkit",
     help="cnnkit: convolutional networks in plain NumPy. Train, evaluate and run models from the shell.",
-    epilog="Run [bold]cnnkit COMMAND --help[/bold] for the options of one command.",
+    epilog="Run 'cnnkit COMMAND --help' for the options of one command.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # Click's plain layout: see cnnkit.cli.helpformat
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80},
 )
+
+
+def _version(value: bool):
+    if value:
+        from cnnkit import __version__
+
+        typer.echo(f"cnnkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                       help="Print the cnnkit version and exit.")):
+    """cnnkit: convolutional networks in plain NumPy. Train, evaluate and run models from the shell."""
 
 
 class UserError(Exception):

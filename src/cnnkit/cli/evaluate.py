@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cnnkit.cli.app import app
-from cnnkit.cli.train import DATA_HELP, ROOT_HELP, load_split
+from cnnkit.cli.datasets import DATA_HELP, DOWNLOAD_HELP, ROOT_HELP, load_split
 
 
 def checkpoint_normalization(preprocessing):
@@ -45,16 +45,19 @@ def confusion_table(confusion, classes) -> str:
 
 @app.command()
 def evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint .npz or a run directory.")],
+    checkpoint: Annotated[Path, typer.Argument(
+        metavar="CHECKPOINT", help="A checkpoint .npz or a run directory.")],
     data: Annotated[str | None, typer.Option(
         "--data", "-d", show_default="the data it was trained on", help=DATA_HELP)] = None,
     split: Annotated[str, typer.Option(help="train or test.")] = "test",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 500,
     limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N images.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
-    root: Annotated[Path | None, typer.Option(help=ROOT_HELP, show_default="the run's own")] = None,
+    root: Annotated[Path | None, typer.Option(
+        metavar="DIR", help=ROOT_HELP, show_default="the run's own")] = None,
+    download: Annotated[bool, typer.Option("--download", help=DOWNLOAD_HELP)] = False,
 ):
-    """Evaluate a saved model: loss, accuracy, top-5 accuracy and the confusion matrix.
+    """Evaluate a saved model: accuracy, top-5, loss, confusion matrix.
 
     Images are prepared as the model was trained (its saved input shape and normalization).
     """
@@ -69,7 +72,7 @@ def evaluate(
     if data is None:
         raise typer.BadParameter("the checkpoint does not say which data it was trained on; pass --data.",
                                  param_hint="'--data'")
-    dataset = load_split(data, split, root if root is not None else saved_root(metadata), limit)
+    dataset = load_split(data, split, root if root is not None else saved_root(metadata), limit, download)
     preprocessing = ckpt.preprocessing
     if preprocessing is None:
         typer.echo(f"note: {ckpt.path} records no preprocessing (input shape, normalization): images are "

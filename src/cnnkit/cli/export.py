@@ -48,18 +48,21 @@ def verify_onnx(model, path: Path, input_shape) -> float | None:
 
 @app.command()
 def export(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint .npz or a run directory.")],
+    checkpoint: Annotated[Path, typer.Argument(
+        metavar="CHECKPOINT", help="A checkpoint .npz or a run directory.")],
     format: Annotated[str, typer.Option(
         "--format", "-f", help="onnx, torch (.pt state dict) or safetensors.")] = "onnx",
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="The file to write.", show_default="model.onnx (.pt, .safetensors) beside it")
+        "--out", "-o", metavar="FILE", help="The file to write.",
+        show_default="model.onnx (.pt, .safetensors) beside it")
     ] = None,
     input_shape: Annotated[str | None, typer.Option(
-        "--input", "--input-shape", "-i", help="One example's shape C x H x W, e.g. 3x32x32 (ONNX only).",
+        "--input", "--input-shape", "-i", metavar="CxHxW",
+        help="One example's shape C x H x W, e.g. 3x32x32 (ONNX only).",
         show_default="the shape the checkpoint was trained on")] = None,
     opset: Annotated[int, typer.Option(min=7, help="ONNX operator set.")] = 17,
 ):
-    """Export a saved model to ONNX, a PyTorch state dict, or safetensors."""
+    """Export a saved model to ONNX, a PyTorch state dict or safetensors."""
     from cnnkit.cli.onnx_source import is_onnx, load_onnx_checkpoint
     from cnnkit.cli.summary import parse_input
     from cnnkit.io import load_checkpoint

@@ -19,8 +19,8 @@ from typing import Annotated
 import typer
 
 from cnnkit.cli.app import app
+from cnnkit.cli.datasets import DATA_HELP, DOWNLOAD_HELP, ROOT_HELP, load_split
 from cnnkit.cli.paths import check_output_dir
-from cnnkit.cli.train import DATA_HELP, ROOT_HELP, load_split
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
@@ -66,6 +66,7 @@ def load_source(source: Path, model_name: str | None, input_shape):
 @app.command()
 def finetune(
     source: Annotated[Path, typer.Argument(
+        metavar="SOURCE",
         help="A cnnkit checkpoint or run directory, or torch weights (.pt, .pth, .safetensors) with "
              "--model.")],
     data: Annotated[str, typer.Option("--data", "-d", help=DATA_HELP)] = "embedded",
@@ -80,13 +81,15 @@ def finetune(
     epochs: Annotated[int, typer.Option(min=1)] = 3,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 32,
     seed: Annotated[int, typer.Option(help="Seeds the new head, the shuffling.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Run directory.", show_default="runs/<date-time>")] = None,
+    out: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Run directory.", show_default="runs/<date-time>")] = None,
     limit: Annotated[int | None, typer.Option(
         min=1, help="Use only the first N training and N test images (quick runs).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final test accuracy.")] = False,
-    root: Annotated[Path | None, typer.Option(help=ROOT_HELP)] = None,
+    root: Annotated[Path | None, typer.Option(metavar="DIR", help=ROOT_HELP)] = None,
+    download: Annotated[bool, typer.Option("--download", help=DOWNLOAD_HELP)] = False,
 ):
-    """Fine-tune a pretrained model on a dataset: new head, optional freezing, smaller lr for old layers."""
+    """Fine-tune a pretrained model on new data: new head, freezing, layer-wise lr."""
     import numpy as np
 
     from cnnkit.data import DataLoader, channel_stats
@@ -97,8 +100,8 @@ def finetune(
 
     run = Path(out) if out is not None else Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
     check_output_dir(run)  # before any data is read
-    train_set = load_split(data, "train", root, limit)
-    test_set = load_split(data, "test", root, limit)
+    train_set = load_split(data, "train", root, limit, download)
+    test_set = load_split(data, "test", root, limit, download)
     input_shape, classes = train_set.image_shape, train_set.classes
     net, metadata = load_source(source, model, input_shape)
     recipe = getattr(net, "preprocessing", None)  # what the pretrained network was trained on, if known

@@ -122,7 +122,8 @@ def _floats(text: str | None, option: str):
 
 @app.command()
 def predict(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint .npz or a run directory.")],
+    checkpoint: Annotated[Path, typer.Argument(
+        metavar="CHECKPOINT", help="A checkpoint .npz or a run directory.")],
     images: Annotated[list[str], typer.Argument(
         metavar="IMAGE...", help="Image files (PNG, JPEG, ...), folders of them, or patterns like x/*.png.")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Classes to show per image.")] = 3,
@@ -131,7 +132,7 @@ def predict(
         help="Invert gray levels (auto: for MNIST models, when the background is light).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
     input: Annotated[str | None, typer.Option(  # noqa: A002 -- the option is called --input
-        "--input", "-i", show_default="the checkpoint's",
+        "--input", "-i", metavar="CxHxW", show_default="the checkpoint's",
         help="The model's input C x H x W, e.g. 1x28x28, for a checkpoint that does not record it.")] = None,
     mean: Annotated[str | None, typer.Option(
         show_default="the checkpoint's", help="Per-channel mean on the 0-1 scale, e.g. 0.1307.")] = None,
@@ -140,7 +141,7 @@ def predict(
     classes: Annotated[str | None, typer.Option(
         show_default="the checkpoint's", help="Class names, comma-separated.")] = None,
 ):
-    """Classify images with a saved model: the top-k classes and their probabilities."""
+    """Classify images with a saved model: top-k classes, probabilities."""
     import numpy as np
 
     from cnnkit.io import load_checkpoint

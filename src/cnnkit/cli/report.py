@@ -13,14 +13,16 @@ from cnnkit.cli.paths import check_output_file
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by cnnkit train.")],
+    run_dir: Annotated[Path, typer.Argument(
+        metavar="RUN", help="A run directory written by cnnkit train.")],
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="HTML file to write.", show_default="RUN_DIR/report.html")] = None,
+        "--out", "-o", metavar="FILE", help="HTML file to write.", show_default="RUN/report.html")] = None,
     examples: Annotated[int, typer.Option(
         min=1, help="Test images that get activation, occlusion and saliency maps.")] = 3,
-    root: Annotated[Path | None, typer.Option(help="Folder holding the datasets.")] = None,
+    root: Annotated[Path | None, typer.Option(metavar="DIR", help="Folder holding the datasets.",
+                                              show_default="the run's own")] = None,
 ):
-    """Write one self-contained HTML report of a training run: open it from disk in any browser."""
+    """Write a run's self-contained HTML report (open it in any browser)."""
     from cnnkit.analysis.summary import human_bytes
     from cnnkit.viz.report import write_report
 

@@ -92,14 +92,15 @@ def summary(
              "notation such as "
              "'INPUT -> [[CONV -> RELU]*2 -> POOL]*3 -> [FC -> RELU] -> FC'.")],
     input: Annotated[str | None, typer.Option(  # noqa: A002 -- the option is called --input
-        "--input", "-i", show_default="the model's own (3x32x32 for a spec)",
+        "--input", "-i", metavar="CxHxW", show_default="the model's own (3x32x32 for a spec)",
         help="One example's shape, C x H x W, e.g. 3x224x224.")] = None,
     num_classes: Annotated[int | None, typer.Option(
         "--num-classes", min=1, show_default="the model's own (10 for a spec)")] = None,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", "-b", min=1, help="Batch for the memory line.")] = 1,
     memory: Annotated[str | None, typer.Option(
-        "--memory", "-m", help="A budget such as 4GB or 8GiB: print the largest batch that fits.")] = None,
+        "--memory", "-m", metavar="SIZE",
+        help="A budget such as 4GB or 8GiB (powers of 1024): print the largest batch that fits.")] = None,
     optimizer: Annotated[str | None, typer.Option(
         help="Count its state in training memory: sgd, momentum, nesterov, rmsprop, adagrad, adam, "
              "adamw.")] = None,

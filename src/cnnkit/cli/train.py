@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from cnnkit.cli.app import Interrupted, app, command_line
+from cnnkit.cli.datasets import DATA_HELP, DOWNLOAD_HELP, ROOT_HELP, load_split
 from cnnkit.cli.paths import check_output_dir
 
 # Measured in docs/training.md: these reach >= 97% test accuracy on the embedded subset in well under
@@ -25,8 +26,7 @@ DEFAULT_EPOCHS = 8
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_OPTIMIZER = "adam"
 DEFAULT_LR = {"sgd": 0.05, "adam": 2e-3, "adamw": 2e-3, "rmsprop": 1e-3}
-DATA_HELP = "embedded (MNIST subset in the package), mnist, fashion-mnist, cifar10, cifar100, or a folder."
-ROOT_HELP = "Folder holding the datasets (default $CNNKIT_DATA, else ~/.cache/cnnkit)."
+SCHEDULES = ("cosine", "step", "none")
 
 
 def is_pattern(spec: str) -> bool:
@@ -69,20 +69,14 @@ def _where():
     return Where()
 
 
-def load_split(data: str, split: str, root: Path | None, limit: int | None):
-    from cnnkit.data import load
-
-    dataset = load(data, split, root)
-    return dataset[:limit] if limit else dataset
-
-
 @app.command()
 def train(
     model: Annotated[str | None, typer.Option(
-        "--model", "-m", show_default="lenet5",
+        "--model", "-m", metavar="NAME", show_default="lenet5",
         help="A zoo name (lenet5, resnet18, ...) or a pattern 'INPUT -> [CONV -> RELU -> POOL]*2 -> FC'.",
     )] = None,
-    data: Annotated[str | None, typer.Option("--data", "-d", show_default="embedded", help=DATA_HELP)] = None,
+    data: Annotated[str | None, typer.Option(
+        "--data", "-d", metavar="DATA", show_default="embedded", help=DATA_HELP)] = None,
     epochs: Annotated[int | None, typer.Option(
         min=1, show_default=str(DEFAULT_EPOCHS),
         help="Epochs in total (with --resume: including those already done).")] = None,
@@ -90,14 +84,30 @@ def train(
         "--batch-size", "-b", min=1, show_default=str(DEFAULT_BATCH_SIZE))] = None,
     lr: Annotated[float | None, typer.Option(
         min=0.0, show_default="adam/adamw 2e-3, sgd 0.05, rmsprop 1e-3",
-        help="Peak learning rate; it follows a cosine curve down to 0 over the run.")] = None,
+        help="Peak learning rate (see --schedule).")] = None,
+    schedule: Annotated[str | None, typer.Option(
+        show_default="cosine", help="The learning rate over the run: cosine (down to 0), step (x0.1 after "
+        "each third of the epochs) or none (constant).")] = None,
+    weight_decay: Annotated[float | None, typer.Option(
+        "--weight-decay", min=0.0, show_default="0", help="L2 penalty on the weights (decoupled for adamw).")
+    ] = None,
+    val_split: Annotated[float | None, typer.Option(
+        "--val-split", min=0.0, max=0.5, show_default="0",
+        help="Hold out this fraction of the training images (seeded) to validate on after every epoch; the "
+             "report then shows validation curves.")] = None,
+    early_stopping: Annotated[int | None, typer.Option(
+        "--early-stopping", min=1, metavar="N",
+        help="Stop when the validation loss (the training loss without --val-split) has not improved for N "
+             "epochs, and keep the best weights.")] = None,
     optimizer: Annotated[str | None, typer.Option(
         "--optimizer", "-o", show_default=DEFAULT_OPTIMIZER,
         help="adam, adamw, sgd (momentum 0.9, Nesterov) or rmsprop.")] = None,
     seed: Annotated[int | None, typer.Option(
         show_default="0", help="Seeds the weights, the shuffling and the augmentation.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory.", show_default="runs/<date-time>")] = None,
+    out: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Run directory.", show_default="runs/<date-time>")] = None,
     resume: Annotated[Path | None, typer.Option(
+        metavar="RUN",
         help="A run directory or checkpoint to continue; its settings become the defaults.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final test accuracy.")] = False,
     limit: Annotated[int | None, typer.Option(
@@ -105,7 +115,8 @@ def train(
     augment: Annotated[str | None, typer.Option(
         help="crop, flip or crop+flip: random shifts by up to 1/8 of the image (zero padding), mirroring.",
     )] = None,
-    root: Annotated[Path | None, typer.Option(help=ROOT_HELP)] = None,
+    root: Annotated[Path | None, typer.Option(metavar="DIR", help=ROOT_HELP)] = None,
+    download: Annotated[bool, typer.Option("--download", help=DOWNLOAD_HELP)] = False,
     threads: Annotated[int | None, typer.Option(
         min=1, show_default="all cores; with --distributed, the cores / the ranks on this machine",
         help="The cores one training process uses. Models without batch norm or dropout train each batch "
@@ -122,7 +133,7 @@ def train(
         "--sync-bn", help="With --distributed: batch norm uses the statistics of all ranks' images.",
     )] = False,
 ):
-    """Train a model and print its test accuracy; everything lands in a run directory.
+    """Train a model, print its test accuracy, keep everything in a run directory.
 
     With no options: LeNet-5 on the MNIST subset shipped with cnnkit (10,000 training and 2,000 test
     images), about 98% test accuracy in under two minutes on two cores.
@@ -137,9 +148,9 @@ def train(
     from cnnkit.data import DataLoader, Preprocessing, RandomCrop, RandomHorizontalFlip, channel_stats
     from cnnkit.io import load_checkpoint, remove_stale_temporaries, resolve_checkpoint_path, save
     from cnnkit.losses import SoftmaxCrossEntropy
-    from cnnkit.optim import OPTIMIZERS, CosineAnnealing
+    from cnnkit.optim import OPTIMIZERS, CosineAnnealing, StepLR
     from cnnkit.runtime import blas_threads, configure
-    from cnnkit.train import evaluate, fit
+    from cnnkit.train import EarlyStopping, evaluate, fit
     from cnnkit.train.parallel import describe, plan
 
     saved: dict = {}
@@ -152,9 +163,12 @@ def train(
         out = out if out is not None else resume.parent
     settings = {"model": model, "data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                 "optimizer": optimizer, "seed": seed, "limit": limit, "augment": augment,
+                "schedule": schedule, "weight_decay": weight_decay, "val_split": val_split,
+                "early_stopping": early_stopping,
                 "root": str(root.resolve()) if root is not None else None}  # so that the run reopens
     defaults = {"model": "lenet5", "data": "embedded", "epochs": DEFAULT_EPOCHS,
-                "batch_size": DEFAULT_BATCH_SIZE, "optimizer": DEFAULT_OPTIMIZER, "seed": 0}
+                "batch_size": DEFAULT_BATCH_SIZE, "optimizer": DEFAULT_OPTIMIZER, "seed": 0,
+                "schedule": "cosine", "weight_decay": 0.0, "val_split": 0.0}
     for key, value in settings.items():
         if value is None:
             settings[key] = saved.get(key, defaults.get(key))
@@ -162,6 +176,12 @@ def train(
     if name not in OPTIMIZERS:
         raise typer.BadParameter(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}.",
                                  param_hint="'--optimizer'")
+    if saved and saved.get("optimizer", name).lower() != name:  # its state cannot move to another optimizer
+        raise typer.BadParameter(f"the run was trained with --optimizer {saved['optimizer']}; resume it with "
+                                 f"that one, or start a new run (another --out).", param_hint="'--optimizer'")
+    if settings["schedule"] not in SCHEDULES:
+        raise typer.BadParameter(f"{settings['schedule']!r}; choose {', '.join(SCHEDULES)}.",
+                                 param_hint="'--schedule'")
     if settings["augment"] not in (None, "none", "crop", "flip", "crop+flip"):
         raise typer.BadParameter(f"{settings['augment']!r}; choose crop, flip or crop+flip.",
                                  param_hint="'--augment'")
@@ -185,8 +205,11 @@ def train(
         if removed and not quiet:
             typer.echo(f"removed {len(removed)} temporary file(s) left in {run} by killed writers")
 
-    train_set = load_split(settings["data"], "train", root, settings["limit"])
-    test_set = load_split(settings["data"], "test", root, settings["limit"])
+    train_set = load_split(settings["data"], "train", root, settings["limit"], download)
+    test_set = load_split(settings["data"], "test", root, settings["limit"], download)
+    val_set = None
+    if settings["val_split"]:  # held out of the training images, the same ones on every resume (seeded)
+        train_set, val_set = train_set.split(max(1, round(len(train_set) * settings["val_split"])), seed=seed)
     input_shape, classes = train_set.image_shape, train_set.classes
     net = parse_model(settings["model"], input_shape, len(classes), seed)
     mean, std = channel_stats(train_set.images)
@@ -201,7 +224,10 @@ def train(
     train_loader = DataLoader(train_set, settings["batch_size"], shuffle=True, seed=seed,
                               normalize=(mean, std), augment=augment)
     test_loader = DataLoader(test_set, 500, normalize=(mean, std))
+    val_loader = DataLoader(val_set, 500, normalize=(mean, std)) if val_set is not None else None
     opt_kwargs = {"momentum": 0.9, "nesterov": True} if name == "sgd" else {}
+    if settings["weight_decay"]:
+        opt_kwargs["weight_decay"] = settings["weight_decay"]
     lr_used = settings["lr"]
     if parallel is not None:
         parallel.setup(net)
@@ -210,7 +236,11 @@ def train(
     opt = OPTIMIZERS[name](net, lr=lr_used, **opt_kwargs)
     if parallel is not None:
         opt = parallel.wrap(opt)
-    scheduler = CosineAnnealing(opt, T_max=settings["epochs"] * len(train_loader), interval="step")
+    scheduler = None
+    if settings["schedule"] == "cosine":
+        scheduler = CosineAnnealing(opt, T_max=settings["epochs"] * len(train_loader), interval="step")
+    elif settings["schedule"] == "step":
+        scheduler = StepLR(opt, step_size=max(1, settings["epochs"] // 3), gamma=0.1)
     metadata = {"train": settings, "classes": classes, "input_shape": list(input_shape),
                 "data": settings["data"], "normalize": {"mean": mean.tolist(), "std": std.tolist()},
                 "preprocessing": net.preprocessing.to_dict(),
@@ -233,13 +263,22 @@ def train(
         typer.echo(f"cnnkit train: {settings['model']} ({net.num_parameters():,} parameters) on "
                    f"{settings['data']} ({len(train_set):,} train / {len(test_set):,} test images of "
                    f"{'x'.join(map(str, input_shape))}, {len(classes)} classes)")
-        typer.echo(f"{name} lr {lr_used:g} (cosine), batch {settings['batch_size']}, "
+        extras = "".join([f", weight decay {settings['weight_decay']:g}" if settings["weight_decay"] else "",
+                          f", {len(val_set):,} held out to validate" if val_set is not None else "",
+                          f", early stopping after {settings['early_stopping']} epoch"
+                          f"{'s' * (settings['early_stopping'] != 1)} without progress"
+                          if settings["early_stopping"] else ""])
+        curve = {"cosine": "cosine", "step": "x0.1 every third", "none": "constant"}[settings["schedule"]]
+        typer.echo(f"{name} lr {lr_used:g} ({curve}){extras}, batch {settings['batch_size']}, "
                    f"{settings['epochs']} epoch{'s' * (settings['epochs'] != 1)}, seed {seed}, "
                    f"{describe(slices, threads)} -> {run}")
     configure(keep_freed_memory=True)  # our process: each step's arrays reuse the last step's memory
     began = time.perf_counter()
     where = _where()
     callbacks = [where]
+    if settings["early_stopping"]:
+        callbacks.append(EarlyStopping("val_loss" if val_loader is not None else "train_loss",
+                                       patience=settings["early_stopping"]))
     if resume is not None:  # this run's learning rate and steps per epoch, whatever the saved run's ranks
         from cnnkit.train.parallel.elastic import ResumeRescale
 
@@ -254,6 +293,7 @@ def train(
         with blas_threads(threads):
             history = fit(net, SoftmaxCrossEntropy(), opt, train_loader, epochs=settings["epochs"],
                           scheduler=scheduler, checkpoint=checkpoint if root_rank else None, resume=resume,
+                          val_loader=val_loader,
                           quiet=quiet, metadata=metadata, parallel=slices, callbacks=callbacks)
             seconds = time.perf_counter() - began
             if not root_rank:  # rank 0 alone evaluates and writes; the replicas hold the same weights

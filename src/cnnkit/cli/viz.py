@@ -17,25 +17,28 @@ from cnnkit.cli.paths import check_output_file
 viz_app = typer.Typer(
     help="Pictures of a trained model: its filters, activations, occlusion and saliency maps (PNG).",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain help, as the main app's
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(viz_app, name="viz")
 
-CheckpointArg = Annotated[Path, typer.Argument(help="A checkpoint .npz, a run directory or an ONNX file.")]
+CheckpointArg = Annotated[Path, typer.Argument(
+    metavar="CHECKPOINT", help="A checkpoint .npz, a run directory or an ONNX file.")]
 ImageArg = Annotated[str, typer.Argument(
     help="An image file, or test:N for the N-th test image of the model's dataset.")]
 LayerOpt = Annotated[str | None, typer.Option(
     "--layer", "-l", help="Dotted layer name, as in the model summary (default: the first convolution).")]
 TargetOpt = Annotated[int | None, typer.Option(
     "--target", "-t", min=0, help="Class index to explain (default: the predicted class).")]
-RootOpt = Annotated[Path | None, typer.Option(help="Folder holding the datasets (for test:N).")]
+RootOpt = Annotated[Path | None, typer.Option(metavar="DIR", help="Folder holding the datasets (for test:N).",
+                                              show_default="the run's own")]
 
 
 
 
 def out_option(default: str):
-    return Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.", show_default=default)]
+    return Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="PNG file to write.",
+                                        show_default=default)]
 
 
 FiltersOut, ActivationsOut = out_option("filters.png"), out_option("activations.png")

@@ -10,7 +10,7 @@ until an image folder is read or a download starts, and no file is ever unpickle
 
 from cnnkit.data.base import ArrayDataset
 from cnnkit.data.cifar import load_cifar, read_cifar_binary, read_cifar_python, safe_unpickle
-from cnnkit.data.datasets import NAMES, SOURCES, data_root, fetch_dataset, load, load_embedded
+from cnnkit.data.datasets import NAMES, SOURCES, MissingData, data_root, fetch_dataset, load, load_embedded
 from cnnkit.data.download import DownloadError, fetch
 from cnnkit.data.idx import read_idx
 from cnnkit.data.imagefolder import load_image_folder
@@ -19,7 +19,8 @@ from cnnkit.data.preprocessing import Preprocessing
 from cnnkit.data.transforms import RandomCrop, RandomHorizontalFlip
 
 __all__ = [
-    "NAMES", "SOURCES", "ArrayDataset", "DataLoader", "DownloadError", "Preprocessing", "RandomCrop",
+    "NAMES", "SOURCES", "ArrayDataset", "DataLoader", "DownloadError", "MissingData", "Preprocessing",
+    "RandomCrop",
     "RandomHorizontalFlip",
     "channel_stats", "data_root", "fetch", "fetch_dataset", "load", "load_cifar", "load_embedded",
     "load_image_folder", "read_cifar_binary", "read_cifar_python", "read_idx", "safe_unpickle",

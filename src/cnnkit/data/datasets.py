@@ -8,6 +8,7 @@ official sources, checks each file's MD5 and writes atomically.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,15 @@ SOURCES = {
                        {"cifar-100-binary.tar.gz": "03b5dce01913d631647c71ecec9e9cb8"}, archive=True),
 }
 NAMES = ("mnist", "fashion-mnist", "cifar10", "cifar100", "embedded")
+
+
+class MissingData(FileNotFoundError):
+    """A dataset's files are not where ``load`` looks; ``name``, ``split``, ``folder`` and ``by_hand`` (what
+    to put where) let a caller word its own advice (the command line names its options, not root=)."""
+
+    def __init__(self, message: str, *, name: str, split: str, folder: Path, by_hand: str):
+        super().__init__(message)
+        self.name, self.split, self.folder, self.by_hand = name, split, folder, by_hand
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10",
             "cifar-100": "cifar100"}
 
@@ -69,19 +79,26 @@ def _present(name: str, directory: Path, split: str) -> bool:
     return find_cifar(directory, CIFAR10 if name == "cifar10" else CIFAR100, split) is not None
 
 
-def _where_to_put(name: str, base: Path) -> str:
+def by_hand(name: str, base: Path) -> str:
+    """'put train-images-idx3-ubyte.gz, ... (from https://...) in <base>/mnist': the files, by hand."""
     source = SOURCES[name]
-    files = ", ".join(source.files)
     unpack = " and unpack it there" if source.archive else ""
-    return (f"put {files} (from {source.mirrors[0]}) in {base / source.folder}{unpack}, or point root= or "
-            f"the CNNKIT_DATA environment variable at the folder that holds them")
+    return f"put {', '.join(source.files)} (from {source.mirrors[0]}) in {base / source.folder}{unpack}"
 
 
-def fetch_dataset(name: str, root=None) -> Path:
+def _where_to_put(name: str, base: Path) -> str:
+    return (f"{by_hand(name, base)}, or point root= or the CNNKIT_DATA environment variable at the folder "
+            f"that holds them")
+
+
+def fetch_dataset(name: str, root=None, *, progress=None) -> Path:
     """Fetch the official files of ``name`` that are missing into ``<root>/<name>/``; returns that folder.
 
+    ``progress(file, done, total)`` is called as each file arrives (see :func:`cnnkit.data.fetch`).
+
     Raises:
-        DownloadError: no network or a bad checksum; the message says where to put the files by hand.
+        DownloadError: no network or a bad checksum; the message says where to put the files by hand, and
+            the error's ``reasons`` and ``by_hand`` hold the two parts.
     """
     name = _ALIASES.get(name, name)
     if name not in SOURCES:
@@ -95,12 +112,15 @@ def fetch_dataset(name: str, root=None) -> Path:
         errors = []
         for mirror in source.mirrors:
             try:
-                fetch(mirror + file, folder / file, md5)
+                report = None if progress is None else functools.partial(progress, file)
+                fetch(mirror + file, folder / file, md5, progress=report)
                 break
             except DownloadError as error:
                 errors.append(str(error))
         else:
-            raise DownloadError("; ".join(errors) + f".\nWithout a network, {_where_to_put(name, base)}.")
+            error = DownloadError("; ".join(errors) + f".\nWithout a network, {_where_to_put(name, base)}.")
+            error.reasons, error.by_hand = "; ".join(errors), by_hand(name, base)
+            raise error
         if source.archive:
             extract_tar(folder / file, folder)
             (folder / file).unlink()
@@ -124,7 +144,8 @@ def load_embedded(split: str = "train", path=EMBEDDED_PATH) -> ArrayDataset:
     return ArrayDataset(images[:, None], labels, MNIST_CLASSES, name=f"embedded/{split}")
 
 
-def load(name, split: str = "train", root=None, *, download: bool = False, **options) -> ArrayDataset:
+def load(name, split: str = "train", root=None, *, download: bool = False, progress=None,
+         **options) -> ArrayDataset:
     """Read a dataset split into memory.
 
     Args:
@@ -133,6 +154,7 @@ def load(name, split: str = "train", root=None, *, download: bool = False, **opt
         split: "train" or "test".
         root: the data folder; default $CNNKIT_DATA, else ~/.cache/cnnkit.
         download: fetch missing official files first (checksummed, atomic).
+        progress: with ``download``, called as ``progress(file, done_bytes, total_bytes)``.
         options: for "cifar100", ``coarse=True`` gives the 20 superclasses; for an image folder, ``size`` and
             ``channels`` (see ``load_image_folder``).
 
@@ -141,7 +163,7 @@ def load(name, split: str = "train", root=None, *, download: bool = False, **opt
 
     Raises:
         ValueError: unknown name or split; corrupt files.
-        FileNotFoundError: the files are not there (the message says where to put them).
+        MissingData (a FileNotFoundError): the files are not there (the message says where to put them).
         DownloadError: download=True without a network or with a bad checksum.
 
     >>> ds = load("embedded", "test")
@@ -164,11 +186,12 @@ def load(name, split: str = "train", root=None, *, download: bool = False, **opt
     candidates = [base / SOURCES[key].folder, base]
     found = next((d for d in candidates if _present(key, d, split)), None)
     if found is None and download:
-        fetch_dataset(key, base)
+        fetch_dataset(key, base, progress=progress)
         found = next((d for d in candidates if _present(key, d, split)), None)
     if found is None:
-        raise FileNotFoundError(f"{key}: the {split} files are not in {candidates[0]} or {base}; "
-                                f"{_where_to_put(key, base)}; or pass download=True with a network.")
+        raise MissingData(f"{key}: the {split} files are not in {candidates[0]} or {base}; "
+                          f"{_where_to_put(key, base)}; or pass download=True with a network.",
+                          name=key, split=split, folder=candidates[0], by_hand=by_hand(key, base))
     if key in ("mnist", "fashion-mnist"):
         classes = MNIST_CLASSES if key == "mnist" else FASHION_MNIST_CLASSES
         return load_idx_dataset(found, split, classes, name=key, **options)

@@ -37,8 +37,11 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def fetch(url: str, destination, md5: str, *, timeout: float = 10.0) -> Path:
+def fetch(url: str, destination, md5: str, *, timeout: float = 10.0, progress=None) -> Path:
     """Download ``url`` to ``destination`` if its MD5 is ``md5``; nothing is written otherwise.
+
+    ``progress(done, total)`` is called after every chunk with the bytes read so far and the size the
+    server announced (None if it did not); an exception it raises (Ctrl-C) stops the download cleanly.
 
     Raises:
         DownloadError: the server cannot be reached (within ``timeout`` seconds) or the checksum differs.
@@ -54,9 +57,14 @@ def fetch(url: str, destination, md5: str, *, timeout: float = 10.0) -> Path:
         with os.fdopen(fd, "wb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
+                    length = (getattr(response, "headers", None) or {}).get("Content-Length")
+                    total, done = (int(length) if length and length.isdigit() else None), 0
                     for chunk in iter(lambda: response.read(1 << 20), b""):
                         digest.update(chunk)
                         out.write(chunk)
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(done, total)
             except (urllib.error.URLError, OSError, ValueError) as error:
                 reason = getattr(error, "reason", error)
                 raise DownloadError(f"could not download {url}: {reason}") from None
