@@ -33,12 +33,12 @@ def read_image(path: Path, input_shape, invert: bool | None, mnist_like: bool, n
     from cnnkit.data.imagefolder import _pillow_image
     from cnnkit.filetypes import describe, is_image
 
-    Image = _pillow_image()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file.")
     what = describe(path)
     if not is_image(what):
         raise ValueError(f"{path}: this is {what}, not an image (PNG, JPEG, ...).")
+    Image = _pillow_image()
     notes = notes if notes is not None else []
     mode = "L" if input_shape[0] == 1 else "RGB"
     try:

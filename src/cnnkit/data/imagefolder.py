@@ -19,7 +19,8 @@ def _pillow_image():
     try:
         from PIL import Image
     except ImportError:
-        raise ImportError('reading an image folder needs Pillow: pip install "cnnkit[data]"') from None
+        raise ImportError('reading image files (PNG, JPEG, ...) needs Pillow: pip install "cnnkit[data]"') \
+            from None
     return Image
 
 
