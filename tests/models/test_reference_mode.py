@@ -34,11 +34,15 @@ def _step(net, x, dy):
 
 
 def _smallest(name, rng):
-    """The model built for the smallest input it accepts (the zoo sizes its classifier to input_shape)."""
+    """The model built for the smallest input it accepts (the zoo sizes its classifier to input_shape; an
+    adaptive head of 1x1 keeps VGG's and AlexNet's classifiers small)."""
     for size in SIZES:
         for channels in (1, 3):
             try:
-                net = models.get(name, input_shape=(channels, size, size), rng=rng)
+                try:
+                    net = models.get(name, input_shape=(channels, size, size), rng=rng, avgpool_size=(1, 1))
+                except TypeError:  # a model without an adaptive head
+                    net = models.get(name, input_shape=(channels, size, size), rng=rng)
                 return net, net.output_shape((2, channels, size, size)), (2, channels, size, size)
             except (ck.ShapeError, ValueError):
                 continue
