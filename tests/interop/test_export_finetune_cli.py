@@ -116,6 +116,10 @@ def test_finetune_a_checkpoint_with_frozen_layers_and_a_new_head(checkpoint, tmp
     norm = metadata["normalize"]  # the pretrained network's statistics, not the new data's
     assert norm["mean"] == pytest.approx([0.13]) and norm["std"] == pytest.approx([0.31])
     assert json.loads((run / "metrics.json").read_text())["frozen_parameters"] == 4
+    # the same run directory as cnnkit train's (report.html only where matplotlib is installed)
+    assert {"run.json", "history.json", "history.csv", "summary.txt"} <= {p.name for p in run.iterdir()}
+    assert json.loads((run / "run.json").read_text())["commands"][0].startswith("cnnkit finetune ")
+    assert tuned.preprocessing.mean == pytest.approx((0.13,)) and len(tuned.preprocessing.classes) == 10
     code, out, err = run_main(["evaluate", run, "--limit", "100"], capsys)  # the run is a normal run
     assert code == 0, err
 

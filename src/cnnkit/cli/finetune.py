@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from cnnkit.cli.app import app
+from cnnkit.cli.app import app, command_line
 from cnnkit.cli.datasets import DATA_HELP, DOWNLOAD_HELP, ROOT_HELP, load_split
 from cnnkit.cli.paths import check_output_dir
 
@@ -88,11 +88,14 @@ def finetune(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final test accuracy.")] = False,
     root: Annotated[Path | None, typer.Option(metavar="DIR", help=ROOT_HELP)] = None,
     download: Annotated[bool, typer.Option("--download", help=DOWNLOAD_HELP)] = False,
+    report: Annotated[bool, typer.Option(
+        help="Write report.html into the run directory, as cnnkit train does; needs cnnkit[viz].")] = True,
 ):
     """Fine-tune a pretrained model on new data: new head, freezing, layer-wise lr."""
     import numpy as np
 
-    from cnnkit.data import DataLoader, channel_stats
+    from cnnkit.analysis import summary as summarize
+    from cnnkit.data import DataLoader, Preprocessing, channel_stats
     from cnnkit.losses import SoftmaxCrossEntropy
     from cnnkit.optim import SGD, CosineAnnealing
     from cnnkit.train import evaluate, fit
@@ -128,9 +131,12 @@ def finetune(
     run.mkdir(parents=True, exist_ok=True)
     settings = {"source": str(source), "model": model, "data": data, "freeze_until": freeze_until, "lr": lr,
                 "head_lr_mult": head_lr_mult, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-                "limit": limit}
+                "limit": limit, "root": str(root.resolve()) if root is not None else None}
+    net.preprocessing = Preprocessing(input_shape, mean=mean, std=std, classes=classes)
     new_metadata = {"finetune": settings, "classes": classes, "input_shape": list(input_shape), "data": data,
-                    "normalize": {"mean": mean.tolist(), "std": std.tolist()}}
+                    "normalize": {"mean": mean.tolist(), "std": std.tolist()},
+                    "preprocessing": net.preprocessing.to_dict(), "commands": [command_line()]}
+    (run / "run.json").write_text(json.dumps(new_metadata, indent=2) + "\n")  # the same run folder as train's
     if not quiet:
         head_note = f"new head {head} ({old_classes} -> {len(classes)} classes)" \
             if old_classes != len(classes) else f"head {head} kept ({old_classes} classes)"
@@ -139,13 +145,29 @@ def finetune(
                    f"{f' up to {freeze_until}' if freeze_until else ''}; lr {lr:g}, head x{head_lr_mult:g} "
                    f"-> {run}")
     began = time.perf_counter()
-    fit(net, SoftmaxCrossEntropy(), optimizer, train_loader, epochs=epochs, scheduler=scheduler,
-        checkpoint=run / "checkpoint.npz", quiet=quiet, metadata=new_metadata)
+    history = fit(net, SoftmaxCrossEntropy(), optimizer, train_loader, epochs=epochs, scheduler=scheduler,
+                  checkpoint=run / "checkpoint.npz", quiet=quiet, metadata=new_metadata)
     seconds = time.perf_counter() - began
     result = evaluate(net, test_loader, SoftmaxCrossEntropy())
     metrics = {"test_accuracy": result["accuracy"], "test_loss": result["loss"], "test_images": result["n"],
                "train_seconds": round(seconds, 1), "frozen_parameters": len(frozen)}
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    history.to_json(run / "history.json")
+    history.to_csv(run / "history.csv")
+    (run / "summary.txt").write_text(
+        f"{summarize(net, input_shape)}\n\nsettings: {json.dumps(settings)}\ntest accuracy "
+        f"{result['accuracy']:.4f}, test loss {result['loss']:.4f} on {result['n']} images; fine-tuning took "
+        f"{seconds:.1f} s\n")
     typer.echo(f"test accuracy {result['accuracy']:.2%} (loss {result['loss']:.4f}) on {result['n']:,} "
                f"images after {epochs} epoch{'s' * (epochs != 1)} of fine-tuning, {seconds:.0f} s; "
                f"run saved in {run}")
+    if report:
+        try:
+            from cnnkit.viz.report import write_report
+
+            path = write_report(run, root=root)
+        except ImportError as e:  # matplotlib is an extra: a missing one must not fail a finished run
+            typer.echo(f"no report: {e}")
+        else:
+            if not quiet:
+                typer.echo(f"report: {path}")
