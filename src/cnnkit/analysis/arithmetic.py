@@ -37,7 +37,7 @@ IN_PLACE = frozenset({"ReLU", "ReLU6", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "S
 # permutation are views; a Constant is stored with the parameters.
 IN_PLACE |= {"Add", "Concatenate", "Constant", "Split", "Slice", "Reshape", "Permute"}
 IN_PLACE |= {"PReLU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Softplus", "Softsign", "Hardtanh",
-             "Hardsigmoid", "Hardswish", "LogSoftmax"}
+             "Hardsigmoid", "Hardswish", "LogSoftmax", "Unflatten"}
 
 
 def kind(layer) -> str:

@@ -10,10 +10,12 @@ threshold as a Where).
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 from cnnkit.interop.onnx import DEFAULT_OPSET, EMITTERS, _batch_norm, _key
+from cnnkit.reference.upsample import per_axis, sampling_plan
 
 
 def _opset(g):
@@ -146,3 +148,92 @@ def _layer_norm(g, layer, prefix, x, shape):
 
 EMITTERS.update({"GroupNorm": _group_norm, "LayerNorm": _layer_norm, "InstanceNorm1d": _instance_norm,
                  "InstanceNorm2d": _instance_norm, "InstanceNorm3d": _instance_norm})
+
+
+# -- upsampling and rearranging ----------------------------------------------------------------------------
+
+def _integer_ratios(layer, spatial, out):
+    """True when every axis grows by a whole factor k that is also the coordinates' scale: then ONNX's
+    Resize computes PyTorch's coordinates from a scale that float32 holds exactly."""
+    if any(m % n for n, m in zip(spatial, out, strict=True)):
+        return False
+    if layer.scale_factor is None or layer.recompute_scale_factor:
+        return True
+    factors = per_axis(layer.scale_factor, len(spatial), "scale_factor", numbers.Real, repr(layer))
+    return all(float(f) == m // n for f, n, m in zip(factors, spatial, out, strict=True))
+
+
+def _resample_by_gathers(g, layer, prefix, x, shape):
+    """Per axis, Gathers of the positions cnnkit (and PyTorch) read, weighted and summed for linear: the
+    exact resampling at the export's fixed size, whatever the sizes, factors and rounding."""
+    plan = sampling_plan(shape[2:], layer.size, layer.scale_factor, layer.mode, layer.align_corners,
+                         layer.recompute_scale_factor)
+    y = x
+    for axis, taps in enumerate(plan):
+        view = [-1] + [1] * (len(shape) - 3 - axis)  # the weights along this axis, broadcast over the rest
+        parts = []
+        for k, (index, weight) in enumerate(taps):
+            name = _key(prefix, f"axis{axis}_tap{k}")
+            part = g.node("Gather", [y, g.constant(index, name + "_index", np.int64)], name, axis=2 + axis)
+            if weight is not None:
+                part = g.node("Mul", [part, g.constant(weight.reshape(view), name + "_weight")], name + "_w")
+            parts.append(part)
+        y = parts[0] if len(parts) == 1 else g.node("Add", parts, _key(prefix, f"axis{axis}"))
+    return y if y != x else g.node("Identity", [x], prefix or "upsample")
+
+
+def _upsample(g, layer, prefix, x, shape):
+    spatial, out = shape[2:], layer.output_shape(shape)[2:]
+    if not _integer_ratios(layer, spatial, out):
+        return _resample_by_gathers(g, layer, prefix, x, shape)
+    factors = [m / n for n, m in zip(spatial, out, strict=True)]
+    scales = g.constant([1.0, 1.0, *factors], _key(prefix, "scales"))
+    if layer.mode.startswith("nearest"):
+        exact = layer.mode == "nearest-exact"
+        attrs = dict(mode="nearest", coordinate_transformation_mode="half_pixel" if exact else "asymmetric",
+                     nearest_mode="round_prefer_ceil" if exact else "floor")
+    else:  # half_pixel is PyTorch's rule for align_corners=False at every output size
+        attrs = dict(mode="linear", coordinate_transformation_mode="align_corners" if layer.align_corners
+                     else "half_pixel")
+    return g.node("Resize", [x, "", scales], prefix or "upsample", **attrs)
+
+
+def _pixel_shuffle(g, layer, prefix, x, shape):
+    r = layer.upscale_factor
+    *lead, C, H, W = shape
+    if len(shape) == 4:
+        return g.node("DepthToSpace", [x], prefix or "pixel_shuffle", blocksize=r, mode="CRD")
+    k = len(lead)
+    blocks = g.reshape(x, [0, *lead[1:], C // (r * r), r, r, H, W], _key(prefix, "blocks"))
+    moved = g.node("Transpose", [blocks], _key(prefix, "transpose"),
+                   perm=[*range(k), k, k + 3, k + 1, k + 4, k + 2])
+    return g.reshape(moved, [0, *lead[1:], C // (r * r), H * r, W * r], prefix or "pixel_shuffle")
+
+
+def _pixel_unshuffle(g, layer, prefix, x, shape):
+    r = layer.downscale_factor
+    *lead, C, H, W = shape
+    k = len(lead)
+    blocks = g.reshape(x, [0, *lead[1:], C, H // r, r, W // r, r], _key(prefix, "blocks"))
+    moved = g.node("Transpose", [blocks], _key(prefix, "transpose"),
+                   perm=[*range(k), k, k + 2, k + 4, k + 1, k + 3])
+    return g.reshape(moved, [0, *lead[1:], C * r * r, H // r, W // r], prefix or "pixel_unshuffle")
+
+
+def _channel_shuffle(g, layer, prefix, x, shape):
+    N, C, *S = shape
+    grid = g.reshape(x, [0, layer.groups, C // layer.groups, *S], _key(prefix, "grid"))
+    swapped = g.node("Transpose", [grid], _key(prefix, "transpose"), perm=[0, 2, 1, *range(3, len(S) + 3)])
+    return g.reshape(swapped, [0, C, *S], prefix or "channel_shuffle")
+
+
+def _unflatten(g, layer, prefix, x, shape):
+    if layer.dim % len(shape) == 0:
+        raise TypeError(f"export: {prefix} ({layer!r}) splits the batch axis, which ONNX export keeps "
+                        f"dynamic.")
+    return g.reshape(x, [0, *layer.output_shape(shape)[1:]], prefix or "unflatten")
+
+
+EMITTERS.update({"Upsample": _upsample, "UpsamplingNearest2d": _upsample, "UpsamplingBilinear2d": _upsample,
+                 "PixelShuffle": _pixel_shuffle, "PixelUnshuffle": _pixel_unshuffle,
+                 "ChannelShuffle": _channel_shuffle, "Unflatten": _unflatten})

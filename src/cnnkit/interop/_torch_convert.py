@@ -297,8 +297,6 @@ def convert_from_torch(module, path: str = "", problems: list | None = None):
         return L.Identity()
 
 
-# Adaptive pooling, padding layers and unpooling add their entries to TO_TORCH and FROM_TORCH.
-from cnnkit.interop import _torch_pooling  # noqa: E402, F401
-
-# The activations, norms, upsampling and rearranging layers of issue 14 item 5.
-from cnnkit.interop import _torch_modern  # noqa: E402, F401
+# Adaptive pooling, padding layers and unpooling (_torch_pooling), and the activations, norms, upsampling
+# and rearranging layers of issue 14 item 5 (_torch_modern) add their entries to TO_TORCH and FROM_TORCH.
+from cnnkit.interop import _torch_modern, _torch_pooling  # noqa: E402, F401

@@ -53,3 +53,22 @@ for _nd in (1, 2, 3):
         lambda m, nd=_nd: getattr(nn, f"InstanceNorm{nd}d")(*_args(m, *_INSTANCE))
     FROM_TORCH[getattr(nn, f"InstanceNorm{_nd}d")] = \
         lambda m, nd=_nd: getattr(L, f"InstanceNorm{nd}d")(*(getattr(m, n) for n in _INSTANCE))
+
+
+# -- upsampling and rearranging ----------------------------------------------------------------------------
+
+TO_TORCH["Upsample"] = lambda m: nn.Upsample(*_args(m, "size", "scale_factor", "mode", "align_corners",
+                                                     "recompute_scale_factor"))
+FROM_TORCH[nn.Upsample] = lambda m: L.Upsample(m.size, m.scale_factor, m.mode, m.align_corners,
+                                               m.recompute_scale_factor)
+for _name in ("UpsamplingNearest2d", "UpsamplingBilinear2d"):
+    TO_TORCH[_name] = lambda m, name=_name: getattr(nn, name)(*_args(m, "size", "scale_factor"))
+    FROM_TORCH[getattr(nn, _name)] = lambda m, name=_name: getattr(L, name)(m.size, m.scale_factor)
+TO_TORCH["PixelShuffle"] = lambda m: nn.PixelShuffle(m.upscale_factor)
+FROM_TORCH[nn.PixelShuffle] = lambda m: L.PixelShuffle(m.upscale_factor)
+TO_TORCH["PixelUnshuffle"] = lambda m: nn.PixelUnshuffle(m.downscale_factor)
+FROM_TORCH[nn.PixelUnshuffle] = lambda m: L.PixelUnshuffle(m.downscale_factor)
+TO_TORCH["ChannelShuffle"] = lambda m: nn.ChannelShuffle(m.groups)
+FROM_TORCH[nn.ChannelShuffle] = lambda m: L.ChannelShuffle(m.groups)
+TO_TORCH["Unflatten"] = lambda m: nn.Unflatten(m.dim, m.unflattened_size)
+FROM_TORCH[nn.Unflatten] = lambda m: L.Unflatten(m.dim, tuple(m.unflattened_size))

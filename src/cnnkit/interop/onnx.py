@@ -389,8 +389,6 @@ def run(path, x: np.ndarray) -> np.ndarray:
 # A Graph and its merge nodes (and the layers of imported models) add their emitters to EMITTERS.
 import cnnkit.interop._onnx_graph  # noqa: E402, F401
 
-# Adaptive pooling and the padding layers add their emitters to EMITTERS.
-from cnnkit.interop import _onnx_pooling  # noqa: E402, F401
-
-# The activations, norms, upsampling and rearranging layers of issue 14 item 5 add their emitters.
-from cnnkit.interop import _onnx_modern  # noqa: E402, F401
+# Adaptive pooling and the padding layers (_onnx_pooling), and the activations, norms, upsampling and
+# rearranging layers of issue 14 item 5 (_onnx_modern) add their emitters to EMITTERS.
+from cnnkit.interop import _onnx_modern, _onnx_pooling  # noqa: E402, F401

@@ -121,3 +121,8 @@ __all__ += [
     "AvgPool1d", "AvgPool3d", "BatchNorm3d", "ConvTranspose1d", "ConvTranspose3d", "LPPool1d", "LPPool3d",
     "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
 ]
+from cnnkit.layers.rearrange import ChannelShuffle, PixelShuffle, PixelUnshuffle, Unflatten  # noqa: E402
+from cnnkit.layers.upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
+
+__all__ += ["ChannelShuffle", "PixelShuffle", "PixelUnshuffle", "Unflatten", "Upsample",
+            "UpsamplingBilinear2d", "UpsamplingNearest2d"]

@@ -190,3 +190,18 @@ from cnnkit.reference.example_norm import (  # noqa: E402 -- normalization withi
 
 __all__ += ["group_norm", "group_norm_backward", "instance_norm", "instance_norm_backward", "layer_norm",
             "layer_norm_backward"]
+from cnnkit.reference.rearrange import (  # noqa: E402 -- ops that move values without computing
+    channel_shuffle,
+    channel_shuffle_backward,
+    pixel_shuffle,
+    pixel_shuffle_backward,
+    pixel_unshuffle,
+    pixel_unshuffle_backward,
+    unflatten,
+    unflatten_backward,
+)
+from cnnkit.reference.upsample import interpolate, interpolate_backward  # noqa: E402 -- resampling
+
+__all__ += ["channel_shuffle", "channel_shuffle_backward", "interpolate", "interpolate_backward",
+            "pixel_shuffle", "pixel_shuffle_backward", "pixel_unshuffle", "pixel_unshuffle_backward",
+            "unflatten", "unflatten_backward"]
