@@ -24,6 +24,7 @@ from cnnkit.data.preprocessing import loader_preprocessing
 from cnnkit.fast import measure
 from cnnkit.fast.dispatch import no_grad
 from cnnkit.io import load_checkpoint, save, set_model_rng_states
+from cnnkit.losses import SoftmaxCrossEntropy
 from cnnkit.optim.clip import clip_grad_norm
 from cnnkit.train.callbacks import Callback, EarlyStopping
 from cnnkit.train.history import History
@@ -250,12 +251,14 @@ class _Counts:
 def evaluate(model, loader, loss=None) -> dict:
     """Loss, accuracy, top-5 accuracy (with 5+ classes) and the confusion matrix over a whole loader.
 
+    ``loss``: the loss to average (default: softmax cross-entropy, the loss of every classifier here).
+
     The model runs in eval mode (dropout off, batch norm on running statistics) under ``cnnkit.no_grad()``
     (no layer keeps a cache) and is put back in the mode it was in. ``confusion[i, j]`` counts examples of
     true class i predicted as class j.
 
     Returns:
-        ``{"loss": float or None, "accuracy": float, "top5": float (K >= 5), "confusion": (K, K) int64,
+        ``{"loss": float, "accuracy": float, "top5": float (K >= 5), "confusion": (K, K) int64,
         "n": examples}``.
 
     >>> import numpy as np
@@ -263,9 +266,10 @@ def evaluate(model, loader, loss=None) -> dict:
     >>> net = Sequential(Conv2d(1, 3, 2, rng=np.random.default_rng(0)), Flatten())
     >>> x, y = np.ones((4, 1, 2, 2), np.float32), np.array([0, 1, 2, 0])
     >>> result = evaluate(net, [(x, y)])
-    >>> result["n"], result["confusion"].shape, result["loss"]
-    (4, (3, 3), None)
+    >>> result["n"], result["confusion"].shape, round(result["loss"], 4)
+    (4, (3, 3), 1.4359)
     """
+    loss = SoftmaxCrossEntropy() if loss is None else loss
     was_training = [layer.training for layer in model.layers()]
     model.eval()
     counts = _Counts()
@@ -274,13 +278,13 @@ def evaluate(model, loader, loss=None) -> dict:
             with no_grad():  # no backward follows: no layer keeps its input
                 scores = model.forward(x)
             flat = scores.reshape(len(scores), -1)
-            counts.add(flat, y, loss.forward(flat, y) if loss is not None else None)
+            counts.add(flat, y, loss.forward(flat, y))
     finally:
         for layer, mode in zip(model.layers(), was_training, strict=True):
             layer.training = mode
     if counts.n == 0:
         raise ValueError("evaluate: the loader yielded no batches.")
-    return {**counts.metrics(with_loss=loss is not None), "confusion": counts.confusion, "n": counts.n}
+    return {**counts.metrics(), "confusion": counts.confusion, "n": counts.n}
 
 
 def summary_line(record: dict, epochs: int, images: int) -> str:
