@@ -75,3 +75,34 @@ def test_numeric_gradients():
                      ("unflatten", (1, (2, 2)))]:
         assert_gradients(lambda x, op=op, args=args: getattr(R, op)(x, *args), getattr(R, f"{op}_backward"),
                          dict(x=x))
+
+
+def _flatten_cases():
+    try:
+        from opinfo_samples import samples
+
+        return [(x.detach().numpy(), kwargs) for x, _, kwargs in samples("flatten")]
+    except pytest.skip.Exception:
+        return [None]
+
+
+@pytest.mark.parametrize("case", _flatten_cases(),
+                         ids=lambda c: "none" if c is None else f"{c[0].shape}-{c[1]}")
+def test_flatten_matches_pytorch_on_its_opinfo_samples(case):
+    """Flatten(start_dim, end_dim), Unflatten's inverse (its kernel is cnnkit.reference.linear.flatten)."""
+    if case is None:
+        pytest.skip("needs torch and expecttest for PyTorch's OpInfo samples")
+    torch = pytest.importorskip("torch")
+    import cnnkit.reference as reference
+
+    x, kwargs = case
+    kwargs = {"start_dim": 0, "end_dim": -1, **kwargs}  # torch.flatten's defaults
+    if x.ndim == 0:
+        pytest.skip("a 0-d tensor: torch.flatten makes it (1,); cnnkit's Flatten takes arrays with axes")
+    y, cache = reference.flatten(x, kwargs["start_dim"], kwargs["end_dim"])
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.flatten(tx, **kwargs)
+    dy = np.random.default_rng(0).standard_normal(y.shape)
+    ty.backward(torch.tensor(dy))
+    assert_all_same((y, reference.flatten_backward(dy, cache)), (ty.detach().numpy(), tx.grad.numpy()),
+                    ("y", "dx"), tol=0)
