@@ -159,3 +159,12 @@ def test_errors_point_at_the_offending_token(spec, error, message, column, width
     spec_line, caret_line = text.splitlines()[-2:]
     assert spec_line == f"  {spec}"
     assert caret_line == "  " + " " * column + "^" * width
+
+
+def test_the_activations_after_alexnet_are_tokens():
+    net = build("INPUT -> CONV -> GELU -> CONV -> PRELU -> POOL -> FC -> SILU -> FC -> HARDSWISH -> MISH -> "
+                "SELU -> FC", (3, 8, 8), 10)
+    kinds = [type(layer).__name__ for layer in net]
+    assert kinds == ["Conv2d", "GELU", "Conv2d", "PReLU", "MaxPool2d", "Flatten", "Linear", "SiLU", "Linear",
+                     "Hardswish", "Mish", "SELU", "Linear"]
+    assert net.output_shape((2, 3, 8, 8)) == (2, 10)

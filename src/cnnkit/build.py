@@ -15,7 +15,7 @@ Layers, with optional VGG-paper-style hyperparameters:
                        size, as torchvision's AlexNet and VGG heads; ADAPTIVEMAXPOOL takes the max
     FC, FC-512         fully connected (a Flatten is put in front of the first one); the last FC defaults to
                        ``num_classes`` outputs, the others to ``hidden``
-    RELU, RELU6, LEAKYRELU, ELU, TANH, SIGMOID      activations
+    RELU, RELU6, LEAKYRELU, ELU, TANH, SIGMOID      activations; also PRELU, SELU, GELU, SILU, MISH, HARDSWISH
     DROPOUT, DROPOUT-0.3                  dropout (default p=0.5)
     BN                 batch norm (2-d after convs, 1-d after FC layers)
 
@@ -50,6 +50,7 @@ from cnnkit.layers import (
     Sigmoid,
     Tanh,
 )
+from cnnkit.layers.activation_more import GELU, SELU, Hardswish, Mish, PReLU, SiLU
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
@@ -64,7 +65,8 @@ _LAYER = re.compile(r"(?P<kind>[A-Z_]+?)(?P<size>[0-9]+)?(?:-(?P<arg>[0-9]+(?:\.
                     r"(?:/(?P<stride>[0-9]+))?")
 
 ACTIVATIONS = {"RELU": ReLU, "RELU6": ReLU6, "LEAKYRELU": LeakyReLU, "ELU": ELU, "TANH": Tanh,
-               "SIGMOID": Sigmoid}
+               "SIGMOID": Sigmoid, "PRELU": PReLU, "SELU": SELU, "GELU": GELU, "SILU": SiLU, "MISH": Mish,
+               "HARDSWISH": Hardswish}
 KINDS = ("INPUT", "CONV", "POOL", "MAXPOOL", "AVGPOOL", "ADAPTIVEPOOL", "ADAPTIVEMAXPOOL", "FC", "DROPOUT",
          "BN", *ACTIVATIONS)
 
