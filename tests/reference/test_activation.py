@@ -114,3 +114,30 @@ def test_parity_with_pytorch(name, args):
     fn = _torch_ops()[name]
     ty, (tdx,) = torch_grads(lambda t: fn(t, *args), (x,), dy)
     assert_all_same(_run(R, name, args, x, dy), (ty, tdx), ("y", "dx"), tol=1e-14)
+
+
+def _softmax_cases():
+    try:
+        from opinfo_samples import samples
+
+        return [(name, x.detach().numpy(), args[0]) for name in ("softmax", "log_softmax")
+                for x, args, _ in samples(name)]
+    except pytest.skip.Exception:
+        return [None]
+
+
+@pytest.mark.parametrize("case", _softmax_cases(),
+                         ids=lambda c: "none" if c is None else f"{c[0]}-{c[1].shape}-dim{c[2]}")
+def test_softmax_and_log_softmax_match_pytorch_on_its_opinfo_samples(case):
+    """softmax(x, dim) and log_softmax(x, dim), forward and dx, float64."""
+    if case is None:
+        pytest.skip("needs torch and expecttest for PyTorch's OpInfo samples")
+    name, x, dim = case
+    if x.ndim == 0 or x.size == 0:
+        pytest.skip("a 0-d or empty tensor: NumPy has no maximum to subtract there")
+    import torch
+
+    dy = np.random.default_rng(0).standard_normal(x.shape)
+    y, cache = getattr(R, name)(x, dim)
+    ty, (tdx,) = torch_grads(lambda t: getattr(torch.nn.functional, name)(t, dim), (x,), dy)
+    assert_all_same((y, getattr(R, f"{name}_backward")(dy, cache)), (ty, tdx), ("y", "dx"), tol=1e-14)
