@@ -148,7 +148,8 @@ def batch_slices(items: int, step: int | None = None, *, count: int | None = Non
         raise ValueError(f"batch_slices: give step or count, not both or neither; received step={step!r}, "
                          f"count={count!r}.")
     if count is not None:
-        bounds = [round(i * items / min(count, items)) for i in range(min(count, items) + 1)] if items else [0]
+        parts = min(count, items)
+        bounds = [round(i * items / parts) for i in range(parts + 1)] if items else [0]
         return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
     step = max(1, int(step))
     return [slice(start, min(start + step, items)) for start in range(0, items, step)]
@@ -167,7 +168,8 @@ def batch_chunks(items: int, bytes_per_item: int, chunk_bytes: int | None = None
     >>> batch_chunks(10, 1 << 20)
     [slice(0, 2, None), slice(2, 4, None), slice(4, 6, None), slice(6, 8, None), slice(8, 10, None)]
     """
-    return batch_slices(items, (CHUNK_BYTES if chunk_bytes is None else chunk_bytes) // max(1, bytes_per_item))
+    budget = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    return batch_slices(items, budget // max(1, bytes_per_item))
 
 
 def over_parts(work, parts: int, *, threaded: bool = True) -> list:
