@@ -205,3 +205,15 @@ from cnnkit.reference.upsample import interpolate, interpolate_backward  # noqa:
 __all__ += ["channel_shuffle", "channel_shuffle_backward", "interpolate", "interpolate_backward",
             "pixel_shuffle", "pixel_shuffle_backward", "pixel_unshuffle", "pixel_unshuffle_backward",
             "unflatten", "unflatten_backward"]
+
+from cnnkit.reference.adaptive import (  # noqa: E402 -- pooling to a fixed output size
+    adaptive_avg_pool,
+    adaptive_avg_pool_backward,
+    adaptive_max_pool,
+    adaptive_max_pool_backward,
+)
+from cnnkit.reference.padding import padnd, padnd_backward  # noqa: E402 -- constant/reflect/replicate/circular
+from cnnkit.reference.unpool import max_unpool, max_unpool_backward  # noqa: E402 -- max pooling's switches, back
+
+__all__ += ["adaptive_avg_pool", "adaptive_avg_pool_backward", "adaptive_max_pool",
+            "adaptive_max_pool_backward", "max_unpool", "max_unpool_backward", "padnd", "padnd_backward"]
