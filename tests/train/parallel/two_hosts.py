@@ -45,15 +45,17 @@ ENV = {"UCX_TLS": "tcp", "UCX_NET_DEVICES": INTERFACE}  # ranks on different hos
 LAUNCHER = r"""#!/bin/sh
 # ssh stand-in for hydra (mpiexec -launcher ssh -launcher-exec THIS): "THIS [-x] HOST COMMAND..." runs
 # COMMAND on HOST, that is: in HOST's network namespace, under HOST's name, parsed by a shell as ssh does.
+# A host it cannot reach fails after a second, as ssh does after its lookup or connect: failing at once
+# raced hydra, which then sometimes tore the job down before it had forwarded the message.
 while [ "${1#-}" != "$1" ]; do shift; done
 host=$1
 shift
 case $host in
 %(hosts)s
   %(nobody)s)
-    echo "ssh: connect to host $host port 22: No route to host" >&2; exit 255;;
+    echo "ssh: connect to host $host port 22: No route to host" >&2; sleep 1; exit 255;;
   *)
-    echo "ssh: Could not resolve hostname $host: Name or service not known" >&2; exit 255;;
+    echo "ssh: Could not resolve hostname $host: Name or service not known" >&2; sleep 1; exit 255;;
 esac
 exec ip netns exec "$namespace" unshare --uts sh -c 'hostname "$0" && exec sh -c "$1"' "$host" "$*"
 """
