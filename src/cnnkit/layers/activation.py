@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from cnnkit.errors import ShapeError
+from cnnkit.fast.dispatch import ALGORITHMS, check_algorithm
 from cnnkit.functional import activation as F
 from cnnkit.layers.base import Layer
 
@@ -23,6 +24,11 @@ def check_float_array(layer: Layer, x):
 
 class _Elementwise(Layer):
     """An activation applied to every element: one kernel pair, no parameters, shape unchanged."""
+
+    algorithm = "auto"  # for activations with two kernels: "auto" (the fast one), "reference" or "fast"
+
+    def _set_algorithm(self, algorithm):
+        self.algorithm = check_algorithm(algorithm, ALGORITHMS, name=type(self).__name__)
 
     def _kernel(self, x):
         raise NotImplementedError
@@ -59,8 +65,11 @@ class ReLU(_Elementwise):
     [[0.0, 2.0]]
     """
 
+    def __init__(self, *, algorithm="auto"):
+        self._set_algorithm(algorithm)
+
     def _kernel(self, x):
-        return F.relu(x)
+        return F.relu(x, algorithm=self.algorithm)
 
     def _kernel_backward(self, dy, cache):
         return F.relu_backward(dy, cache)
@@ -79,8 +88,11 @@ class ReLU6(_Elementwise):
     [0.0, 3.0, 6.0]
     """
 
+    def __init__(self, *, algorithm="auto"):
+        self._set_algorithm(algorithm)
+
     def _kernel(self, x):
-        return F.relu6(x)
+        return F.relu6(x, algorithm=self.algorithm)
 
     def _kernel_backward(self, dy, cache):
         return F.relu6_backward(dy, cache)
@@ -111,11 +123,12 @@ class LeakyReLU(_Elementwise):
     [-0.2, 3.0]
     """
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, *, algorithm="auto"):
         self.negative_slope = finite_real(negative_slope, "negative_slope", "LeakyReLU")
+        self._set_algorithm(algorithm)
 
     def _kernel(self, x):
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, algorithm=self.algorithm)
 
     def _kernel_backward(self, dy, cache):
         return F.leaky_relu_backward(dy, cache)
@@ -135,11 +148,12 @@ class ELU(_Elementwise):
     (4, 10)
     """
 
-    def __init__(self, alpha=1.0):
+    def __init__(self, alpha=1.0, *, algorithm="auto"):
         self.alpha = finite_real(alpha, "alpha", "ELU")
+        self._set_algorithm(algorithm)
 
     def _kernel(self, x):
-        return F.elu(x, self.alpha)
+        return F.elu(x, self.alpha, algorithm=self.algorithm)
 
     def _kernel_backward(self, dy, cache):
         return F.elu_backward(dy, cache)
@@ -158,8 +172,11 @@ class Sigmoid(_Elementwise):
     [0.5]
     """
 
+    def __init__(self, *, algorithm="auto"):
+        self._set_algorithm(algorithm)
+
     def _kernel(self, x):
-        return F.sigmoid(x)
+        return F.sigmoid(x, algorithm=self.algorithm)
 
     def _kernel_backward(self, dy, cache):
         return F.sigmoid_backward(dy, cache)
@@ -178,8 +195,11 @@ class Tanh(_Elementwise):
     [0.0]
     """
 
+    def __init__(self, *, algorithm="auto"):
+        self._set_algorithm(algorithm)
+
     def _kernel(self, x):
-        return F.tanh(x)
+        return F.tanh(x, algorithm=self.algorithm)
 
     def _kernel_backward(self, dy, cache):
         return F.tanh_backward(dy, cache)
@@ -202,10 +222,11 @@ class Softmax(_Elementwise):
     [[0.25, 0.25, 0.25, 0.25]]
     """
 
-    def __init__(self, dim=1):
+    def __init__(self, dim=1, *, algorithm="auto"):
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
             raise TypeError(f"Softmax: Received dim={dim!r}; expected an int.")
         self.dim = int(dim)
+        self._set_algorithm(algorithm)
 
     def _axis(self, shape):
         if not -len(shape) <= self.dim < len(shape):
@@ -214,7 +235,7 @@ class Softmax(_Elementwise):
         return self.dim % len(shape)
 
     def _kernel(self, x):
-        return F.softmax(x, self._axis(x.shape))
+        return F.softmax(x, self._axis(x.shape), algorithm=self.algorithm)
 
     def _kernel_backward(self, dy, cache):
         return F.softmax_backward(dy, cache)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.errors import ShapeError
-from cnnkit.fast.dispatch import enable_grad
+from cnnkit.fast.dispatch import ALGORITHMS, check_algorithm, enable_grad
 from cnnkit.functional.norm import (
     batch_norm,
     batch_norm_backward,
@@ -21,9 +21,12 @@ class _BatchNorm(Layer):
     buffer_names = ("running_mean", "running_var", "num_batches_tracked")
     mixes_examples = True  # training normalizes with the statistics of the whole batch
     layouts: dict[int, str] = {}
+    algorithm = "auto"  # the kernel: "auto" (the fast one), "reference" (the textbook's) or "fast"
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, *,
+                 algorithm="auto"):
         owner = type(self).__name__
+        self.algorithm = check_algorithm(algorithm, ALGORITHMS, name=owner)
         self.num_features = positive_int(num_features, "num_features", owner)
         self.eps = finite_real(eps, "eps", owner)
         if self.eps <= 0:
@@ -53,6 +56,8 @@ class _BatchNorm(Layer):
             text += ", affine=False"
         if not self.track_running_stats:
             text += ", track_running_stats=False"
+        if self.algorithm != "auto":
+            text += f", algorithm={self.algorithm!r}"
         return text
 
     def output_shape(self, input_shape):
@@ -74,9 +79,10 @@ class _BatchNorm(Layer):
         bias = None if self.bias is None else self.bias.data
         if use_batch:
             with enable_grad():  # the batch statistics come in the cache (kept by no layer under no_grad)
-                y, cache = batch_norm(x, weight, bias, eps=self.eps)
+                y, cache = batch_norm(x, weight, bias, eps=self.eps, algorithm=self.algorithm)
         else:
-            y, cache = batch_norm(x, weight, bias, self.running_mean, self.running_var, self.eps)
+            y, cache = batch_norm(x, weight, bias, self.running_mean, self.running_var, self.eps,
+                                  algorithm=self.algorithm)
         if self.training and self.track_running_stats:
             stats = cache.data  # the kernel's own cache: the batch statistics
             self._update_running_stats(stats["batch_mean"], stats["batch_var"], x.size // x.shape[1])

@@ -16,6 +16,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnnkit.errors import ShapeError
+from cnnkit.fast.dispatch import ALGORITHMS, check_algorithm
 from cnnkit.functional import pool as P
 from cnnkit.functional import unpool as U
 from cnnkit.geometry import as_tuple, check_fit, conv_geometry, padding_pairs
@@ -35,14 +36,16 @@ class _Pool(Layer):
     """A sliding window over (N, C, *S) that keeps the channel count."""
 
     ndim, layout = 2, "(N, C, H, W)"
+    algorithm = "auto"  # the kernel: "auto" (the fast one), "reference" (the textbook's) or "fast"
 
     @property
     def batched_ndim(self):  # (N, C, *S); one example (C, *S) runs as a batch of one (see Layer)
         return self.ndim + 2
     takes_padding = True  # False: no padding argument (LPPool2d, Blur2d)
 
-    def _set_window(self, kernel_size, stride=None, padding=0, dilation=1, fit="error"):
+    def _set_window(self, kernel_size, stride=None, padding=0, dilation=1, fit="error", algorithm="auto"):
         owner, nd = type(self).__name__, self.ndim
+        self.algorithm = check_algorithm(algorithm, ALGORITHMS, name=owner)
         try:
             self.kernel_size = as_tuple(kernel_size, nd, "kernel_size")
             self.stride = self.kernel_size if stride is None else as_tuple(stride, nd, "stride")
@@ -107,8 +110,9 @@ class MaxPool2d(_Pool):
     ((1, 64, 112, 112), (1, 96, 27, 27))
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, *, fit="error"):
-        self._set_window(kernel_size, stride, padding, dilation, fit)
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, *, fit="error",
+                 algorithm="auto"):
+        self._set_window(kernel_size, stride, padding, dilation, fit, algorithm)
         if not isinstance(return_indices, bool):
             raise TypeError(f"{type(self).__name__}: Received return_indices={return_indices!r}; expected a "
                             f"bool.")
@@ -117,7 +121,7 @@ class MaxPool2d(_Pool):
     def forward(self, x):
         self.check_input(x, self.ndim + 2, layout=self.layout)
         y, cache = P.max_poolnd(x, self.kernel_size, self.stride, self.padding, self.dilation, self.fit,
-                                name=repr(self))
+                                name=repr(self), algorithm=self.algorithm)
         self._cache = cache
         if not self.return_indices:
             return y
@@ -201,9 +205,9 @@ class AvgPool2d(_Pool):
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, *, count_include_pad=True, divisor_override=None,
-                 fit="error"):
+                 fit="error", algorithm="auto"):
         owner = type(self).__name__
-        self._set_window(kernel_size, stride, padding, 1, fit)
+        self._set_window(kernel_size, stride, padding, 1, fit, algorithm)
         if not isinstance(count_include_pad, bool):
             raise TypeError(f"{owner}: Received count_include_pad={count_include_pad!r}; expected a bool.")
         self.count_include_pad = count_include_pad
@@ -214,7 +218,7 @@ class AvgPool2d(_Pool):
     def forward(self, x):
         self.check_input(x, self.ndim + 2, layout=self.layout)
         y, cache = P.avg_poolnd(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
-                                self.fit, name=repr(self))
+                                self.fit, name=repr(self), algorithm=self.algorithm)
         rescale = None
         if self.divisor_override is not None:
             # the kernel divided each window's sum by its divisor; divide by the override instead
@@ -291,7 +295,7 @@ class LPPool2d(_Pool):
 
     takes_padding = False
 
-    def __init__(self, norm_type, kernel_size, stride=None, *, fit="error"):
+    def __init__(self, norm_type, kernel_size, stride=None, *, fit="error", algorithm="auto"):
         if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
             raise TypeError(f"LPPool2d: Received norm_type={norm_type!r}; expected a real number >= 1.")
         if not (math.isfinite(norm_type) and norm_type >= 1):
@@ -300,12 +304,12 @@ class LPPool2d(_Pool):
                              f"(below 1 the window's 'norm' is not a norm and its gradient at 0 is "
                              f"infinite).{hint}")
         self.norm_type = float(norm_type)
-        self._set_window(kernel_size, stride, 0, 1, fit)
+        self._set_window(kernel_size, stride, 0, 1, fit, algorithm)
 
     def forward(self, x):
         self.check_input(x, self.ndim + 2, layout=self.layout)
         y, self._cache = P.lp_poolnd(x, self.norm_type, self.kernel_size, self.stride, self.fit,
-                                     name=repr(self))
+                                     name=repr(self), algorithm=self.algorithm)
         return y
 
     def backward(self, dy):
@@ -462,6 +466,10 @@ class _GlobalPool(Layer):
     """One window as large as the input: (N, C, H, W) -> (N, C, 1, 1), whatever H and W are."""
 
     batched_ndim = 4  # one example (C, H, W) runs as a batch of one (see Layer)
+    algorithm = "auto"
+
+    def __init__(self, *, algorithm="auto"):
+        self.algorithm = check_algorithm(algorithm, ALGORITHMS, name=type(self).__name__)
 
     def output_shape(self, input_shape):
         if len(input_shape) != 4:
@@ -471,7 +479,7 @@ class _GlobalPool(Layer):
 
     def forward(self, x):
         self.check_input(x, 4, layout="(N, C, H, W)")
-        y, self._cache = self._kernel(x)
+        y, self._cache = self._kernel(x, algorithm=self.algorithm)
         return y
 
     def backward(self, dy):
@@ -545,11 +553,11 @@ class Blur2d(_Pool):
 
     takes_padding = False  # the filter size sets the padding
 
-    def __init__(self, channels, filter_size=3, stride=2, *, fit="error"):
+    def __init__(self, channels, filter_size=3, stride=2, *, fit="error", algorithm="auto"):
         self.channels = positive_int(channels, "channels", "Blur2d")
         self.filter_size = positive_int(filter_size, "filter_size", "Blur2d")
         f = self.filter_size
-        self._set_window(f, stride, (((f - 1) // 2, f // 2),) * self.ndim, 1, fit)
+        self._set_window(f, stride, (((f - 1) // 2, f // 2),) * self.ndim, 1, fit, algorithm)
         self.filter = P.binomial_filter(f, self.ndim)  # not a Parameter: fixed, like a convolution's padding
 
     def output_shape(self, input_shape):
@@ -558,7 +566,8 @@ class Blur2d(_Pool):
 
     def forward(self, x):
         self.check_input(x, self.ndim + 2, self.channels, self.layout)
-        y, self._cache = P.blurnd(x, self.filter, self.stride, self.padding, self.fit, name=repr(self))
+        y, self._cache = P.blurnd(x, self.filter, self.stride, self.padding, self.fit, name=repr(self),
+                                  algorithm=self.algorithm)
         return y
 
     def backward(self, dy):
