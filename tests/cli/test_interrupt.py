@@ -30,6 +30,19 @@ def _group_is_gone(pgid, timeout=20.0):
     return False
 
 
+def _group_size(pgid) -> int:
+    """How many live processes are in process group ``pgid`` (read from /proc)."""
+    count = 0
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            count += fields[0] != "Z" and int(fields[2]) == pgid
+    return count
+
+
 def test_ctrl_c_in_epoch_one_stops_cleanly_and_leaves_a_resumable_run(tmp_path):
     run = tmp_path / "run"
     # The embedded set's 10,000 images take several seconds an epoch: the interrupt lands in epoch 1.
@@ -39,7 +52,10 @@ def test_ctrl_c_in_epoch_one_stops_cleanly_and_leaves_a_resumable_run(tmp_path):
     try:
         header = [train.stdout.readline() for _ in range(2)]
         assert "2 processes (batch slices)" in header[1], header  # the worker processes get the signal too
-        time.sleep(1.5)
+        deadline = time.monotonic() + 60  # the workers started: training is under way, not still spawning
+        while _group_size(train.pid) < 3 and time.monotonic() < deadline and train.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.5)
         os.killpg(train.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         out, err = train.communicate(timeout=120)
     finally:
