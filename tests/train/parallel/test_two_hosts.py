@@ -116,16 +116,23 @@ def test_a_rank_killed_on_the_second_host_stops_the_job_naming_rank_and_host(hos
 
 
 def test_the_link_going_down_stops_the_job_at_its_deadline_and_the_checkpoint_resumes(hosts, tmp_path):
-    run = tmp_path / "run"
-    job = two_hosts.start(hosts.mpiexec(hosts.hostfile(), "-n", 4, *cnnkit_train("--distributed", *LONG,
-                                                                                 "--out", run)), env=ENV)
-    try:
-        wait_for_epoch(run, 1, job)
-        hosts.link("down")
-        began = time.monotonic()
-        _, stderr = job.communicate(timeout=60)
-    finally:
-        two_hosts.stop(job)
+    for attempt in range(2):
+        run = tmp_path / f"run{attempt}"
+        job = two_hosts.start(hosts.mpiexec(hosts.hostfile(), "-n", 4, *cnnkit_train(
+            "--distributed", *LONG, "--out", run)), env=ENV)
+        try:
+            wait_for_epoch(run, 1, job)
+            hosts.link("down")
+            began = time.monotonic()
+            _, stderr = job.communicate(timeout=60)
+        finally:
+            two_hosts.stop(job)
+        if stderr or attempt:  # once in a few runs hydra killed the ranks before forwarding any of their
+            break  # output (seen in CI: exit status set, stderr empty): one more try, then the same checks
+        deadline = time.monotonic() + 60
+        while hosts.pids("node2") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        hosts.link("up")
     assert time.monotonic() - began < 60
     assert job.returncode != 0
     assert f"did not complete within {DEADLINE} s: another rank has failed or the network between the " \
