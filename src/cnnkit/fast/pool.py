@@ -25,7 +25,6 @@ input, ``fit="crop"`` is PyTorch's floor rule and ``fit="pad"`` its ``ceil_mode=
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 
@@ -34,6 +33,7 @@ import numpy as np
 from cnnkit.fast.activation import keep_where
 from cnnkit.fast.im2col import pad, unpad
 from cnnkit.geometry import padding_pairs, pool_geometry, window_slices
+from cnnkit.reference.pool import window_divisor
 from cnnkit.runtime import over_batch, workspace
 
 
@@ -346,8 +346,8 @@ def avg_poolnd(x, kernel_size, stride=None, padding=0, count_include_pad=True, f
     input values inside the window count.
     """
     g = pool_geometry(x.shape, kernel_size, stride, padding, 1, fit, nd=nd, name=name)
-    divisor = _divisor(x.shape[2:], g, padding_pairs(padding, len(g["out"]), g["kernel_size"], g["dilation"]),
-                       count_include_pad, x.dtype)
+    user_pads = padding_pairs(padding, len(g["out"]), g["kernel_size"], g["dilation"])
+    divisor = window_divisor(x.shape[2:], g, user_pads, count_include_pad, x.dtype)
     layout = _Phases(x.shape[2:], g)
 
     def chunk(b, y):
@@ -356,19 +356,6 @@ def avg_poolnd(x, kernel_size, stride=None, padding=0, count_include_pad=True, f
 
     y = _over_chunks((*x.shape[:2], *g["out"]), x.dtype, chunk)
     return y, dict(geometry=g, divisor=divisor, padded_shape=_padded_shape(x.shape, g))
-
-
-def _divisor(spatial, geometry, user_pads, count_include_pad, dtype):
-    """How many values each window averages over, (*S_out), as PyTorch counts them (see avg_poolnd)."""
-    counts = []
-    for n, k, s, m, (lo, hi) in zip(spatial, geometry["kernel_size"], geometry["stride"], geometry["out"],
-                                    user_pads, strict=True):
-        start = np.arange(m) * s - lo
-        stop = np.minimum(start + k, n + hi)
-        if not count_include_pad:
-            start, stop = np.maximum(start, 0), np.minimum(stop, n)
-        counts.append(np.maximum(stop - start, 1))  # >= 1: a window of padding only averages to 0, not NaN
-    return functools.reduce(np.multiply.outer, counts).astype(dtype)
 
 
 def avg_poolnd_backward(dy, cache):

@@ -193,8 +193,8 @@ def _max_pool(g, layer, prefix, x, shape):
 
 
 def _avg_pool(g, layer, prefix, x, shape):
-    from cnnkit.fast.pool import _divisor
     from cnnkit.geometry import pool_geometry
+    from cnnkit.reference.pool import window_divisor
 
     pads = _window_pads(layer, shape[2:], dilation=(1,) * (len(shape) - 2))
     attrs = dict(kernel_shape=list(layer.kernel_size), strides=list(layer.stride))
@@ -204,7 +204,7 @@ def _avg_pool(g, layer, prefix, x, shape):
     # fit="pad" adds far-side zeros that ONNX would count. The sizes are fixed here, so average over every
     # position, then rescale each output by area / divisor, counted exactly as cnnkit (and PyTorch) do.
     geometry = pool_geometry((1, 1, *shape[2:]), layer.kernel_size, layer.stride, layer.padding, 1, layer.fit)
-    divisor = _divisor(shape[2:], geometry, layer.padding, layer.count_include_pad, np.float64)
+    divisor = window_divisor(shape[2:], geometry, layer.padding, layer.count_include_pad, np.float64)
     mean = g.node("AveragePool", [x], _key(prefix, "mean"), pads=_pads(pads), count_include_pad=1, **attrs)
     correction = g.constant(math.prod(layer.kernel_size) / divisor, _key(prefix, "divisor_correction"))
     return g.node("Mul", [mean, correction], prefix or "avg_pool")

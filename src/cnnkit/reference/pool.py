@@ -132,12 +132,12 @@ def avg_poolnd(x, kernel_size, stride=None, padding=0, count_include_pad=True, f
     """
     g = pool_geometry(x.shape, kernel_size, stride, padding, 1, fit, nd=nd, name=name)
     user_pads = padding_pairs(padding, len(g["out"]), g["kernel_size"], g["dilation"])
-    divisor = _divisor(x.shape[2:], g, user_pads, count_include_pad, x.dtype)
+    divisor = window_divisor(x.shape[2:], g, user_pads, count_include_pad, x.dtype)
     y = _windows(x, g).sum(axis=2) / divisor
     return y, dict(geometry=g, divisor=divisor, x_shape=x.shape)
 
 
-def _divisor(spatial, geometry, user_pads, count_include_pad, dtype):
+def window_divisor(spatial, geometry, user_pads, count_include_pad, dtype):
     """How many values each window averages over, (*S_out), as PyTorch counts them (see avg_poolnd).
 
     Per axis the window [start, stop) is clipped to the input plus the user's padding (or to the input
