@@ -2,8 +2,9 @@
 curves, confusion matrices, and a self-contained HTML training report.
 
 Every function returns the array it draws (so it can be tested and reused) and writes a PNG when given
-``save=PATH``. Drawing needs matplotlib, the ``[viz]`` extra (``pip install "cnnkit[viz]"``); it is imported
-only when a picture is asked for, so the arrays work without it.
+``save=PATH``; in Jupyter that array, as a cell's last expression, shows as the same picture. Drawing
+needs matplotlib, the ``[viz]`` extra (``pip install "cnnkit[viz]"``); it is imported only when a picture
+is asked for, so the arrays work without it.
 """
 
 from cnnkit.viz.activations import activations

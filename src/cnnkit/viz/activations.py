@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from cnnkit.viz._draw import GAP_COLOUR, finish, grid_shape, mosaic, new_figure, show_image
+from cnnkit.viz._picture import picture
 from cnnkit.viz._run import as_batch, capture
 
 
@@ -35,12 +38,12 @@ def activations(model, x, layer, *, max_channels=64, save=None, figsize=None, dp
     """
     batch = as_batch(x, model=model)
     out = capture(model, batch, layer)[0]
-    if save is not None:
-        _draw(batch[0], out, layer, max_channels, save, figsize, dpi, title)
-    return out
+    draw = functools.partial(_draw, image=batch[0], layer=layer, max_channels=max_channels, figsize=figsize,
+                             dpi=dpi, title=title)
+    return picture(out, draw, save)
 
 
-def _draw(image, out, layer, max_channels, save, figsize, dpi, title):
+def _draw(out, save, *, image, layer, max_channels, figsize, dpi, title):
     maps = out.reshape(1, 1, -1) if out.ndim == 1 else out.reshape(-1, *out.shape[-2:])
     shown = maps[:max_channels].astype(np.float64)
     rows, columns = grid_shape(len(shown)) if out.ndim > 1 else (1, 1)

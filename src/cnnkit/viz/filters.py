@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from cnnkit.viz._draw import (
@@ -14,6 +16,7 @@ from cnnkit.viz._draw import (
     tile_ticks,
     with_alpha,
 )
+from cnnkit.viz._picture import picture
 
 MODES = ("auto", "rgb", "channels", "mean")
 
@@ -66,16 +69,16 @@ def filters(layer, *, mode="auto", max_filters=64, max_channels=16, save=None, f
         tiles = normalize_tiles(w.mean(axis=1), axes=(1, 2))
     else:
         tiles = normalize_tiles(w[:, :max_channels], axes=(2, 3))
-    if save is not None:
-        _draw(tiles, mode, K, C, save, figsize, dpi, title or f"{_name(layer)} filters {tuple(weight.shape)}")
-    return tiles
+    draw = functools.partial(_draw, mode=mode, K=K, C=C, figsize=figsize, dpi=dpi,
+                             title=title or f"{_name(layer)} filters {tuple(weight.shape)}")
+    return picture(tiles, draw, save)
 
 
 def _name(layer):
     return repr(layer) if hasattr(layer, "weight") else "weight"
 
 
-def _draw(tiles, mode, K, C, save, figsize, dpi, title):
+def _draw(tiles, save, *, mode, K, C, figsize, dpi, title):
     if mode == "channels":
         rows, columns = tiles.shape[:2]
         image = mosaic(tiles.reshape(-1, *tiles.shape[2:]), rows, columns)

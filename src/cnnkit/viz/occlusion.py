@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
 
 from cnnkit.viz._draw import finish, heatmap, new_figure, show_image
+from cnnkit.viz._picture import picture
 from cnnkit.viz._run import as_batch, check_target, probabilities, scores
 
 SCORES = ("probability", "logit")
@@ -82,10 +84,10 @@ def occlusion(model, x, target, patch=8, stride=4, fill="mean", *, score="probab
             drop_sum[r:r + patch, c:c + patch] += base[0, target] - pi
             cover[r:r + patch, c:c + patch] += 1
     heat = drop_sum / cover  # every pixel is covered at least once (patch_starts reaches both edges)
-    if save is not None:
-        _draw(batch[0], heat, target, base[0, target], score, patch, stride, overlay, save, figsize, dpi,
-              title)
-    return heat
+    draw = functools.partial(_draw, image=batch[0], target=target, p=base[0, target], score=score,
+                             patch=patch, stride=stride, overlay=overlay, figsize=figsize, dpi=dpi,
+                             title=title)
+    return picture(heat, draw, save)
 
 
 def _fill_value(image, fill):
@@ -104,7 +106,7 @@ def flat_float(s):
     return np.asarray(s, dtype=np.float64)
 
 
-def _draw(image, heat, target, p, score, patch, stride, overlay, save, figsize, dpi, title):
+def _draw(heat, save, *, image, target, p, score, patch, stride, overlay, figsize, dpi, title):
     fig = new_figure(figsize, dpi)
     fig.set_facecolor("white")
     limit = float(np.abs(heat).max()) or 1.0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
 
 from cnnkit.viz._draw import finish, new_figure
+from cnnkit.viz._picture import picture
 
 
 def history_dict(history) -> dict[str, np.ndarray]:
@@ -72,12 +74,10 @@ def history(history, *, save=None, figsize=None, dpi=100, title=None):
     if not series:
         raise ValueError("history: found no loss, accuracy or learning-rate series; expected names such as "
                          "'loss', 'val_loss', 'accuracy', 'val_accuracy', 'lr'.")
-    if save is not None:
-        _draw_history(series, save, figsize, dpi, title)
-    return series
+    return picture(series, functools.partial(_draw_history, figsize=figsize, dpi=dpi, title=title), save)
 
 
-def _draw_history(series, save, figsize, dpi, title):
+def _draw_history(series, save, *, figsize, dpi, title):
     panels = [p for p in ("loss", "accuracy", "learning rate") if any(_panel_of(k) == p for k in series)]
     fig = new_figure(figsize or (4.2 * len(panels) + 0.4, 3.6), dpi)
     fig.set_facecolor("white")
@@ -141,12 +141,12 @@ def confusion_matrix(y_true=None, y_pred=None, *, counts=None, classes=None, nor
             raise ValueError("confusion_matrix: pass y_true and y_pred, or counts=.")
         counts = confusion_counts(y_true, y_pred, len(classes) if classes is not None else None)
     counts = np.asarray(counts, dtype=np.int64)
-    if save is not None:
-        _draw_confusion(counts, classes, normalize, save, figsize, dpi, title, max_annotated)
-    return counts
+    draw = functools.partial(_draw_confusion, classes=classes, normalize=normalize, figsize=figsize, dpi=dpi,
+                             title=title, max_annotated=max_annotated)
+    return picture(counts, draw, save)
 
 
-def _draw_confusion(counts, classes, normalize, save, figsize, dpi, title, max_annotated):
+def _draw_confusion(counts, save, *, classes, normalize, figsize, dpi, title, max_annotated):
     K = len(counts)
     names = [str(c) for c in (classes if classes is not None else range(K))]
     rows = counts.sum(axis=1, keepdims=True)

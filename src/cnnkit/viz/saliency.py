@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from cnnkit.viz._draw import finish, heatmap, new_figure, show_image
+from cnnkit.viz._picture import picture
 from cnnkit.viz._run import as_batch, check_target, evaluating, flat_scores
 
 REDUCTIONS = ("max", "mean", "none")
@@ -52,13 +55,13 @@ def saliency(model, x, target, *, reduce="max", save=None, figsize=(9.0, 3.4), d
             p.grad[...] = g
     magnitude = np.abs(dx)
     result = magnitude.max(axis=0) if reduce == "max" else magnitude.mean(axis=0) if reduce == "mean" else dx
-    if save is not None:
-        shown = magnitude.max(axis=0) if reduce == "none" else result
-        _draw(batch[0], shown, target, save, figsize, dpi, title)
-    return result
+    draw = functools.partial(_draw, image=batch[0], target=target, figsize=figsize, dpi=dpi, title=title)
+    return picture(result, draw, save)
 
 
-def _draw(image, shown, target, save, figsize, dpi, title):
+def _draw(result, save, *, image, target, figsize, dpi, title):
+    # reduce="none" returns the signed (C, H, W) gradient; its picture is the largest |value| over channels
+    shown = np.abs(result).max(axis=0) if result.ndim == 3 else result
     fig = new_figure(figsize, dpi)
     fig.set_facecolor("white")
     panels = fig.subplots(1, 3)

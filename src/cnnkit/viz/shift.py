@@ -8,12 +8,14 @@ then a blur with stride 2). This module measures it for any model, so the two ca
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
 
 from cnnkit.errors import ShapeError
 from cnnkit.viz._draw import finish, new_figure
+from cnnkit.viz._picture import picture
 from cnnkit.viz._run import scores
 
 
@@ -67,9 +69,8 @@ def shift_consistency(model, images, max_shift=4, *, batch_size=256, save=None, 
                          f"[0, {min(images.shape[2:])}).")
     models = model if isinstance(model, dict) else {"model": model}
     maps = {name: _consistency_map(m, images, max_shift, batch_size) for name, m in models.items()}
-    if save is not None:
-        _draw(maps, max_shift, save, figsize, dpi, title)
-    return maps if isinstance(model, dict) else maps["model"]
+    draw = functools.partial(_draw, S=max_shift, figsize=figsize, dpi=dpi, title=title)
+    return picture(maps if isinstance(model, dict) else maps["model"], draw, save)
 
 
 def consistency(shift_map, within=None):
@@ -100,7 +101,8 @@ def _consistency_map(model, images, S, batch_size):
     return out
 
 
-def _draw(maps, S, save, figsize, dpi, title):
+def _draw(maps, save, *, S, figsize, dpi, title):
+    maps = maps if isinstance(maps, dict) else {"model": maps}
     n = len(maps)
     fig = new_figure(figsize or (3.8 * n + 1.2, 4.3), dpi)
     fig.set_facecolor("white")
