@@ -224,7 +224,7 @@ def test_torch_exported_architecture_matches_outputs_and_every_gradient(name, tm
     theirs = dict(net.named_parameters())
     assert sorted(grads) == sorted(ours(n) for n in theirs)  # every torch parameter is one of ours
     for torch_name, p in theirs.items():
-        # (PReLU's slope (C,) is kept as ONNX broadcasts it, (C, 1, 1))
+        # (the PRelu slope is cnnkit's PReLU weight, (C,), whichever shape the file broadcasts it in)
         assert_parity(grads[ours(torch_name)].reshape(p.shape), p.grad,
                       what=f"{name} gradient of {torch_name}")
 

@@ -102,12 +102,6 @@ def _prelu(g, layer, prefix, x, shape):
     return g.node("PRelu", [x, g.constant(layer.weight.data, _key(prefix, "weight"))], prefix or "prelu")
 
 
-def _instance_norm(g, layer, prefix, x, shape):
-    inputs = [x, g.constant(layer.weight.data, _key(prefix, "weight")),
-              g.constant(layer.bias.data, _key(prefix, "bias"))]
-    return g.node("InstanceNormalization", inputs, prefix or "instance_norm", epsilon=layer.eps)
-
-
 def _resize(g, layer, prefix, x, shape):
     roi = g.constant(np.zeros(0), _key(prefix, "roi"))
     if layer.scales is not None:
@@ -119,10 +113,7 @@ def _resize(g, layer, prefix, x, shape):
 
 
 EMITTERS.update({
-    "OnnxActivation": _activation, "OnnxPRelu": _prelu, "OnnxInstanceNorm": _instance_norm,
-    "OnnxResize": _resize,
-    "OnnxLogSoftmax": lambda g, layer, prefix, x, shape: g.node("LogSoftmax", [x], prefix or "log_softmax",
-                                                                 axis=layer.dim),
+    "OnnxActivation": _activation, "OnnxPRelu": _prelu, "OnnxResize": _resize,
 })
 
 EMITTERS.update({

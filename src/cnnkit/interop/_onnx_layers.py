@@ -1,16 +1,21 @@
-"""Layers with ONNX's exact semantics for operators cnnkit has no layer for yet (used by the importer).
+"""The layers the ONNX importer builds for activations, PRelu and Resize: cnnkit's public layers where
+one computes the operator, else a small stand-in with ONNX's exact semantics.
 
-Each is small and trainable like any layer (forward keeps what backward needs; backward adds into its
-parameters' gradients). They are registered layer types, so an imported model saves, loads and
-exports to ONNX again; ``to_torch`` does not know them.
+The choice, made per node from its attributes (and, for Resize, the input's spatial size):
 
-- ``OnnxActivation``: Selu, Softplus, HardSigmoid (any alpha, beta), HardSwish, Clip, as one table of
-  (f, f') pairs;
-- ``OnnxPRelu``: a learned slope for negative inputs, broadcast as ONNX does (per channel: (C, 1, 1));
-- ``OnnxLogSoftmax``: log of the softmax along one axis;
-- ``OnnxInstanceNorm``: each (example, channel) map normalized over its positions, then scaled and shifted;
-- ``OnnxResize``: nearest or (bi/tri)linear resampling of the spatial axes as a product of one
-  interpolation matrix per axis, so backward is the transposed product.
+- ``activation``: Selu with its default alpha and gamma is :class:`~cnnkit.layers.SELU`, HardSigmoid with
+  PyTorch's alpha = 1/6 and beta = 0.5 is :class:`~cnnkit.layers.Hardsigmoid`, a Clip is ReLU6, ReLU or
+  :class:`~cnnkit.layers.Hardtanh`; other alphas, betas and one-sided bounds become ``OnnxActivation``
+  (Keras' hard sigmoid, for one, has alpha = 0.2);
+- ``prelu``: one slope, or one per channel of axis 1, is :class:`~cnnkit.layers.PReLU`; a slope per
+  position (Keras' default) or per last axis becomes ``OnnxPRelu``;
+- ``resize``: :class:`~cnnkit.layers.Upsample` when one of its modes samples exactly the positions and
+  weights ONNX's coordinate rules give at this input size, else ``OnnxResize`` (ONNX's rules for any mode,
+  as one interpolation matrix per axis).
+
+The stand-ins are trainable like any layer (forward keeps what backward needs; backward adds into its
+parameters' gradients) and are registered layer types, so an imported model saves, loads and exports to
+ONNX again; ``to_torch`` knows them too.
 """
 
 from __future__ import annotations
@@ -19,32 +24,55 @@ import math
 
 import numpy as np
 
+from cnnkit import layers as L
 from cnnkit.errors import ShapeError
 from cnnkit.layers.base import Layer, Parameter
 from cnnkit.layers.merge import unbroadcast
+from cnnkit.reference.upsample import sampling_plan
 
-
-def _sigmoid(x):
-    return 0.5 * (1 + np.tanh(0.5 * x))
+SELU_ALPHA, SELU_GAMMA = 1.6732632423543772, 1.0507009873554805  # ONNX's defaults: SELU's constants
 
 
 # name -> (forward f(x, a, b), derivative f'(x, a, b)); a and b are the operator's two attributes
 _ACTIVATIONS = {
     "Selu": (lambda x, a, g: g * np.where(x > 0, x, a * np.expm1(np.minimum(x, 0))),
              lambda x, a, g: g * np.where(x > 0, 1.0, a * np.exp(np.minimum(x, 0)))),
-    "Softplus": (lambda x, a, b: np.logaddexp(0, x), lambda x, a, b: _sigmoid(x)),
     "HardSigmoid": (lambda x, a, b: np.clip(a * x + b, 0, 1),
                     lambda x, a, b: np.where((a * x + b > 0) & (a * x + b < 1), a, 0.0)),
-    "HardSwish": (lambda x, a, b: x * np.clip(x / 6 + 0.5, 0, 1),
-                  lambda x, a, b: np.where(x < -3, 0.0, np.where(x > 3, 1.0, x / 3 + 0.5))),
     # torch.clamp's gradient: 1 on the closed interval [min, max]
     "Clip": (lambda x, lo, hi: np.clip(x, lo, hi), lambda x, lo, hi: ((x >= lo) & (x <= hi)).astype(x.dtype)),
 }
 
 
+def _same_float32(a, b):
+    """ONNX stores attributes as float32: 1/6 arrives as 0.16666667."""
+    return np.float32(a) == np.float32(b)
+
+
+def activation(op, alpha=None, beta=None) -> Layer:
+    """The layer of an ONNX Selu (alpha, gamma), HardSigmoid (alpha, beta) or Clip (min, max) node."""
+    if op == "Selu":
+        alpha, beta = (SELU_ALPHA if alpha is None else alpha), (SELU_GAMMA if beta is None else beta)
+        if _same_float32(alpha, SELU_ALPHA) and _same_float32(beta, SELU_GAMMA):
+            return L.SELU()
+    elif op == "HardSigmoid":
+        alpha, beta = (0.2 if alpha is None else alpha), (0.5 if beta is None else beta)
+        if _same_float32(alpha, 1 / 6) and _same_float32(beta, 0.5):
+            return L.Hardsigmoid()
+    elif op == "Clip":
+        low, high = float(alpha), float(beta)
+        if (low, high) == (0.0, 6.0):
+            return L.ReLU6()
+        if (low, high) == (0.0, math.inf):
+            return L.ReLU()
+        if math.isfinite(low) and math.isfinite(high) and low <= high:
+            return L.Hardtanh(low, high)
+    return OnnxActivation(op, alpha, beta)
+
+
 class OnnxActivation(Layer):
-    """An element-wise ONNX activation: ``op`` in Selu (alpha, gamma), Softplus, HardSigmoid (alpha, beta),
-    HardSwish, Clip (min, max). Shape: unchanged.
+    """An element-wise ONNX activation no public layer computes: ``op`` in Selu (alpha, gamma), HardSigmoid
+    (alpha, beta), Clip (min, max), with any values. Shape: unchanged.
 
     >>> OnnxActivation("HardSigmoid", 0.2, 0.5)(np.array([-5.0, 0.0, 1.0])).tolist()
     [0.0, 0.5, 0.7]
@@ -68,6 +96,26 @@ class OnnxActivation(Layer):
         return (dy * _ACTIVATIONS[self.op][1](x, self.alpha, self.beta)).astype(dy.dtype, copy=False)
 
 
+def prelu(slope, input_shape) -> Layer:
+    """The layer of an ONNX PRelu whose ``slope`` broadcasts (from the right) against ``input_shape``."""
+    slope = np.asarray(slope, np.float32)
+    if slope.ndim == len(input_shape) and slope.shape[0] != 1:
+        raise ValueError(f"PRelu: Received a slope of shape {slope.shape}, one per example of the batch "
+                         f"(axis 0); cnnkit's layers treat every example of a batch alike.")
+    shape = slope.shape
+    while len(shape) >= len(input_shape) and shape and shape[0] == 1:  # ones over the batch axis
+        shape = shape[1:]
+    channels = input_shape[1] if len(input_shape) > 1 else None
+    if slope.size == 1:
+        layer = L.PReLU()
+    elif shape == (channels, *(1,) * (len(input_shape) - 2)):  # (C, 1, ..., 1): one slope per channel
+        layer = L.PReLU(channels)
+    else:
+        return OnnxPRelu(slope.shape, value=slope)
+    layer.weight.data[...] = slope.reshape(-1)
+    return layer
+
+
 class OnnxPRelu(Layer):
     """``y = x if x > 0 else slope * x`` with a learned ``slope`` broadcast against x (ONNX's PRelu).
 
@@ -84,6 +132,9 @@ class OnnxPRelu(Layer):
 
     def config(self):
         return {"type": "OnnxPRelu", "slope_shape": list(self.slope_shape)}
+
+    def extra_repr(self):
+        return f"slope_shape={self.slope_shape}"
 
     def output_shape(self, input_shape):
         try:
@@ -104,85 +155,32 @@ class OnnxPRelu(Layer):
         return np.where(negative, dy * self.weight.data, dy).astype(dy.dtype, copy=False)
 
 
-class OnnxLogSoftmax(Layer):
-    """``x - log(sum(exp(x)))`` along ``dim``. Backward: dx = dy - softmax(x) * sum(dy).
-
-    >>> np.round(np.exp(OnnxLogSoftmax(1)(np.zeros((1, 4)))), 3).tolist()
-    [[0.25, 0.25, 0.25, 0.25]]
-    """
-
-    def __init__(self, dim=1):
-        self.dim = int(dim)
-
-    def output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    def forward(self, x):
-        self.check_input(x, np.ndim(x), layout="of any shape")
-        shifted = x - x.max(axis=self.dim, keepdims=True)
-        y = shifted - np.log(np.exp(shifted).sum(axis=self.dim, keepdims=True))
-        self._cache = y
-        return y
-
-    def backward(self, dy):
-        y = self._pop_cache()
-        return dy - np.exp(y) * dy.sum(axis=self.dim, keepdims=True)
-
-
-class OnnxInstanceNorm(Layer):
-    """Each (example, channel) map normalized over its positions, then ``weight * x_hat + bias``.
-
-    Shape: (N, C, *S) -> the same; weight and bias (C,).
-
-    >>> OnnxInstanceNorm(2).output_shape((1, 2, 5, 5))
-    (1, 2, 5, 5)
-    """
-
-    def __init__(self, num_features, eps=1e-5):
-        self.num_features, self.eps = int(num_features), float(eps)
-        self.weight = Parameter(np.ones(self.num_features, np.float32))
-        self.bias = Parameter(np.zeros(self.num_features, np.float32))
-
-    def output_shape(self, input_shape):
-        if len(input_shape) < 3 or input_shape[1] != self.num_features:
-            raise ShapeError(f"{self!r}: expected (N, {self.num_features}, *S), received "
-                             f"{tuple(input_shape)}.")
-        return tuple(input_shape)
-
-    def forward(self, x):
-        self.check_input(x, max(np.ndim(x), 3), self.num_features, "(N, C, *S)")
-        axes = tuple(range(2, x.ndim))
-        mean = x.mean(axis=axes, keepdims=True)
-        inv_std = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + x.dtype.type(self.eps))
-        x_hat = (x - mean) * inv_std
-        shape = (1, -1) + (1,) * len(axes)
-        self._cache = (x_hat, inv_std, shape)
-        return self.weight.data.reshape(shape) * x_hat + self.bias.data.reshape(shape)
-
-    def backward(self, dy):
-        x_hat, inv_std, shape = self._pop_cache()
-        axes = tuple(range(2, dy.ndim))
-        self.weight.grad += (dy * x_hat).sum(axis=(0, *axes))
-        self.bias.grad += dy.sum(axis=(0, *axes))
-        d_hat = dy * self.weight.data.reshape(shape)
-        return inv_std * (d_hat - d_hat.mean(axis=axes, keepdims=True)
-                          - x_hat * (d_hat * x_hat).mean(axis=axes, keepdims=True))
+TRANSFORMS = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+              "tf_half_pixel_for_nn")
+NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 
 
 def _source_coordinates(out, n, scale, transform):
-    """ONNX Resize's coordinate_transformation_mode: the input coordinate of each output position."""
+    """ONNX Resize's coordinate_transformation_mode: the input coordinate of each output position.
+
+    ONNX's rules use the output length before flooring, ``n * scale`` (2.4 for a scale of 0.6 on 4
+    inputs), where align_corners divides and where half_pixel_symmetric centres the output."""
     i = np.arange(out, dtype=np.float64)
+    length = out if math.isclose(n * scale, out) else n * scale
     if transform == "half_pixel":
         return (i + 0.5) / scale - 0.5
+    if transform == "half_pixel_symmetric":
+        return n / 2 * (1 - out / length) + (i + 0.5) / scale - 0.5
     if transform == "pytorch_half_pixel":
-        return (i + 0.5) / scale - 0.5 if out > 1 else np.zeros(out)
+        return (i + 0.5) / scale - 0.5 if length != 1 else np.zeros(out)
     if transform == "align_corners":
-        return i * (n - 1) / (out - 1) if out > 1 else np.zeros(out)
+        return i * (n - 1) / (length - 1) if length != 1 else np.zeros(out)
     if transform == "asymmetric":
         return i / scale
     if transform == "tf_half_pixel_for_nn":
         return (i + 0.5) / scale
-    raise ValueError(f"OnnxResize: unknown coordinate_transformation_mode {transform!r}.")
+    raise ValueError(f"OnnxResize: Received coordinate_transformation_mode={transform!r}; expected one of "
+                     f"{', '.join(TRANSFORMS)}.")
 
 
 def _nearest(coordinate, rule):
@@ -229,6 +227,11 @@ class OnnxResize(Layer):
             raise ValueError("OnnxResize: give exactly one of scales and sizes.")
         if mode not in ("nearest", "linear"):
             raise ValueError(f"OnnxResize: Received mode={mode!r}; expected 'nearest' or 'linear'.")
+        for name, value, allowed in (("transform", transform, TRANSFORMS),
+                                     ("nearest_mode", nearest_mode, NEAREST_MODES)):
+            if value not in allowed:
+                raise ValueError(f"OnnxResize: Received {name}={value!r}; expected one of "
+                                 f"{', '.join(allowed)}.")
         self.scales = None if scales is None else tuple(float(s) for s in scales)
         self.sizes = None if sizes is None else tuple(int(s) for s in sizes)
         self.mode, self.transform, self.nearest_mode = mode, transform, nearest_mode
@@ -261,3 +264,46 @@ class OnnxResize(Layer):
         for axis, A in enumerate(mats, start=2):
             dx = np.moveaxis(np.tensordot(A.T, dx, axes=([1], [axis])), 0, axis)
         return np.ascontiguousarray(dx)
+
+
+_LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}  # Upsample's linear mode for 1, 2, 3 spatial axes
+
+
+def _matrix(taps, n):
+    """The (out, n) interpolation matrix of one axis's (index, weight) taps (see sampling_plan)."""
+    A = np.zeros((len(taps[0][0]), n))
+    for index, weight in taps:
+        np.add.at(A, (np.arange(len(index)), index), 1.0 if weight is None else weight)
+    return A
+
+
+def resize(spatial, scales=None, sizes=None, mode="nearest", transform="asymmetric", nearest_mode="floor"):
+    """The layer of an ONNX Resize (or Upsample) of an input with spatial sizes ``spatial``.
+
+    :class:`~cnnkit.layers.Upsample` (by ``scale_factor`` when the node gives scales, to ``size`` when it
+    gives sizes) if one of its modes has, at this input size, the output size and the interpolation matrix
+    of ONNX's rule: PyTorch's nearest is ONNX's asymmetric/floor, nearest-exact is half_pixel with
+    round_prefer_ceil (and round_prefer_floor wherever no position falls half-way), linear with
+    align_corners is align_corners, without it half_pixel. Else :class:`OnnxResize`, ONNX's rule exactly.
+    """
+    exact = OnnxResize(scales=scales, sizes=sizes, mode=mode, transform=transform, nearest_mode=nearest_mode)
+    plan = exact._plan((1, 1, *spatial))
+    wanted = [interpolation_matrix(o, n, s, mode, transform, nearest_mode) for o, n, s in plan]
+    if mode == "nearest":
+        candidates = [("nearest", None), ("nearest-exact", None)]
+    elif len(spatial) in _LINEAR:
+        candidates = [(_LINEAR[len(spatial)], False), (_LINEAR[len(spatial)], True)]
+    else:
+        candidates = []
+    given = {"size": tuple(sizes)} if sizes is not None else {"scale_factor": tuple(scales)}
+    for upsample_mode, align_corners in candidates:
+        try:
+            layer = L.Upsample(**given, mode=upsample_mode, align_corners=align_corners)
+            taps = sampling_plan(tuple(spatial), layer.size, layer.scale_factor, upsample_mode, align_corners)
+        except (ValueError, TypeError):  # a size or scale Upsample does not take (0, say)
+            continue
+        mats = [_matrix(t, n) for t, n in zip(taps, spatial, strict=True)]
+        if all(A.shape == B.shape and np.allclose(A, B, rtol=0, atol=1e-6)
+               for A, B in zip(mats, wanted, strict=True)):
+            return layer
+    return exact

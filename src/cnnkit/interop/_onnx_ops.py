@@ -15,13 +15,8 @@ import math
 import numpy as np
 
 from cnnkit import layers as L
-from cnnkit.interop._onnx_layers import (
-    OnnxActivation,
-    OnnxInstanceNorm,
-    OnnxLogSoftmax,
-    OnnxPRelu,
-    OnnxResize,
-)
+from cnnkit.interop import _onnx_layers as O
+from cnnkit.interop._onnx_layers import TRANSFORMS
 from cnnkit.interop.onnx_import import PROBES, OnnxImportError, Static, Tensor
 
 INT64_MAX = np.iinfo(np.int64).max
@@ -228,8 +223,43 @@ def instance_norm(b, node, a, inputs):
     x = b.tensor(inputs[0])
     scale, shift = b.static(inputs[1], "the scale of InstanceNormalization"), \
         b.static(inputs[2], "the bias of InstanceNormalization")
-    layer = OnnxInstanceNorm(scale.size, float(a.get("epsilon", 1e-5)))
+    cls = {3: L.InstanceNorm1d, 4: L.InstanceNorm2d, 5: L.InstanceNorm3d}.get(x.ndim)
+    if cls is None:
+        raise OnnxImportError(f"onnx.load: InstanceNormalization {node.name!r} on a {x.ndim}-D input; "
+                              f"cnnkit's InstanceNorm1d/2d/3d take (N, C, *S) with 1 to 3 spatial axes.")
+    # the input's own statistics, as ONNX's operator (no running averages: track_running_stats=False)
+    layer = cls(scale.size, float(a.get("epsilon", 1e-5)), affine=True)
     layer.weight.data[...], layer.bias.data[...] = _float(scale), _float(shift)
+    return [b.layer(node, layer, [x])]
+
+
+def _per_element(value, normalized, what):
+    """LayerNormalization's Scale or B as LayerNorm's weight or bias: of the normalized shape, leading axes
+    of size 1 dropped; one that is shared over some normalized axes is refused."""
+    lead = value.ndim - len(normalized)
+    if lead >= 0 and value.shape[lead:] == normalized and all(n == 1 for n in value.shape[:lead]):
+        return _float(value.reshape(normalized))
+    raise OnnxImportError(f"onnx.load: {what} of shape {value.shape} is broadcast over the normalized axes "
+                          f"{normalized}; cnnkit's LayerNorm learns one value per normalized element.")
+
+
+def layer_norm(b, node, a, inputs):
+    x = b.tensor(inputs[0])
+    axis = _axis(a.get("axis", -1), x.ndim)
+    what = f"LayerNormalization {node.name!r}"
+    if axis == 0:
+        raise OnnxImportError(f"onnx.load: {what} has axis={a.get('axis')}: it normalizes over the batch "
+                              f"axis too; cnnkit's LayerNorm normalizes each example (axis >= 1).")
+    if int(a.get("stash_type", 1)) != 1:
+        raise OnnxImportError(f"onnx.load: {what} has stash_type={a['stash_type']}; cnnkit's LayerNorm "
+                              f"computes its statistics in the input's precision (stash_type=1, float32).")
+    normalized = x.shape[axis:]
+    scale = b.static(inputs[1], "the scale of LayerNormalization")
+    bias = b.static(inputs[2], "the bias of LayerNormalization") if len(inputs) > 2 and inputs[2] else None
+    layer = L.LayerNorm(normalized, float(a.get("epsilon", 1e-5)), bias=bias is not None)
+    layer.weight.data[...] = _per_element(scale, normalized, f"{what}: Scale")
+    if bias is not None:
+        layer.bias.data[...] = _per_element(bias, normalized, f"{what}: B")
     return [b.layer(node, layer, [x])]
 
 
@@ -244,13 +274,7 @@ def _simple(make):
 def clip(b, node, a, inputs):
     low = _input_or_attr(b, node, inputs, 1, a, "min", -np.inf)
     high = _input_or_attr(b, node, inputs, 2, a, "max", np.inf)
-    low, high = float(np.asarray(low)), float(np.asarray(high))
-    if (low, high) == (0.0, 6.0):
-        layer = L.ReLU6()
-    elif (low, high) == (0.0, math.inf):
-        layer = L.ReLU()
-    else:
-        layer = OnnxActivation("Clip", low, high)
+    layer = O.activation("Clip", float(np.asarray(low)), float(np.asarray(high)))
     return [b.layer(node, layer, [b.tensor(inputs[0])])]
 
 
@@ -258,7 +282,7 @@ def prelu(b, node, a, inputs):
     x, slope = b.tensor(inputs[0]), b.static(inputs[1], "the slope of PRelu")
     if slope.ndim == 1 and slope.size == x.shape[1] and x.ndim > 2 and slope.size > 1:
         slope = slope.reshape(-1, *([1] * (x.ndim - 2)))  # opset < 7 broadcast a (C,) slope per channel
-    return [b.layer(node, OnnxPRelu(slope.shape, value=slope), [x])]
+    return [b.layer(node, O.prelu(slope, x.shape), [x])]
 
 
 def _softmax(b, node, a, inputs, log):
@@ -269,7 +293,7 @@ def _softmax(b, node, a, inputs, log):
         raise OnnxImportError(f"onnx.load: {node.op_type} {node.name!r} normalizes over the batch axis.")
 
     def make(dim):
-        return OnnxLogSoftmax(dim) if log else L.Softmax(dim)
+        return L.LogSoftmax(dim) if log else L.Softmax(dim)
 
     if b.opset >= 13 or axis == x.ndim - 1:
         return [b.layer(node, make(axis), [x])]
@@ -506,17 +530,23 @@ def resize(b, node, a, inputs):
         transform = a.get("coordinate_transformation_mode", "asymmetric" if b.opset < 11 else "half_pixel")
         nearest = a.get("nearest_mode", "round_prefer_floor")
     mode = "linear" if mode in ("linear", "bilinear", "trilinear") else mode
+    if "axes" in a and (scales is not None or sizes is not None):  # opset 18: the listed axes only
+        full = [1.0] * x.ndim if scales is not None else list(x.shape)  # the others keep their size
+        listed = scales if scales is not None else sizes
+        for ax, value in zip(a["axes"], np.asarray(listed).reshape(-1), strict=True):
+            full[_axis(ax, x.ndim)] = value
+        scales, sizes = (full, None) if scales is not None else (None, full)
     if scales is not None:
         scales = [float(s) for s in np.asarray(scales).reshape(-1)]
         if scales[:2] != [1.0, 1.0]:
             raise OnnxImportError(f"onnx.load: {node.op_type} {node.name!r} scales the batch or channel axis "
                                   f"({scales[:2]}).")
-        layer = OnnxResize(scales=scales[2:], mode=mode, transform=transform, nearest_mode=nearest)
+        layer = O.resize(x.shape[2:], scales=scales[2:], mode=mode, transform=transform, nearest_mode=nearest)
     elif sizes is not None:
         sizes = [int(s) for s in np.asarray(sizes).reshape(-1)]
         if sizes[1] != x.shape[1]:
             raise OnnxImportError(f"onnx.load: Resize {node.name!r} changes the channel count.")
-        layer = OnnxResize(sizes=sizes[2:], mode=mode, transform=transform, nearest_mode=nearest)
+        layer = O.resize(x.shape[2:], sizes=sizes[2:], mode=mode, transform=transform, nearest_mode=nearest)
     else:
         raise OnnxImportError(f"onnx.load: {node.op_type} {node.name!r} has neither scales nor sizes.")
     return [b.layer(node, layer, [x])]
@@ -550,15 +580,15 @@ LAYER_OPS = {
     "GlobalAveragePool": lambda b, n, a, i: _global_pool(b, n, a, i, "avg"),
     "GlobalMaxPool": lambda b, n, a, i: _global_pool(b, n, a, i, "max"),
     "LpPool": lp_pool, "LRN": lrn, "BatchNormalization": batch_norm, "InstanceNormalization": instance_norm,
+    "LayerNormalization": layer_norm,
     "Relu": _simple(lambda a: L.ReLU()),
     "LeakyRelu": _simple(lambda a: L.LeakyReLU(float(a.get("alpha", 0.01)))),
     "Elu": _simple(lambda a: L.ELU(float(a.get("alpha", 1.0)))),
-    "Selu": _simple(lambda a: OnnxActivation("Selu", a.get("alpha", 1.6732632423543772),
-                                             a.get("gamma", 1.0507009873554805))),
+    "Selu": _simple(lambda a: O.activation("Selu", a.get("alpha"), a.get("gamma"))),
     "Sigmoid": _simple(lambda a: L.Sigmoid()), "Tanh": _simple(lambda a: L.Tanh()),
-    "Softplus": _simple(lambda a: OnnxActivation("Softplus")),
-    "HardSigmoid": _simple(lambda a: OnnxActivation("HardSigmoid", a.get("alpha", 0.2), a.get("beta", 0.5))),
-    "HardSwish": _simple(lambda a: OnnxActivation("HardSwish")),
+    "Softplus": _simple(lambda a: L.Softplus()),  # PyTorch's switch to x above 20 changes < 2e-9
+    "HardSigmoid": _simple(lambda a: O.activation("HardSigmoid", a.get("alpha"), a.get("beta"))),
+    "HardSwish": _simple(lambda a: L.Hardswish()),
     "Clip": clip, "PRelu": prelu,
     "Softmax": lambda b, n, a, i: _softmax(b, n, a, i, False),
     "LogSoftmax": lambda b, n, a, i: _softmax(b, n, a, i, True),
@@ -673,14 +703,21 @@ def unsupported(node, opset, inputs_static, used=None):
         return "BatchNormalization in training mode (with running-statistics outputs)"
     if op == "Dropout" and outputs:
         return "Dropout with its mask output"
+    if op == "LayerNormalization" and outputs:
+        return "LayerNormalization with its Mean or InvStdDev output"
     if op in ("Resize", "Upsample"):
         mode = a["mode"].s.decode() if "mode" in a else "nearest"
         transform = a["coordinate_transformation_mode"].s.decode() if "coordinate_transformation_mode" in a \
             else ""
         if mode not in ("nearest", "linear", "bilinear"):
             return f"{op} with mode={mode!r}"
-        if transform == "tf_crop_and_resize" or ("antialias" in a and a["antialias"].i):
-            return f"{op} with coordinate_transformation_mode={transform!r} or antialias"
+        if "antialias" in a and a["antialias"].i:
+            return f"{op} with antialias=1"
+        if transform and transform not in TRANSFORMS:  # tf_crop_and_resize, for one
+            return f"{op} with coordinate_transformation_mode={transform!r}"
+        policy = a["keep_aspect_ratio_policy"].s.decode() if "keep_aspect_ratio_policy" in a else "stretch"
+        if policy != "stretch":
+            return f"{op} with keep_aspect_ratio_policy={policy!r}"
     if op == "Pad":
         mode = a["mode"].s.decode() if "mode" in a else "constant"
         if mode not in _PAD_LAYERS:

@@ -127,13 +127,8 @@ TO_TORCH = {
     "Slice": lambda m: _slice(m), "Permute": lambda m: M.Permute(m.dims),
     # the layers of ONNX imports
     "OnnxActivation": lambda m: M.OnnxActivation(m.op, m.alpha, m.beta),
-    "OnnxPRelu": lambda m: M.OnnxPRelu(m.slope_shape), "OnnxLogSoftmax": lambda m: nn.LogSoftmax(m.dim),
-    "OnnxInstanceNorm": lambda m: _instance_norm(m), "OnnxResize": lambda m: _resize(m),
+    "OnnxPRelu": lambda m: M.OnnxPRelu(m.slope_shape), "OnnxResize": lambda m: _resize(m),
 }
-
-
-def _instance_norm(layer):
-    return nn.InstanceNorm2d(layer.num_features, layer.eps, affine=True)  # images: (N, C, H, W)
 
 
 _RESIZE = {("nearest", "asymmetric"): ("nearest", None), ("linear", "half_pixel"): ("linear", False),
