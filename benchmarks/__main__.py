@@ -15,9 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks import baseline, conv_suite, harness, layer_suite, model_suite, report
+from benchmarks import baseline, conv_suite, harness, layer_suite, model_suite, report, zoo_suite
 
-SUITES = ("conv", "layers", "training", "inference", "memory")
+SUITES = ("conv", "zoo", "layers", "training", "inference", "memory")
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 
 
@@ -37,6 +37,10 @@ def run_suites(suites, *, before, budget, cases=None, threads=1) -> dict:
         chosen = [c for c in conv_suite.SUITE + conv_suite.CHANNELS_LAST
                   if cases is None or any(p in c.label for p in cases)]
         results["conv"] = conv_suite.run(chosen, baseline=before, budget=budget)
+    if "zoo" in suites:  # shapes the rules were never tuned on (issue 16)
+        chosen = [(label, case) for label, case in zoo_suite.cases()
+                  if cases is None or any(p in label or p in case.label for p in cases)]
+        results["zoo"] = zoo_suite.run(chosen, budget=budget)
     if "layers" in suites:
         results["layers"] = layer_suite.run(budget=budget)
     if "training" in suites:
@@ -55,7 +59,8 @@ def main(argv=None, prog="python -m benchmarks") -> int:
     parser.add_argument("--configs", nargs="+", type=_config, default=[("wall", 2), ("cpu", 1)],
                         help="clock:threads pairs, run in turn (default: wall:2 cpu:1)")
     parser.add_argument("--cases", nargs="+", metavar="TEXT",
-                        help="only the conv cases whose label contains one of these, e.g. 'g=64' '(8,256'")
+                        help="only the conv and zoo cases whose label contains one of these, e.g. 'g=64' "
+                             "'(8,256' 'resnet50'")
     parser.add_argument("--budget", type=float, default=1.5, help="seconds of repeated runs per case")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="markdown report path, '-' for none")
     parser.add_argument("--no-before", action="store_true",

@@ -107,12 +107,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _simd_flags() -> str:
+    """The CPU's vector instruction sets (the ratios depend on them: AVX-512 or AVX2 only), as the measured
+    dispatch keys its cache by them."""
+    from cnnkit.fast.measure import machine as host
+
+    return host()["flags"] or "unknown"
+
+
 def machine() -> dict:
     """What the numbers depend on: CPU, cores, load, library versions, BLAS kernel and thread counts."""
     import torch
 
     info = {
         "cpu": cpu_model(),
+        "SIMD flags": _simd_flags(),
         "logical cores": os.cpu_count(),
         "load average (1, 5, 15 min)": " ".join(f"{v:.2f}" for v in os.getloadavg()),
         "python": platform.python_version(),

@@ -86,6 +86,25 @@ def _render_results(results: dict) -> list[str]:
                        f"forward+backward {med['fwd+bwd']:.2f}")
         out.append("")
 
+    zoo = results.get("zoo")
+    if zoo:
+        out += ["### Zoo layer suite: shapes the rules were not tuned on", "",
+                "Twelve layers of the zoo's own models (torchvision's architectures at 224 x 224), at "
+                "batch 8 and 32, fixed in benchmarks/zoo_suite.py before any tuning for them. `auto` is "
+                "the default dispatch (the rules), `measure` is "
+                "`runtime.configure(dispatch=\"measure\")` (its first call times the kernels that can "
+                "compute the layer; the timed calls use its choice). "
+                "Forward rows run without gradients on both sides.", ""]
+        out += _table(("layer", "case", "pass", "torch ms", "auto ms", "auto ratio", "measure ratio"),
+                      [(r["layer"], r["case"], r["step"], _ms(r["seconds"]["torch"]),
+                        _ms(r["seconds"]["auto"]), f"**{r['ratio']['auto']:.2f}**",
+                        f"{r['ratio']['measure']:.2f}") for r in zoo])
+        for contender in ("auto", "measure"):
+            med = conv_medians(zoo, contender)
+            out.append(f"- median ratio with `{contender}`: forward {med['fwd']:.2f}, "
+                       f"forward+backward {med['fwd+bwd']:.2f}")
+        out.append("")
+
     layers = results.get("layers")
     if layers:
         out += ["### Pooling, batch norm, ReLU on (64, 64, 32, 32)", ""]

@@ -125,6 +125,8 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     threads = _part_threads(weight.shape, N, L)
     parts = _batch_parts(N, C * math.prod(F) * (wide["wide"] if wide is not None else L), threads)
 
+    shift = None if bias is None else bias.reshape(K, *(1,) * len(out))
+
     def work(i):
         part = parts[i]
         if wide is not None:  # 2-D, stride 1: columns on the wide grid (cnnkit.fast.flat)
@@ -135,10 +137,10 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
         else:  # (G,Kg,CF) @ (n,G,CF,L) -> (n,G,Kg,L): already NCHW order
             cols = _columns(x[part], pads, F, stride, dilation, out, G)
             np.matmul(w, cols, out=y[part].reshape(-1, G, Kg, L))
+        if shift is not None:  # while the part is in cache, on its thread (not one more pass over y)
+            y[part] += shift
 
     over_parts(work, len(parts), threaded=threads > 1)
-    if bias is not None:
-        y += bias.reshape(K, *(1,) * len(out))
     cache = dict(x=x, weight=weight, pads=pads, stride=stride, dilation=dilation, out=out, groups=groups,
                  has_bias=bias is not None, wide=wide)
     return y, cache

@@ -152,14 +152,14 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
         M = workspace("winograd.a", (alpha * alpha, n * T, G, Kg), dtype)
         np.matmul(V_part.transpose(0, 2, 1, 3), U, out=M.transpose(0, 2, 1, 3))  # per position: (P,C) @ (C,K)
         Y = _transform(mats["AT2"], M, out=workspace("winograd.b", (m * m, n * T * K), dtype))  # A^T M A
+        if bias is not None:  # while the part is in cache, on its thread (not one more pass over y)
+            Y.reshape(-1, K)[...] += bias
         y[part] = Y.reshape(m, m, n, th, tw, K).transpose(2, 3, 0, 4, 1, 5)
 
     over_parts(work, len(parts), threaded=threaded)
     y = y.reshape(N, th * m, tw * m, K)
     if cropped:
         y = np.ascontiguousarray(y[:, :Ho, :Wo])
-    if bias is not None:
-        y += bias
     cache = dict(algorithm=f"winograd{tile}", x_shape=x.shape, weight=weight, V=V, pads=pads,
                  groups=groups, tile=tile, tiles=(th, tw), has_bias=bias is not None)
     return y.transpose(0, 3, 1, 2), cache
