@@ -3,6 +3,8 @@ whole batch, and clear errors when a worker fails or dies."""
 
 import os
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -113,3 +115,64 @@ def test_fit_with_processes_runs_ineligible_models_whole_and_stops_on_nan():
     with pytest.raises(TrainingDiverged, match=r"the loss became nan at epoch 1, step 1"):
         fit(model, SoftmaxCrossEntropy(), SGD(model, lr=0.05), ArrayLoader(x, y, shuffle=False), quiet=True,
             parallel=Processes(2))
+
+
+# A training run on two processes that sends itself SIGINT (what Ctrl-C does) at one moment, then exits as
+# `cnnkit train` does on Ctrl-C. Python's resource tracker, a process of its own, says at exit whether a
+# shared block was left registered ("leaked shared_memory objects") or unregistered twice (a KeyError).
+CTRL_C_RUN = """
+import multiprocessing, os, signal, sys
+import numpy as np
+import cnnkit as ck
+from cnnkit.losses import SoftmaxCrossEntropy
+from cnnkit.optim import SGD
+from cnnkit.train import Callback, fit
+from cnnkit.train.parallel import Processes
+from cnnkit.train.parallel.processes import ProcessSplitStep
+
+def ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+
+moment = sys.argv[1]
+if moment == "while a worker starts":  # the signal comes during Process.start(), SIGINT blocked or not
+    start = multiprocessing.get_context("spawn").Process.start
+    def starting(self):
+        ctrl_c()
+        start(self)
+    multiprocessing.get_context("spawn").Process.start = starting
+if moment == "in the first step":  # the worker has just been handed its first batch, still starting up
+    send = ProcessSplitStep._send
+    def sending(self, i, message):
+        send(self, i, message)
+        if message[0] == "step":
+            ctrl_c()
+    ProcessSplitStep._send = sending
+
+class AtStep(Callback):
+    def on_batch_end(self, epoch, step, loss):
+        if moment == "in epoch 2" and (epoch, step) == (1, 3):
+            ctrl_c()
+
+rng = np.random.default_rng(0)
+model = ck.Sequential(ck.Conv2d(1, 4, 3, padding=1, rng=rng), ck.ReLU(), ck.MaxPool2d(2), ck.Flatten(),
+                      ck.Linear(4 * 4 * 4, 3, rng=rng))
+x, y = rng.standard_normal((70, 1, 8, 8)).astype(np.float32), rng.integers(0, 3, 70)
+batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 70, 16)]  # a last batch of 6: a new shared block
+try:
+    fit(model, SoftmaxCrossEntropy(), SGD(model, lr=0.05), batches, epochs=3, quiet=True,
+        parallel=Processes(2), callbacks=[AtStep()])
+except KeyboardInterrupt:
+    print("interrupted")
+    sys.exit(130)
+print("finished")
+"""
+
+
+@pytest.mark.parametrize("moment", ["while a worker starts", "in the first step", "in epoch 2", None])
+def test_ctrl_c_leaves_no_shared_memory_to_the_resource_tracker(moment):
+    run = subprocess.run([sys.executable, "-c", CTRL_C_RUN, str(moment)], capture_output=True, text=True,
+                         timeout=300)
+    assert (run.returncode, run.stdout.strip()) == ((130, "interrupted") if moment else (0, "finished")), \
+        run.stderr
+    assert "leaked" not in run.stderr and "KeyError" not in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr, run.stderr  # nor a worker's, killed in its start-up

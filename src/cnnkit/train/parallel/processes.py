@@ -59,18 +59,24 @@ class _Block:
         sizes = [int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype in self.layout]
         self.shm = shared_memory.SharedMemory(name=name, create=name is None, size=max(1, sum(sizes)))
         self.arrays, offset = [], 0
-        for (shape, dtype), size in zip(self.layout, sizes, strict=True):
-            self.arrays.append(np.ndarray(shape, dtype, buffer=self.shm.buf, offset=offset))
-            offset += size
+        try:
+            for (shape, dtype), size in zip(self.layout, sizes, strict=True):
+                self.arrays.append(np.ndarray(shape, dtype, buffer=self.shm.buf, offset=offset))
+                offset += size
+        except BaseException:  # Ctrl-C included: a block made here and never returned is freed here
+            self.close(unlink=name is None)
+            raise
 
     def spec(self):
         return self.shm.name, self.layout
 
     def close(self, unlink=False):
         self.arrays = []
-        self.shm.close()
-        if unlink:
-            self.shm.unlink()
+        try:
+            self.shm.close()
+        finally:  # the name goes even if a view still holds the mapping (it is freed with the view)
+            if unlink:
+                self.shm.unlink()
 
 
 def _worker(conn, model, loss, params_spec, grads_spec):
@@ -103,10 +109,34 @@ def _worker(conn, model, loss, params_spec, grads_spec):
 
 
 @contextlib.contextmanager
+def _sigint_deferred():
+    """Ctrl-C only recorded while the workers are started, then raised as it would have been.
+
+    A Ctrl-C runs its Python handler at whatever bytecode comes next, such as one inside
+    ``Process.start()`` after the child was spawned: the worker and the shared blocks would then belong to
+    nobody, and the blocks be reported as leaked at exit. Recorded instead, it is raised again at the end,
+    when :meth:`ProcessSplitStep.close` can stop every worker before it unlinks the blocks.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield
+        return
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        signal.raise_signal(signal.SIGINT)  # to the handler the caller had: Interrupted, KeyboardInterrupt...
+
+
+@contextlib.contextmanager
 def _sigint_blocked():
     """SIGINT held back while a worker is spawned: the worker inherits the block (and ignores SIGINT once
-    it runs), so Ctrl-C during its start-up prints no traceback from it; here the signal is only delayed
-    until the worker has started, not lost."""
+    it runs), so Ctrl-C during its start-up neither kills it before it has read what it was sent (the
+    spawning ``start()`` would wait for that read forever) nor prints a traceback from it; here the signal
+    is only delayed until the worker has started, not lost. Only around ``start()``: starting Python's
+    resource tracker (the first shared block) unblocks SIGINT again."""
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -143,19 +173,25 @@ class ProcessSplitStep:
         check_slices("ProcessSplitStep", model, processes=processes)
         self.model, self.loss, self.processes = model, loss, processes
         layout = [(p.data.shape, p.data.dtype.str) for p in model.parameters()]
-        self._params = _Block(layout)
-        self._grads = [_Block(layout) for _ in range(processes - 1)]
-        self._batches, self._workers, self._conns = [], [], []
-        context = multiprocessing.get_context("spawn")  # no fork of a process that runs BLAS threads
-        for grads in self._grads:
-            parent, child = context.Pipe()
-            worker = context.Process(target=_worker, daemon=True, name="cnnkit-slice",
-                                     args=(child, model, loss, self._params.spec(), grads.spec()))
-            with _sigint_blocked():
-                worker.start()
-            child.close()
-            self._workers.append(worker)
-            self._conns.append(parent)
+        self._params, self._grads, self._batches, self._workers, self._conns = None, [], [], [], []
+        try:
+            with _sigint_deferred():
+                self._params = _Block(layout)
+                for _ in range(processes - 1):
+                    self._grads.append(_Block(layout))
+                context = multiprocessing.get_context("spawn")  # no fork of a process that runs BLAS threads
+                for grads in self._grads:
+                    parent, child = context.Pipe()
+                    worker = context.Process(target=_worker, daemon=True, name="cnnkit-slice",
+                                             args=(child, model, loss, self._params.spec(), grads.spec()))
+                    with _sigint_blocked():
+                        worker.start()
+                    self._workers.append(worker)
+                    self._conns.append(parent)
+                    child.close()
+        except BaseException:  # a Ctrl-C held back during the start, or a model that cannot be pickled:
+            self.close()       # the caller never gets this object to close, so it is closed here
+            raise
 
     def _exited(self, i):
         self._workers[i].join(timeout=1)
@@ -184,9 +220,11 @@ class ProcessSplitStep:
         layout = [((rows, *x.shape[1:]), x.dtype.str), ((rows, *y.shape[1:]), y.dtype.str)]
         if self._batches and self._batches[0].layout == layout:
             return
-        for block in self._batches:
+        old, self._batches = self._batches, []
+        for block in old:
             block.close(unlink=True)
-        self._batches = [_Block(layout) for _ in self._conns]
+        for _ in self._conns:  # one at a time into self._batches: close() frees all made, even on Ctrl-C
+            self._batches.append(_Block(layout))
         for i, block in enumerate(self._batches):
             self._send(i, ("batch", *block.spec()))
 
@@ -226,16 +264,29 @@ class ProcessSplitStep:
         self._busy = []
 
     def close(self):
-        """Stop the workers and free the shared memory."""
-        for conn in self._conns:
-            try:
-                conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
-        for worker in self._workers:
-            worker.join(timeout=5)
-            if worker.is_alive():
-                worker.terminate()
-        for block in [self._params, *self._grads, *self._batches]:
-            block.close(unlink=True)
-        self._workers, self._conns, self._grads, self._batches = [], [], [], []
+        """Stop the workers, then free the shared memory.
+
+        A worker is gone before a block is unlinked: one that opened a block after its name was unlinked
+        would register it again with Python's resource tracker (Python < 3.13 registers every block a
+        process opens), which then warns at exit of "leaked shared_memory objects".
+        """
+        blocks = [b for b in [self._params, *self._grads, *self._batches] if b is not None]
+        workers, conns = self._workers, self._conns
+        self._params, self._workers, self._conns, self._grads, self._batches = None, [], [], [], []
+        try:
+            for conn in conns:
+                try:
+                    conn.send(None)
+                except (BrokenPipeError, OSError):
+                    pass
+            for worker in workers:
+                worker.join(timeout=5)
+                for stop in (worker.terminate, worker.kill):
+                    if worker.is_alive():
+                        stop()
+                        worker.join(timeout=5)
+            for conn in conns:
+                conn.close()
+        finally:  # also after a second Ctrl-C while waiting for the workers
+            for block in blocks:
+                block.close(unlink=True)
