@@ -134,3 +134,44 @@ def test_bad_arguments(make, error, pattern):
 def test_backward_before_forward(make):
     with pytest.raises(RuntimeError, match="backward was called before forward"):
         make().backward(np.zeros((1, 2)))
+
+
+# What a checkpoint stores of each activation (its config) and how it prints, as written before the
+# activations shared their kernel plumbing (_Elementwise, _Dispatched, _AlongDim): files saved then load now.
+SAVED = [
+    ("ReLU()", {"type": "ReLU", "algorithm": "auto"}),
+    ("ReLU(algorithm='reference')", {"type": "ReLU", "algorithm": "reference"}),
+    ("ReLU6()", {"type": "ReLU6", "algorithm": "auto"}),
+    ("LeakyReLU(negative_slope=0.2)", {"type": "LeakyReLU", "negative_slope": 0.2, "algorithm": "auto"}),
+    ("ELU(alpha=0.5, algorithm='fast')", {"type": "ELU", "alpha": 0.5, "algorithm": "fast"}),
+    ("Sigmoid()", {"type": "Sigmoid", "algorithm": "auto"}),
+    ("Tanh()", {"type": "Tanh", "algorithm": "auto"}),
+    ("Identity()", {"type": "Identity"}),
+    ("PReLU(num_parameters=4)", {"type": "PReLU", "num_parameters": 4, "init": 0.25}),
+    ("SELU()", {"type": "SELU"}), ("CELU(alpha=2.0)", {"type": "CELU", "alpha": 2.0}),
+    ("GELU(approximate='tanh')", {"type": "GELU", "approximate": "tanh"}),
+    ("GELU()", {"type": "GELU", "approximate": "none"}), ("SiLU()", {"type": "SiLU"}),
+    ("Mish()", {"type": "Mish"}),
+    ("Softplus(beta=2.0, threshold=10.0)", {"type": "Softplus", "beta": 2.0, "threshold": 10.0}),
+    ("Softsign()", {"type": "Softsign"}),
+    ("Hardtanh(min_val=-2.0, max_val=3.0)", {"type": "Hardtanh", "min_val": -2.0, "max_val": 3.0}),
+    ("Hardsigmoid()", {"type": "Hardsigmoid"}), ("Hardswish()", {"type": "Hardswish"}),
+    ("Softmax(algorithm='reference')", {"type": "Softmax", "dim": 1, "algorithm": "reference"}),
+    ("LogSoftmax()", {"type": "LogSoftmax", "dim": 1}),
+]
+
+
+@pytest.mark.parametrize("text, config", SAVED, ids=[text for text, _ in SAVED])
+def test_configs_and_reprs_are_those_checkpoints_hold(text, config):
+    layer = eval(f"ck.{text}")  # the constructor call, which is also the repr
+    assert repr(layer) == text and layer.config() == config
+    assert repr(ck.layers.from_config(config)) == text
+
+
+def test_a_checkpoint_of_every_activation_loads_with_its_outputs(tmp_path):
+    net = ck.Sequential(*(ck.layers.from_config(config) for _, config in SAVED))
+    x = np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32)
+    ck.save(net, tmp_path / "activations.npz")
+    again = ck.load(tmp_path / "activations.npz")
+    assert repr(again) == repr(net) and again.config() == net.config()
+    np.testing.assert_array_equal(again.forward(x), net.forward(x))

@@ -102,3 +102,38 @@ def test_bad_inputs():
         ck.ZeroPad2d(1)(np.ones((4, 4)))
     with pytest.raises(RuntimeError, match=r"backward was called before forward"):
         ck.ZeroPad2d(1).backward(np.ones((1, 1, 3, 3)))
+
+
+# What a checkpoint stores of each padding layer (its config) and how it prints, as written before the
+# classes took their layout from ndim: files saved then load now.
+SAVED = [
+    ("ZeroPad1d(padding=(2, 1))", {"type": "ZeroPad1d", "padding": [2, 1]}),
+    ("ZeroPad2d(padding=-1)", {"type": "ZeroPad2d", "padding": -1}),
+    ("ZeroPad3d(padding=1)", {"type": "ZeroPad3d", "padding": 1}),
+    ("ConstantPad1d(padding=(0, 2), value=-1.0)",
+     {"type": "ConstantPad1d", "padding": [0, 2], "value": -1.0}),
+    ("ConstantPad2d(padding=1, value=0.5)", {"type": "ConstantPad2d", "padding": 1, "value": 0.5}),
+    ("ConstantPad3d(padding=(1, 1, 0, 0, 2, 0), value=0.5)",
+     {"type": "ConstantPad3d", "padding": [1, 1, 0, 0, 2, 0], "value": 0.5}),
+    ("ReflectionPad1d(padding=1)", {"type": "ReflectionPad1d", "padding": 1}),
+    ("ReflectionPad2d(padding=1)", {"type": "ReflectionPad2d", "padding": 1}),
+    ("ReflectionPad3d(padding=1)", {"type": "ReflectionPad3d", "padding": 1}),
+    ("ReplicationPad1d(padding=2)", {"type": "ReplicationPad1d", "padding": 2}),
+    ("ReplicationPad2d(padding=(1, 0, 2, 1))", {"type": "ReplicationPad2d", "padding": [1, 0, 2, 1]}),
+    ("ReplicationPad3d(padding=(1, 0, 0, 1, 2, 2))",
+     {"type": "ReplicationPad3d", "padding": [1, 0, 0, 1, 2, 2]}),
+    ("CircularPad1d(padding=(1, 2))", {"type": "CircularPad1d", "padding": [1, 2]}),
+    ("CircularPad2d(padding=1)", {"type": "CircularPad2d", "padding": 1}),
+    ("CircularPad3d(padding=1)", {"type": "CircularPad3d", "padding": 1}),
+]
+
+
+@pytest.mark.parametrize("text, config", SAVED, ids=[text for text, _ in SAVED])
+def test_configs_and_reprs_are_those_checkpoints_hold(text, config, tmp_path):
+    layer = eval(f"ck.{text}")  # the constructor call, which is also the repr
+    assert repr(layer) == text and layer.config() == config
+    ck.save(ck.Sequential(layer), tmp_path / "pad.npz")
+    again = ck.load(tmp_path / "pad.npz")[0]
+    assert repr(again) == text and again.config() == config
+    x = np.random.default_rng(0).standard_normal((1, 2) + (4,) * layer.ndim).astype(np.float32)
+    np.testing.assert_array_equal(again.forward(x), layer.forward(x))

@@ -2,7 +2,8 @@
 
 Element-wise layers take an input of any shape (a volume (N, C, H, W) or scores (N, C)) and keep it:
 in the notes' words, RELU "leaves the size of the volume unchanged". Kernels live in
-``cnnkit.functional.activation``.
+``cnnkit.functional.activation``. Every activation here and in :mod:`.activation_more` raises TypeError
+for an x that is not a floating-point NumPy array and RuntimeError for a backward before its forward.
 """
 
 from __future__ import annotations
@@ -23,18 +24,26 @@ def check_float_array(layer: Layer, x):
 
 
 class _Elementwise(Layer):
-    """An activation applied to every element: one kernel pair, no parameters, shape unchanged."""
+    """An activation applied to every element: one kernel pair, no parameters, shape unchanged.
 
-    algorithm = "auto"  # for activations with two kernels: "auto" (the fast one), "reference" or "fast"
+    A subclass names its pair of :mod:`cnnkit.functional` kernels, ``kernels = (F.elu, F.elu_backward)``,
+    and the attributes the forward kernel takes after x, ``arguments = ("alpha",)``.
+    """
 
-    def _set_algorithm(self, algorithm):
-        self.algorithm = check_algorithm(algorithm, ALGORITHMS, name=type(self).__name__)
+    kernels: tuple = ()  # (forward(x, *arguments) -> (y, cache), backward(dy, cache) -> dx)
+    arguments: tuple[str, ...] = ()
+
+    def _arguments(self, x):
+        return tuple(getattr(self, name) for name in self.arguments)
+
+    def _options(self):
+        return {}
 
     def _kernel(self, x):
-        raise NotImplementedError
+        return self.kernels[0](x, *self._arguments(x), **self._options())
 
     def _kernel_backward(self, dy, cache):
-        raise NotImplementedError
+        return self.kernels[1](dy, cache)
 
     def forward(self, x):
         check_float_array(self, x)
@@ -48,16 +57,55 @@ class _Elementwise(Layer):
         return tuple(input_shape)
 
 
-class ReLU(_Elementwise):
+class _Dispatched(_Elementwise):
+    """An activation with a reference and a fast kernel: ``algorithm`` "auto" (the fast one), "reference"
+    or "fast", a keyword-only argument kept by ``config()``."""
+
+    algorithm = "auto"
+
+    def __init__(self, *, algorithm="auto"):
+        self._set_algorithm(algorithm)
+
+    def _set_algorithm(self, algorithm):
+        self.algorithm = check_algorithm(algorithm, ALGORITHMS, name=type(self).__name__)
+
+    def _options(self):
+        return {"algorithm": self.algorithm}
+
+
+class _AlongDim(_Elementwise):
+    """Softmax and LogSoftmax: normalise along the axis ``dim`` (negative values count from the end)."""
+
+    def _set_dim(self, dim):
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+            raise TypeError(f"{type(self).__name__}: Received dim={dim!r}; expected an int.")
+        self.dim = int(dim)
+
+    def _axis(self, shape):
+        if not -len(shape) <= self.dim < len(shape):
+            raise ShapeError(f"{self!r}: received shape {tuple(shape)} with {len(shape)} axes, which has no "
+                             f"axis dim={self.dim}; use dim=-1 for the last axis.")
+        return self.dim % len(shape)
+
+    def _arguments(self, x):
+        return (self._axis(x.shape),)
+
+    def output_shape(self, input_shape):
+        self._axis(input_shape)
+        return tuple(input_shape)
+
+
+class ReLU(_Dispatched):
     """max(0, x), element-wise: the notes' default non-linearity.
 
     Shape: any (N, *) -> the same shape.
 
     Args:
-        None.
+        algorithm: "auto" (default: the fast kernel), "reference" or "fast"; keyword only.
 
     Raises:
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+        ValueError: another algorithm. TypeError: x is not a floating-point NumPy array.
+        RuntimeError: backward before forward.
 
     >>> ReLU().output_shape((2, 16, 8, 8))
     (2, 16, 8, 8)
@@ -65,37 +113,19 @@ class ReLU(_Elementwise):
     [[0.0, 2.0]]
     """
 
-    def __init__(self, *, algorithm="auto"):
-        self._set_algorithm(algorithm)
-
-    def _kernel(self, x):
-        return F.relu(x, algorithm=self.algorithm)
-
-    def _kernel_backward(self, dy, cache):
-        return F.relu_backward(dy, cache)
+    kernels = (F.relu, F.relu_backward)
 
 
-class ReLU6(_Elementwise):
+class ReLU6(_Dispatched):
     """min(max(0, x), 6), element-wise (MobileNet's bounded ReLU). Shape: unchanged.
 
-    Args:
-        None.
-
-    Raises:
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+    Args and Raises: as :class:`ReLU`.
 
     >>> ReLU6()(np.array([-1.0, 3.0, 9.0])).tolist()
     [0.0, 3.0, 6.0]
     """
 
-    def __init__(self, *, algorithm="auto"):
-        self._set_algorithm(algorithm)
-
-    def _kernel(self, x):
-        return F.relu6(x, algorithm=self.algorithm)
-
-    def _kernel_backward(self, dy, cache):
-        return F.relu6_backward(dy, cache)
+    kernels = (F.relu6, F.relu6_backward)
 
 
 def finite_real(value, name: str, owner: str) -> float:
@@ -107,105 +137,73 @@ def finite_real(value, name: str, owner: str) -> float:
     return float(value)
 
 
-class LeakyReLU(_Elementwise):
+class LeakyReLU(_Dispatched):
     """x for x > 0, ``negative_slope * x`` otherwise, so that units never "die" (the notes' fix for ReLU).
 
     Shape: unchanged.
 
     Args:
-        negative_slope: the slope for x < 0 (default 0.01).
+        negative_slope: the slope for x < 0 (default 0.01). algorithm: as :class:`ReLU`.
 
     Raises:
-        TypeError/ValueError: negative_slope is not a real / not a finite number.
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+        TypeError/ValueError: negative_slope is not a real / not a finite number; and as :class:`ReLU`.
 
     >>> LeakyReLU(0.1)(np.array([-2.0, 3.0])).tolist()
     [-0.2, 3.0]
     """
 
+    kernels, arguments = (F.leaky_relu, F.leaky_relu_backward), ("negative_slope",)
+
     def __init__(self, negative_slope=0.01, *, algorithm="auto"):
         self.negative_slope = finite_real(negative_slope, "negative_slope", "LeakyReLU")
         self._set_algorithm(algorithm)
 
-    def _kernel(self, x):
-        return F.leaky_relu(x, self.negative_slope, algorithm=self.algorithm)
 
-    def _kernel_backward(self, dy, cache):
-        return F.leaky_relu_backward(dy, cache)
-
-
-class ELU(_Elementwise):
+class ELU(_Dispatched):
     """x for x > 0, ``alpha * (exp(x) - 1)`` otherwise. Shape: unchanged.
 
     Args:
-        alpha: the value the negative side saturates to is -alpha (default 1.0).
+        alpha: the value the negative side saturates to is -alpha (default 1.0). algorithm: as :class:`ReLU`.
 
     Raises:
-        TypeError/ValueError: alpha is not a real / not a finite number.
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+        TypeError/ValueError: alpha is not a real / not a finite number; and as :class:`ReLU`.
 
     >>> ELU().output_shape((4, 10))
     (4, 10)
     """
 
+    kernels, arguments = (F.elu, F.elu_backward), ("alpha",)
+
     def __init__(self, alpha=1.0, *, algorithm="auto"):
         self.alpha = finite_real(alpha, "alpha", "ELU")
         self._set_algorithm(algorithm)
 
-    def _kernel(self, x):
-        return F.elu(x, self.alpha, algorithm=self.algorithm)
 
-    def _kernel_backward(self, dy, cache):
-        return F.elu_backward(dy, cache)
-
-
-class Sigmoid(_Elementwise):
+class Sigmoid(_Dispatched):
     """1 / (1 + exp(-x)), element-wise and overflow-free. Shape: unchanged.
 
-    Args:
-        None.
-
-    Raises:
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+    Args and Raises: as :class:`ReLU`.
 
     >>> Sigmoid()(np.array([0.0])).tolist()
     [0.5]
     """
 
-    def __init__(self, *, algorithm="auto"):
-        self._set_algorithm(algorithm)
-
-    def _kernel(self, x):
-        return F.sigmoid(x, algorithm=self.algorithm)
-
-    def _kernel_backward(self, dy, cache):
-        return F.sigmoid_backward(dy, cache)
+    kernels = (F.sigmoid, F.sigmoid_backward)
 
 
-class Tanh(_Elementwise):
+class Tanh(_Dispatched):
     """tanh(x), element-wise (a zero-centred sigmoid, as the notes put it). Shape: unchanged.
 
-    Args:
-        None.
-
-    Raises:
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+    Args and Raises: as :class:`ReLU`.
 
     >>> Tanh()(np.array([0.0])).tolist()
     [0.0]
     """
 
-    def __init__(self, *, algorithm="auto"):
-        self._set_algorithm(algorithm)
-
-    def _kernel(self, x):
-        return F.tanh(x, algorithm=self.algorithm)
-
-    def _kernel_backward(self, dy, cache):
-        return F.tanh_backward(dy, cache)
+    kernels = (F.tanh, F.tanh_backward)
 
 
-class Softmax(_Elementwise):
+class Softmax(_AlongDim, _Dispatched):
     """exp(x) / sum(exp(x)) along ``dim``: turns class scores into probabilities.
 
     Shape: unchanged; for (N, C) scores or (N, C, H, W) per-pixel scores the default ``dim=1`` normalises
@@ -213,36 +211,28 @@ class Softmax(_Elementwise):
 
     Args:
         dim: the axis to normalise over (default 1, negative values count from the end).
+        algorithm: as :class:`ReLU`.
 
     Raises:
-        TypeError: dim is not an int; x is not a floating-point NumPy array.
-        ShapeError: the input has no axis ``dim``. RuntimeError: backward before forward.
+        TypeError: dim is not an int. ShapeError: the input has no axis ``dim``. As :class:`ReLU`.
 
     >>> Softmax()(np.zeros((1, 4))).tolist()
     [[0.25, 0.25, 0.25, 0.25]]
     """
 
+    kernels = (F.softmax, F.softmax_backward)
+
     def __init__(self, dim=1, *, algorithm="auto"):
-        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
-            raise TypeError(f"Softmax: Received dim={dim!r}; expected an int.")
-        self.dim = int(dim)
+        self._set_dim(dim)
         self._set_algorithm(algorithm)
 
-    def _axis(self, shape):
-        if not -len(shape) <= self.dim < len(shape):
-            raise ShapeError(f"{self!r}: received shape {tuple(shape)} with {len(shape)} axes, which has no "
-                             f"axis dim={self.dim}; use dim=-1 for the last axis.")
-        return self.dim % len(shape)
 
-    def _kernel(self, x):
-        return F.softmax(x, self._axis(x.shape), algorithm=self.algorithm)
+def _identity(x):
+    return x, True  # the cache only marks that forward ran, so backward keeps the contract
 
-    def _kernel_backward(self, dy, cache):
-        return F.softmax_backward(dy, cache)
 
-    def output_shape(self, input_shape):
-        self._axis(input_shape)
-        return tuple(input_shape)
+def _identity_backward(dy, cache):
+    return dy
 
 
 class Identity(_Elementwise):
@@ -250,18 +240,10 @@ class Identity(_Elementwise):
 
     Shape: any (N, *) -> the same shape (y is x itself, not a copy).
 
-    Args:
-        None.
-
-    Raises:
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+    Args: none. Raises: TypeError for a non-float x, RuntimeError for backward before forward.
 
     >>> Identity().output_shape((2, 3))
     (2, 3)
     """
 
-    def _kernel(self, x):
-        return x, True  # the cache only marks that forward ran, so backward keeps the contract
-
-    def _kernel_backward(self, dy, cache):
-        return dy
+    kernels = (_identity, _identity_backward)

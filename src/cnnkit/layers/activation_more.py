@@ -1,21 +1,28 @@
 """The activation layers of the ConvNets after AlexNet and VGG, PyTorch's names and arguments: PReLU, SELU,
 CELU, GELU, SiLU, Mish, Softplus, Softsign, Hardtanh, Hardsigmoid, Hardswish; and LogSoftmax.
 
-Each takes any shape and keeps it; kernels in :mod:`cnnkit.functional.activation_more`.
+Each takes any shape and keeps it and raises as every activation does (see :mod:`.activation`); kernels in
+:mod:`cnnkit.functional.activation_more`.
 """
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 
 from cnnkit.errors import ShapeError
 from cnnkit.functional import activation as F
 from cnnkit.functional import activation_more as G
-from cnnkit.layers.activation import _Elementwise, check_float_array, finite_real
+from cnnkit.layers.activation import _AlongDim, _Elementwise, check_float_array, finite_real
 from cnnkit.layers.base import Layer, Parameter
 from cnnkit.layers.conv import positive_int
+
+
+def _nonzero_real(value, name: str, owner: str, why: str) -> float:
+    """:func:`finite_real`, and ValueError (saying ``why``) for 0."""
+    value = finite_real(value, name, owner)
+    if value == 0:
+        raise ValueError(f"{owner}: Received {name}=0; expected a nonzero number ({why}).")
+    return value
 
 
 class PReLU(Layer):
@@ -71,21 +78,13 @@ class SELU(_Elementwise):
     """``scale * (x if x > 0 else alpha * (exp(x) - 1))`` with alpha = 1.6733, scale = 1.0507: activations
     that keep mean 0 and variance 1 through deep stacks (Klambauer et al. 2017). Shape: unchanged.
 
-    Args:
-        None.
-
-    Raises:
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+    Args: none. Raises: TypeError for a non-float x, RuntimeError for backward before forward.
 
     >>> SELU()(np.array([0.0, 1.0])).round(4).tolist()
     [0.0, 1.0507]
     """
 
-    def _kernel(self, x):
-        return G.selu(x)
-
-    def _kernel_backward(self, dy, cache):
-        return G.selu_backward(dy, cache)
+    kernels = (G.selu, G.selu_backward)
 
 
 class CELU(_Elementwise):
@@ -97,22 +96,15 @@ class CELU(_Elementwise):
 
     Raises:
         TypeError/ValueError: alpha not a number, not finite, or 0.
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
 
     >>> CELU(2.0)(np.array([-1.0, 2.0])).round(4).tolist()
     [-0.7869, 2.0]
     """
 
+    kernels, arguments = (G.celu, G.celu_backward), ("alpha",)
+
     def __init__(self, alpha=1.0):
-        self.alpha = finite_real(alpha, "alpha", "CELU")
-        if self.alpha == 0:
-            raise ValueError("CELU: Received alpha=0; expected a nonzero number (exp(x / alpha) is taken).")
-
-    def _kernel(self, x):
-        return G.celu(x, self.alpha)
-
-    def _kernel_backward(self, dy, cache):
-        return G.celu_backward(dy, cache)
+        self.alpha = _nonzero_real(alpha, "alpha", "CELU", "exp(x / alpha) is taken")
 
 
 class GELU(_Elementwise):
@@ -123,12 +115,13 @@ class GELU(_Elementwise):
         approximate: "none" (default, exact with erf) or "tanh" (the tanh formula of the GELU paper).
 
     Raises:
-        ValueError: another approximate. TypeError: x is not a floating-point NumPy array.
-        RuntimeError: backward before forward.
+        ValueError: another approximate.
 
     >>> GELU()(np.array([-1.0, 0.0, 1.0])).round(4).tolist()
     [-0.1587, 0.0, 0.8413]
     """
+
+    kernels, arguments = (G.gelu, G.gelu_backward), ("approximate",)
 
     def __init__(self, approximate="none"):
         if approximate not in ("none", "tanh"):
@@ -136,51 +129,29 @@ class GELU(_Elementwise):
                              f"'tanh'.")
         self.approximate = approximate
 
-    def _kernel(self, x):
-        return G.gelu(x, self.approximate)
-
-    def _kernel_backward(self, dy, cache):
-        return G.gelu_backward(dy, cache)
-
 
 class SiLU(_Elementwise):
     """``x * sigmoid(x)``, also called Swish (EfficientNet's activation). Shape: unchanged.
 
-    Args:
-        None.
-
-    Raises:
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+    Args: none. Raises: TypeError for a non-float x, RuntimeError for backward before forward.
 
     >>> SiLU()(np.array([0.0, 1.0])).round(4).tolist()
     [0.0, 0.7311]
     """
 
-    def _kernel(self, x):
-        return G.silu(x)
-
-    def _kernel_backward(self, dy, cache):
-        return G.silu_backward(dy, cache)
+    kernels = (G.silu, G.silu_backward)
 
 
 class Mish(_Elementwise):
     """``x * tanh(softplus(x))`` (YOLOv4's activation). Shape: unchanged.
 
-    Args:
-        None.
-
-    Raises:
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+    Args: none. Raises: TypeError for a non-float x, RuntimeError for backward before forward.
 
     >>> Mish()(np.array([0.0, 1.0])).round(4).tolist()
     [0.0, 0.8651]
     """
 
-    def _kernel(self, x):
-        return G.mish(x)
-
-    def _kernel_backward(self, dy, cache):
-        return G.mish_backward(dy, cache)
+    kernels = (G.mish, G.mish_backward)
 
 
 class Softplus(_Elementwise):
@@ -192,44 +163,28 @@ class Softplus(_Elementwise):
 
     Raises:
         TypeError/ValueError: beta or threshold not finite numbers, beta 0.
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
 
     >>> Softplus()(np.array([0.0, 30.0])).round(4).tolist()
     [0.6931, 30.0]
     """
 
+    kernels, arguments = (G.softplus, G.softplus_backward), ("beta", "threshold")
+
     def __init__(self, beta=1.0, threshold=20.0):
-        self.beta = finite_real(beta, "beta", "Softplus")
+        self.beta = _nonzero_real(beta, "beta", "Softplus", "the result is divided by beta")
         self.threshold = finite_real(threshold, "threshold", "Softplus")
-        if self.beta == 0:
-            raise ValueError("Softplus: Received beta=0; expected a nonzero number (the result is divided by "
-                             "beta).")
-
-    def _kernel(self, x):
-        return G.softplus(x, self.beta, self.threshold)
-
-    def _kernel_backward(self, dy, cache):
-        return G.softplus_backward(dy, cache)
 
 
 class Softsign(_Elementwise):
     """``x / (1 + |x|)``. Shape: unchanged.
 
-    Args:
-        None.
-
-    Raises:
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+    Args: none. Raises: TypeError for a non-float x, RuntimeError for backward before forward.
 
     >>> Softsign()(np.array([-3.0, 1.0])).tolist()
     [-0.75, 0.5]
     """
 
-    def _kernel(self, x):
-        return G.softsign(x)
-
-    def _kernel_backward(self, dy, cache):
-        return G.softsign_backward(dy, cache)
+    kernels = (G.softsign, G.softsign_backward)
 
 
 class Hardtanh(_Elementwise):
@@ -240,11 +195,12 @@ class Hardtanh(_Elementwise):
 
     Raises:
         TypeError/ValueError: bounds not finite numbers, or min_val > max_val.
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
 
     >>> Hardtanh()(np.array([-2.0, 0.5, 3.0])).tolist()
     [-1.0, 0.5, 1.0]
     """
+
+    kernels, arguments = (G.hardtanh, G.hardtanh_backward), ("min_val", "max_val")
 
     def __init__(self, min_val=-1.0, max_val=1.0):
         self.min_val = finite_real(min_val, "min_val", "Hardtanh")
@@ -253,54 +209,32 @@ class Hardtanh(_Elementwise):
             raise ValueError(f"Hardtanh: Received min_val={min_val!r}, max_val={max_val!r}; expected "
                              f"min_val <= max_val.")
 
-    def _kernel(self, x):
-        return G.hardtanh(x, self.min_val, self.max_val)
-
-    def _kernel_backward(self, dy, cache):
-        return G.hardtanh_backward(dy, cache)
-
 
 class Hardsigmoid(_Elementwise):
     """``relu6(x + 3) / 6``: 0 below -3, 1 above 3, linear between (MobileNet-V3). Shape: unchanged.
 
-    Args:
-        None.
-
-    Raises:
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+    Args: none. Raises: TypeError for a non-float x, RuntimeError for backward before forward.
 
     >>> Hardsigmoid()(np.array([-4.0, 0.0, 1.5])).tolist()
     [0.0, 0.5, 0.75]
     """
 
-    def _kernel(self, x):
-        return G.hardsigmoid(x)
-
-    def _kernel_backward(self, dy, cache):
-        return G.hardsigmoid_backward(dy, cache)
+    kernels = (G.hardsigmoid, G.hardsigmoid_backward)
 
 
 class Hardswish(_Elementwise):
     """``x * relu6(x + 3) / 6``: MobileNet-V3's piecewise-polynomial SiLU. Shape: unchanged.
 
-    Args:
-        None.
-
-    Raises:
-        TypeError: x is not a floating-point NumPy array. RuntimeError: backward before forward.
+    Args: none. Raises: TypeError for a non-float x, RuntimeError for backward before forward.
 
     >>> Hardswish()(np.array([-4.0, 1.0, 5.0])).round(4).tolist()
     [-0.0, 0.6667, 5.0]
     """
 
-    def _kernel(self, x):
-        return G.hardswish(x)
-
-    def _kernel_backward(self, dy, cache):
-        return G.hardswish_backward(dy, cache)
+    kernels = (G.hardswish, G.hardswish_backward)
 
 
-class LogSoftmax(_Elementwise):
+class LogSoftmax(_AlongDim):
     """``log(softmax(x))`` along ``dim``, computed without ever taking log(0): the log-probabilities that
     :class:`cnnkit.losses.NLLLoss` takes.
 
@@ -310,30 +244,13 @@ class LogSoftmax(_Elementwise):
         dim: the axis to normalise over (default 1, negative values count from the end).
 
     Raises:
-        TypeError: dim is not an int; x is not a floating-point NumPy array.
-        ShapeError: the input has no axis ``dim``. RuntimeError: backward before forward.
+        TypeError: dim is not an int. ShapeError: the input has no axis ``dim``.
 
     >>> np.exp(LogSoftmax()(np.zeros((1, 4)))).tolist()
     [[0.25, 0.25, 0.25, 0.25]]
     """
 
+    kernels = (F.log_softmax, F.log_softmax_backward)
+
     def __init__(self, dim=1):
-        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
-            raise TypeError(f"LogSoftmax: Received dim={dim!r}; expected an int.")
-        self.dim = int(dim)
-
-    def _axis(self, shape):
-        if not -len(shape) <= self.dim < len(shape):
-            raise ShapeError(f"{self!r}: received shape {tuple(shape)} with {len(shape)} axes, which has no "
-                             f"axis dim={self.dim}; use dim=-1 for the last axis.")
-        return self.dim % len(shape)
-
-    def _kernel(self, x):
-        return F.log_softmax(x, self._axis(x.shape))
-
-    def _kernel_backward(self, dy, cache):
-        return F.log_softmax_backward(dy, cache)
-
-    def output_shape(self, input_shape):
-        self._axis(input_shape)
-        return tuple(input_shape)
+        self._set_dim(dim)

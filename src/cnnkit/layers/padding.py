@@ -5,6 +5,16 @@ A convolution pads with zeros by itself; a padding layer is for the other modes 
 dark border that zeros draw around a generated image) and for padding that differs per side. ``padding`` is
 PyTorch's: an int for every side, or 2 * nd ints *last axis first* (left, right, top, bottom, front, back);
 (before, after) pairs first axis first are cnnkit's other spelling. A negative pad crops.
+
+What every padding layer shares, so that each class below says only its mode:
+
+- Shape: (N, C, W) -> (N, C, W + left + right) in 1-D; (N, C, H, W) -> (N, C, H + top + bottom,
+  W + left + right) in 2-D; (N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right)
+  in 3-D; one example without the batch axis ((C, *S)) keeps none.
+- Args: ``padding``, an int, 2 * nd ints or nd pairs as above (ConstantPad also takes ``value``).
+- Raises: TypeError/ValueError for a padding that is none of those; ShapeError for an input of another
+  rank, or pads the mode cannot take (or negative pads that leave no positions); RuntimeError for
+  backward before forward.
 """
 
 from __future__ import annotations
@@ -15,11 +25,13 @@ from cnnkit.errors import ShapeError
 from cnnkit.functional import padding as P
 from cnnkit.layers.base import Layer
 
+LAYOUTS = {1: "(N, C, W)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+
 
 class _Pad(Layer):
     """Pad the spatial axes of (N, C, *S) by ``padding`` with the rule of ``mode``."""
 
-    ndim, layout, mode = 2, "(N, C, H, W)", "constant"
+    ndim, mode = 2, "constant"
 
     def __init__(self, padding):
         self.padding = P.torch_order(padding, self.ndim, name=type(self).__name__)  # (before, after) per axis
@@ -28,6 +40,10 @@ class _Pad(Layer):
     @property
     def batched_ndim(self):
         return self.ndim + 2
+
+    @property
+    def layout(self):
+        return LAYOUTS[self.ndim]
 
     def output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -70,41 +86,27 @@ class ZeroPad2d(_Pad):
     (1, 3, 7, 7)
     """
 
-    ndim, layout = 2, "(N, C, H, W)"
-
 
 class ZeroPad1d(ZeroPad2d):
-    """Pad both ends of every sequence with zeros. Shape: (N, C, W) -> (N, C, W + left + right).
-
-    Args:
-        padding: an int for both ends, or (left, right).
-
-    Raises:
-        TypeError/ValueError: a bad padding. ShapeError: an input that is not 3-D (or 2-D).
+    """Pad both ends of every sequence with zeros. Shape, Args, Raises: as every padding layer (see the
+    module), with one spatial axis: padding an int or (left, right).
 
     >>> ZeroPad1d((2, 1)).output_shape((1, 3, 5))
     (1, 3, 8)
     """
 
-    ndim, layout = 1, "(N, C, W)"
+    ndim = 1
 
 
 class ZeroPad3d(ZeroPad2d):
-    """Pad the borders of every (D, H, W) volume with zeros.
-
-    Shape: (N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right).
-
-    Args:
-        padding: an int, (left, right, top, bottom, front, back) as in PyTorch, or three pairs.
-
-    Raises:
-        TypeError/ValueError: a bad padding. ShapeError: an input that is not 5-D (or 4-D).
+    """Pad the borders of every (D, H, W) volume with zeros. Shape, Args, Raises: as every padding layer (see
+    the module), with three spatial axes.
 
     >>> ZeroPad3d(1).output_shape((1, 2, 3, 4, 5))
     (1, 2, 5, 6, 7)
     """
 
-    ndim, layout = 3, "(N, C, D, H, W)"
+    ndim = 3
 
 
 class ConstantPad2d(_Pad):
@@ -117,14 +119,11 @@ class ConstantPad2d(_Pad):
         value: the constant (a real number).
 
     Raises:
-        TypeError/ValueError: a bad padding, or a value that is not a real number.
-        ShapeError: an input that is not 4-D (or 3-D).
+        TypeError: a value that is not a real number; and as every padding layer (see the module).
 
     >>> ConstantPad2d(2, 3.5).output_shape((1, 1, 2, 2))
     (1, 1, 6, 6)
     """
-
-    ndim, layout = 2, "(N, C, H, W)"
 
     def __init__(self, padding, value):
         super().__init__(padding)
@@ -134,37 +133,24 @@ class ConstantPad2d(_Pad):
 
 
 class ConstantPad1d(ConstantPad2d):
-    """Pad both ends of every sequence with a constant. Shape: (N, C, W) -> (N, C, W + left + right).
-
-    Args:
-        padding: an int or (left, right). value: the constant.
-
-    Raises:
-        TypeError/ValueError: a bad padding or value. ShapeError: an input that is not 3-D (or 2-D).
+    """Pad both ends of every sequence with a constant: :class:`ConstantPad2d` with one spatial axis,
+    padding an int or (left, right).
 
     >>> ConstantPad1d((0, 2), -1.0).output_shape((4, 2, 3))
     (4, 2, 5)
     """
 
-    ndim, layout = 1, "(N, C, W)"
+    ndim = 1
 
 
 class ConstantPad3d(ConstantPad2d):
-    """Pad every (D, H, W) volume with a constant.
-
-    Shape: (N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right).
-
-    Args:
-        padding: an int, (left, right, top, bottom, front, back), or three pairs. value: the constant.
-
-    Raises:
-        TypeError/ValueError: a bad padding or value. ShapeError: an input that is not 5-D (or 4-D).
+    """Pad every (D, H, W) volume with a constant: :class:`ConstantPad2d` with three spatial axes.
 
     >>> ConstantPad3d((1, 1, 0, 0, 2, 0), 0.5).output_shape((1, 1, 2, 2, 2))
     (1, 1, 4, 2, 4)
     """
 
-    ndim, layout = 3, "(N, C, D, H, W)"
+    ndim = 3
 
 
 class ReflectionPad2d(_Pad):
@@ -177,50 +163,34 @@ class ReflectionPad2d(_Pad):
         padding: an int, (left, right, top, bottom) as in PyTorch, or ((top, bottom), (left, right)).
 
     Raises:
-        TypeError/ValueError: a bad padding. ShapeError: an input that is not 4-D (or 3-D), or a pad not
-            smaller than its side.
-        RuntimeError: backward before forward.
+        ShapeError: a pad not smaller than its side; and as every padding layer (see the module).
 
     >>> ReflectionPad2d(1).output_shape((1, 3, 8, 8))
     (1, 3, 10, 10)
     """
 
-    ndim, layout, mode = 2, "(N, C, H, W)", "reflect"
+    mode = "reflect"
 
 
 class ReflectionPad1d(ReflectionPad2d):
-    """Pad every sequence with its mirror image: (N, C, W) -> (N, C, W + left + right), pads < W.
-
-    Args:
-        padding: an int or (left, right).
-
-    Raises:
-        TypeError/ValueError: a bad padding. ShapeError: a pad >= W, or an input not 3-D (or 2-D).
+    """Pad every sequence with its mirror image, pads < W: :class:`ReflectionPad2d` with one spatial axis.
 
     >>> ReflectionPad1d((3, 1)).output_shape((1, 1, 4))
     (1, 1, 8)
     """
 
-    ndim, layout = 1, "(N, C, W)"
+    ndim = 1
 
 
 class ReflectionPad3d(ReflectionPad2d):
-    """Pad every (D, H, W) volume with its mirror image, each pad smaller than its side.
-
-    Shape: (N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right).
-
-    Args:
-        padding: an int, (left, right, top, bottom, front, back), or three pairs.
-
-    Raises:
-        TypeError/ValueError: a bad padding. ShapeError: a pad not smaller than its side, or an input not
-            5-D (or 4-D).
+    """Pad every (D, H, W) volume with its mirror image, each pad smaller than its side:
+    :class:`ReflectionPad2d` with three spatial axes.
 
     >>> ReflectionPad3d(1).output_shape((1, 1, 2, 3, 4))
     (1, 1, 4, 5, 6)
     """
 
-    ndim, layout = 3, "(N, C, D, H, W)"
+    ndim = 3
 
 
 class ReplicationPad2d(_Pad):
@@ -232,48 +202,34 @@ class ReplicationPad2d(_Pad):
         padding: an int, (left, right, top, bottom) as in PyTorch, or ((top, bottom), (left, right)).
 
     Raises:
-        TypeError/ValueError: a bad padding. ShapeError: an input that is not 4-D (or 3-D).
-        RuntimeError: backward before forward.
+        as every padding layer (see the module).
 
     >>> ReplicationPad2d((2, 2, 1, 1)).output_shape((1, 3, 4, 4))
     (1, 3, 6, 8)
     """
 
-    ndim, layout, mode = 2, "(N, C, H, W)", "replicate"
+    mode = "replicate"
 
 
 class ReplicationPad1d(ReplicationPad2d):
-    """Pad every sequence by repeating its end values: (N, C, W) -> (N, C, W + left + right).
-
-    Args:
-        padding: an int or (left, right).
-
-    Raises:
-        TypeError/ValueError: a bad padding. ShapeError: an input that is not 3-D (or 2-D).
+    """Pad every sequence by repeating its end values: :class:`ReplicationPad2d` with one spatial axis.
 
     >>> ReplicationPad1d(4).output_shape((2, 1, 3))
     (2, 1, 11)
     """
 
-    ndim, layout = 1, "(N, C, W)"
+    ndim = 1
 
 
 class ReplicationPad3d(ReplicationPad2d):
-    """Pad every (D, H, W) volume by repeating its border values.
-
-    Shape: (N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right).
-
-    Args:
-        padding: an int, (left, right, top, bottom, front, back), or three pairs.
-
-    Raises:
-        TypeError/ValueError: a bad padding. ShapeError: an input that is not 5-D (or 4-D).
+    """Pad every (D, H, W) volume by repeating its border values: :class:`ReplicationPad2d` with three
+    spatial axes.
 
     >>> ReplicationPad3d((1, 0, 0, 1, 2, 2)).output_shape((1, 1, 2, 2, 2))
     (1, 1, 6, 3, 3)
     """
 
-    ndim, layout = 3, "(N, C, D, H, W)"
+    ndim = 3
 
 
 class CircularPad2d(_Pad):
@@ -285,47 +241,32 @@ class CircularPad2d(_Pad):
         padding: an int, (left, right, top, bottom) as in PyTorch, or ((top, bottom), (left, right)).
 
     Raises:
-        TypeError/ValueError: a bad padding. ShapeError: an input that is not 4-D (or 3-D), or a pad larger
-            than its side.
-        RuntimeError: backward before forward.
+        ShapeError: a pad larger than its side; and as every padding layer (see the module).
 
     >>> CircularPad2d(1).output_shape((1, 3, 4, 4))
     (1, 3, 6, 6)
     """
 
-    ndim, layout, mode = 2, "(N, C, H, W)", "circular"
+    mode = "circular"
 
 
 class CircularPad1d(CircularPad2d):
-    """Pad every sequence with its other end (periodic): (N, C, W) -> (N, C, W + left + right), pads <= W.
-
-    Args:
-        padding: an int or (left, right).
-
-    Raises:
-        TypeError/ValueError: a bad padding. ShapeError: a pad > W, or an input not 3-D (or 2-D).
+    """Pad every sequence with its other end (periodic), pads <= W: :class:`CircularPad2d` with one spatial
+    axis.
 
     >>> CircularPad1d((1, 2)).output_shape((1, 1, 4))
     (1, 1, 7)
     """
 
-    ndim, layout = 1, "(N, C, W)"
+    ndim = 1
 
 
 class CircularPad3d(CircularPad2d):
-    """Pad every (D, H, W) volume periodically along each axis, each pad at most its side.
-
-    Shape: (N, C, D, H, W) -> (N, C, D + front + back, H + top + bottom, W + left + right).
-
-    Args:
-        padding: an int, (left, right, top, bottom, front, back), or three pairs.
-
-    Raises:
-        TypeError/ValueError: a bad padding. ShapeError: a pad larger than its side, or an input not 5-D
-            (or 4-D).
+    """Pad every (D, H, W) volume periodically along each axis, each pad at most its side:
+    :class:`CircularPad2d` with three spatial axes.
 
     >>> CircularPad3d(1).output_shape((1, 1, 2, 2, 2))
     (1, 1, 4, 4, 4)
     """
 
-    ndim, layout = 3, "(N, C, D, H, W)"
+    ndim = 3
