@@ -102,6 +102,7 @@ def training(*, baseline=None, budget=3.0, threads=1, progress=print):
 def inference(*, baseline=None, budget=3.0, progress=print):
     import torch
 
+    import cnnkit as ck
     from cnnkit import models
     from cnnkit.functional.layout import channels_last
     from cnnkit.interop.torch import to_torch
@@ -123,14 +124,22 @@ def inference(*, baseline=None, budget=3.0, progress=print):
                 module(tx)
 
         def cnnkit_run(model=model, x=x):
-            model(x)
+            with ck.no_grad():  # inference: no layer keeps a cache (torch.no_grad on the other side)
+                model(x)
 
-        contenders = {"torch": torch_run, "cnnkit": cnnkit_run}
+        fused = ck.fuse(model)  # batch norm folded into the convolutions (exact within float32)
+
+        def fused_run(fused=fused, x=x):
+            with ck.no_grad():
+                fused(x)
+
+        contenders = {"torch": torch_run, "cnnkit": cnnkit_run, "fused": fused_run}
         if baseline is not None and not last:
             contenders["before"] = baseline_kernels.wrap(baseline, cnnkit_run)
         timing = compare(contenders, min_runs=2, max_runs=5, budget=budget)
         memory = ", channels-last" if last else ""
         rows.append(_row(f"{name} inference, batch {batch}, {shape}{memory}", batch, timing, progress))
+        rows[-1]["fused"] = timing.ratio("fused")
     return rows
 
 

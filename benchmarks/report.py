@@ -116,11 +116,14 @@ def _render_results(results: dict) -> list[str]:
     models = (results.get("training") or []) + (results.get("inference") or [])
     if models:
         out += ["### Whole networks", ""]
-        header = ("network", "torch img/s", "cnnkit img/s", "time ratio", "before img/s", "before ratio")
+        out += ["Inference runs under `cnnkit.no_grad()` and `torch.no_grad()`, eval mode; `fused` is "
+                "`cnnkit.fuse(model)` (batch norm folded into the convolutions) under `no_grad`.", ""]
+        header = ("network", "torch img/s", "cnnkit img/s", "time ratio", "fused ratio", "before img/s",
+                  "before ratio")
         out += _table(header,
                       [(r["case"], f"{r['images_per_second']['torch']:.1f}",
                         f"{r['images_per_second']['cnnkit']:.1f}", f"**{r['ratio']:.2f}**",
-                        _before(r),
+                        f"{r['fused']:.2f}" if "fused" in r else "-", _before(r),
                         "-" if r["ratio_before"] is None else f"{r['ratio_before']:.2f}") for r in models])
 
     memory = results.get("memory")
