@@ -253,3 +253,56 @@ def test_evaluate_extract_features_and_viz_run_without_grad():
     assert probe.seen == [False] * 4
     model.forward(x)
     assert probe.seen[-1] is True and ck.is_grad_enabled()
+
+
+# -- per thread, as PyTorch's grad mode ----------------------------------------------------------------------
+
+def test_grad_mode_is_per_thread():
+    """A thread inside no_grad and one outside, running at once, each get what their own mode says."""
+    import threading
+
+    x = np.array([-1.0, 2.0])
+    inside, outside = threading.Barrier(2), {}
+
+    def infer():
+        with ck.no_grad():
+            inside.wait()  # both threads are now running, this one inside no_grad
+            outside["infer"] = (ck.is_grad_enabled(), ck.functional.relu(x)[1])
+            inside.wait()
+
+    def train():
+        inside.wait()
+        outside["train"] = (ck.is_grad_enabled(), ck.functional.relu(x)[1])
+        inside.wait()
+
+    threads = [threading.Thread(target=infer), threading.Thread(target=train)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outside["infer"] == (False, None)
+    assert outside["train"][0] is True and outside["train"][1] is not None
+    with ck.no_grad():  # a thread started inside the block has its own mode: the usual one
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(ck.is_grad_enabled()))
+        t.start()
+        t.join()
+        assert seen == [True] and not ck.is_grad_enabled()
+    assert ck.is_grad_enabled()
+
+
+def test_thread_slices_follow_the_calling_threads_mode():
+    """train.parallel.Threads runs slices on its own threads: under no_grad they keep no cache either."""
+    from cnnkit.train.parallel.threads import SplitStep
+
+    model = L.Sequential(L.Linear(3, 4, rng=rng()), L.ReLU(), L.Linear(4, 2, rng=rng()))
+    step = SplitStep(model, ck.losses.CrossEntropyLoss(), threads=2)
+    x, y = rng().standard_normal((6, 3)).astype(np.float32), np.array([0, 1, 0, 1, 1, 0])
+    try:
+        with ck.no_grad():
+            step.forward(x, y)
+        assert all(layer._cache is None for replica in step.replicas for layer in replica.layers())
+        step.forward(x, y)
+        assert all(replica.layers()[1]._cache is not None for replica in step.replicas)
+    finally:
+        step.close()

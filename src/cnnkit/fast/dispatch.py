@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -47,7 +48,8 @@ class Cached(NamedTuple):
     data: object
 
 
-_state = {"reference": False, "grad": True}
+_state = {"reference": False}
+_grad = threading.local()  # grad mode is per thread, as PyTorch's: .enabled, True when never set
 
 
 @contextlib.contextmanager
@@ -82,8 +84,9 @@ def no_grad(enabled: bool = True):
 
     Forward computes exactly what it computes in training, but no input, column matrix or argmax switch
     outlives the op that made it, so a network's memory holds a couple of activations at a time instead of
-    all of them. A layer's backward after a forward in this block raises RuntimeError. Process-wide, like
-    :func:`reference_mode` (the elementwise threads of a forward see it too); usable as a decorator.
+    all of them. A layer's backward after a forward in this block raises RuntimeError. Per thread, like
+    PyTorch's grad mode: another thread (a server's training thread beside its inference thread) keeps
+    its own; a kernel's own helper threads compute inside one op and need no flag. Usable as a decorator.
     ``enabled=False`` is the usual mode again inside (:func:`enable_grad`).
 
     >>> import numpy as np, cnnkit as ck
@@ -92,12 +95,12 @@ def no_grad(enabled: bool = True):
     >>> y.tolist(), cache
     ([0.0, 2.0], None)
     """
-    before = _state["grad"]
-    _state["grad"] = not enabled
+    before = is_grad_enabled()
+    _grad.enabled = not enabled
     try:
         yield
     finally:
-        _state["grad"] = before
+        _grad.enabled = before
 
 
 def enable_grad():
@@ -106,14 +109,14 @@ def enable_grad():
 
 
 def is_grad_enabled() -> bool:
-    """False inside :func:`no_grad`: ops return no cache and layers keep none."""
-    return _state["grad"]
+    """False inside :func:`no_grad` (on this thread): ops return no cache and layers keep none."""
+    return getattr(_grad, "enabled", True)
 
 
 def cached(backward: Callable, data) -> Cached | None:
     """What an op returns as its cache: the kernel's cache with the backward that reads it, or ``None``
     inside :func:`no_grad`, where no backward follows and the kernel's cache is dropped on return."""
-    return Cached(backward, data) if _state["grad"] else None
+    return Cached(backward, data) if is_grad_enabled() else None
 
 
 def without_cache(forward: Callable) -> Callable:
@@ -123,7 +126,7 @@ def without_cache(forward: Callable) -> Callable:
     @functools.wraps(forward)
     def face(*args, **kwargs):
         y, cache = forward(*args, **kwargs)
-        return y, (cache if _state["grad"] else None)
+        return y, (cache if is_grad_enabled() else None)
     return face
 
 
@@ -257,7 +260,7 @@ def _measured(rule, args, pads, name) -> str:
     names = [rule, *(n for n in eligible if n != rule)]
     if len(names) == 1:
         return rule
-    backward = _state["grad"]  # inference times forward only; training forward and backward
+    backward = is_grad_enabled()  # inference times forward only; training forward and backward
     entry = measure.conv_entry(x, weight, stride, pads, dilation, groups, backward=backward)
     chosen = measure.choose(entry, names, lambda: measure.runs(
         {n: CONV_KERNELS[n] for n in names}, args, {"name": name}, backward=backward),

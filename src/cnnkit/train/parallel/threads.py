@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from cnnkit.fast.dispatch import is_grad_enabled, no_grad
 from cnnkit.runtime import batch_slices, blas_threads
 from cnnkit.train.parallel.slices import Slices, check_slices, slice_backward, slice_forward
 
@@ -57,8 +58,14 @@ class SplitStep:
         self._slices = []
 
     def _run(self, work):
+        grad = is_grad_enabled()  # the slices compute as the calling thread would (grad mode is per thread)
+
+        def in_mode(i):
+            with no_grad(not grad):
+                return work(i)
+
         with blas_threads(1):
-            return list(self._pool.map(work, range(len(self._slices))))
+            return list(self._pool.map(in_mode, range(len(self._slices))))
 
     def forward(self, x, y):
         """Scores (N, ...) of the whole batch and its mean loss (NaN if a score is not finite), by slices."""
