@@ -227,3 +227,74 @@ def test_keep_freed_memory_stops_page_faults_on_reallocation():
     # 6 MB of fresh pages per round is 1,536 faults of 4 KB; reused memory faults (almost) never
     assert faults_kept < 50
     assert faults_default > 1000
+
+
+# -- derived arrays: made from weights, kept while the weights are unchanged ------------------------------------
+
+def test_derived_is_made_again_when_the_source_changes_in_place_or_dies():
+    import gc
+
+    from cnnkit import runtime
+
+    calls = []
+
+    def make(w):
+        calls.append(1)
+        return w * 2
+
+    w = np.arange(4.0)
+    first = runtime.derived("test", w, make)
+    assert runtime.derived("test", w, make) is first and len(calls) == 1
+    assert not first.flags.writeable  # shared by every later caller
+    w[1] = 7  # an optimizer step writes the weights in place
+    assert runtime.derived("test", w, make).tolist() == [0, 14, 4, 6] and len(calls) == 2
+    other = w.copy()  # equal values, another array: its own entry
+    runtime.derived("test", other, make)
+    assert len(calls) == 3
+    key_count = len(runtime._derived)
+    del other
+    gc.collect()
+    assert len(runtime._derived) == key_count - 1  # a dead source's entry goes with it
+    runtime.clear_workspaces()
+    assert not runtime._derived
+
+
+def test_derived_keeps_nothing_without_scratch_and_stays_in_its_budget(monkeypatch):
+    from cnnkit import runtime
+
+    with runtime.configured(scratch=False):
+        runtime.derived("test", np.ones(3), lambda w: w + 1)
+        assert not runtime._derived
+    monkeypatch.setattr(runtime, "DERIVED_BYTES", 3 * 800)  # room for one 100-float source + its array
+    sources = [np.full(100, float(i)) for i in range(3)]
+    made = [runtime.derived("test", s, lambda w: w + 1) for s in sources]
+    assert [entry[0]() is sources[0] for entry in runtime._derived.values()] == [True]  # full: the first stays
+    assert runtime.derived("test", sources[0], lambda w: w + 5) is made[0]
+    assert runtime.derived("test", sources[2], lambda w: w + 5)[0] == 7.0  # not kept: made again
+    runtime.clear_workspaces()
+
+
+def test_winograd_reuses_its_filters_only_while_the_weights_are_unchanged():
+    """A 256 x 256 layer keeps its transformed filters; in-place weight changes are seen (results equal a
+    fresh computation) and the backward after a forward uses the same U."""
+    import cnnkit as ck
+    from cnnkit import runtime
+    from cnnkit.fast import winograd
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 256, 6, 6)).astype(np.float32)
+    w = (rng.standard_normal((256, 256, 3, 3)) * 0.05).astype(np.float32)
+    runtime.clear_workspaces()
+    y1, cache = winograd.conv2d(x, w, None, 1, 1)
+    assert len(runtime._derived) == 1
+    U = next(iter(runtime._derived.values()))[2]
+    assert winograd._filters(winograd._matrices(4, np.float32)["G2"], w, 1) is U
+    w *= 2  # in place
+    y2, _ = winograd.conv2d(x, w, None, 1, 1)
+    np.testing.assert_allclose(y2, 2 * y1, rtol=1e-5, atol=1e-5)
+    with runtime.configured(scratch=False):
+        y3, _ = winograd.conv2d(x, w, None, 1, 1)
+    np.testing.assert_array_equal(y2, y3)  # the kept U equals a freshly made one, bit for bit
+    reference, _ = ck.reference.conv.convnd(x.astype(np.float64), w.astype(np.float64), None, 1, 1)
+    np.testing.assert_allclose(y2, reference, rtol=1e-3, atol=1e-3)
+    runtime.clear_workspaces()

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -290,9 +291,61 @@ def scratch_bytes() -> int:
 
 
 def clear_workspaces() -> int:
-    """Release this thread's scratch buffers; returns the number of bytes freed."""
+    """Release this thread's scratch buffers and every :func:`derived` array; returns the bytes freed."""
     buffers = _local.__dict__.pop("buffers", {})
-    return sum(b.nbytes for b in buffers.values())
+    with _derived_lock:
+        kept = sum(entry[1].nbytes + entry[2].nbytes for entry in _derived.values())
+        _derived.clear()
+    return sum(b.nbytes for b in buffers.values()) + kept
+
+
+# derived(): key -> (weak reference to the source, snapshot of its values, the array made from them)
+_derived: dict = {}
+_derived_lock = threading.RLock()  # re-entrant: a source dying (its callback below) may interrupt a holder
+DERIVED_BYTES = 256 * 2**20  # at most this much kept, snapshots included
+
+
+def _forget(key) -> None:
+    with _derived_lock:
+        _derived.pop(key, None)
+
+
+def derived(tag: str, source: np.ndarray, make) -> np.ndarray:
+    """``make(source)``, kept and handed out again while ``source`` is the same array with the same values.
+
+    For arrays a kernel makes from a layer's weights that cost more than comparing the weights: a
+    Winograd layer's transformed filters are 4x the weights and take 10-20 ms to make for 512 x 512
+    filters, while the comparison with a snapshot reads the weights twice (about 1 ms). Inference reuses
+    them call after call; a training step's backward reuses the forward's (the weights change only at
+    the optimizer's step, and then the snapshot differs and the array is made again). Scratch memory:
+    nothing is kept with ``configure(scratch=False)``; :func:`clear_workspaces` drops everything; at most
+    DERIVED_BYTES are kept (then new arrays are made each call, and the ones kept stay). The returned array
+    must not be written to.
+
+    >>> w = np.ones(3)
+    >>> a = derived("doc", w, lambda w: w * 2); b = derived("doc", w, lambda w: w * 3)
+    >>> b.tolist(), a is b
+    ([2.0, 2.0, 2.0], True)
+    >>> w[0] = 5; derived("doc", w, lambda w: w * 3).tolist()
+    [15.0, 3.0, 3.0]
+    """
+    if not _state["scratch"]:
+        return make(source)
+    key = (tag, id(source))
+    with _derived_lock:
+        entry = _derived.get(key)
+    if entry is not None and entry[0]() is source and entry[1].shape == source.shape \
+            and np.array_equal(entry[1], source):
+        return entry[2]
+    made = make(source)
+    with _derived_lock:
+        _derived.pop(key, None)  # the same weights with new values: the old array goes
+        total = sum(e[1].nbytes + e[2].nbytes for e in _derived.values())
+        if total + source.nbytes + made.nbytes <= DERIVED_BYTES:  # full: the arrays kept stay (a network
+            made.flags.writeable = False                         # larger than the budget then keeps its
+            _derived[key] = (weakref.ref(source, lambda _, key=key: _forget(key)),  # first layers' arrays
+                             source.copy(), made)                # instead of each evicting the next)
+    return made
 
 
 # glibc's mallopt parameters (malloc.h) and the largest mmap threshold it accepts on 64-bit systems.

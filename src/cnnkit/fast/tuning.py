@@ -25,6 +25,10 @@ THREADED_PARTS, THREADED_MIN_MACS = 4096, 32_000_000
 # spend more in Python than in BLAS), and layers with C/G * K/G at most this run their parts on threads
 # (below it the NumPy transforms outweigh the multiplies; above, a two-thread BLAS wins).
 WINOGRAD_PART_ELEMENTS, WINOGRAD_MIN_PART_TILES, WINOGRAD_THREADED_PARTS = 1 << 19, 256, 32 * 32
+# Winograd's transformed filters (4x the weights for F(4x4, 3x3)) are kept while the weights stay the same
+# (cnnkit.runtime.derived) for layers of at least this many weights (256 x 256 x 3 x 3: 1.5-2 ms to make
+# on one core, up to 20 ms for 512 x 512, against ~0.1-1 ms to compare the weights with a snapshot).
+WINOGRAD_KEPT_FILTERS = 256 * 256 * 9
 # Depthwise: padded input numbers per (image, channel block) item, 2 MB of float32 (best on (8,64,56,56)).
 DEPTHWISE_ITEM_ELEMENTS = 1 << 19
 # ReLU on arrays of at least this many elements runs in batch chunks (one pass over memory instead of two).

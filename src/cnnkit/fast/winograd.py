@@ -33,9 +33,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.fast.tuning import WINOGRAD_MIN_PART_TILES, WINOGRAD_PART_ELEMENTS, WINOGRAD_THREADED_PARTS
+from cnnkit.fast.tuning import (
+    WINOGRAD_KEPT_FILTERS,
+    WINOGRAD_MIN_PART_TILES,
+    WINOGRAD_PART_ELEMENTS,
+    WINOGRAD_THREADED_PARTS,
+)
 from cnnkit.geometry import conv_setup
-from cnnkit.runtime import batch_slices, elementwise_threads, over_parts, workspace
+from cnnkit.runtime import batch_slices, derived, elementwise_threads, over_parts, workspace
 
 # Lavin & Gray's matrices with interpolation points 0, +-1 (m=2) and 0, +-1, +-2 (m=4), plus infinity.
 _MATRICES = {
@@ -79,19 +84,31 @@ def _batch_parts(N, tiles_per_image, elements_per_image, threads=1):
             for images in batch_slices(N, step)]
 
 
-def _filter_transform(G2, weight, groups):
+def _filter_transform(G2, weight, groups, out=None):
     """U = G w G^T for every filter, as one (alpha^2, 9) @ (9, K*C/groups) multiply -> (alpha^2, G, C/G, K/G).
 
     (G w G^T)[a, b] = sum_ij G[a, i] G[b, j] w[i, j] is the Kronecker product G (x) G applied to the 9 taps.
-    U is alpha^2 / 9 = 4 times the weight's size; it goes to scratch memory and backward makes it again
-    (about 1 ms for 256 x 256 filters) instead of the forward cache keeping it: a layer's cache then holds
-    no copy of its filters, and no call pays for fresh pages.
+    U is alpha^2 / 9 = 4 times the weight's size; it goes to scratch memory (or ``out``) and backward makes
+    it again (about 1 ms for 128 x 128 filters) instead of the forward cache keeping it: a layer's cache
+    then holds no copy of its filters. Large filter banks keep theirs beside the weights (:func:`_filters`).
     """
     K, Cg = weight.shape[:2]
     taps = weight.reshape(groups, K // groups, Cg, 9).transpose(3, 0, 2, 1)  # (9, G, C/G, K/G)
-    U = workspace("winograd.U", (G2.shape[0], groups, Cg, K // groups), weight.dtype)
+    U = workspace("winograd.U", (G2.shape[0], groups, Cg, K // groups), weight.dtype) if out is None else out
     np.matmul(G2, taps.reshape(9, -1), out=U.reshape(G2.shape[0], -1))
     return U
+
+
+def _filters(G2, weight, groups):
+    """:func:`_filter_transform`, kept beside the weights (cnnkit.runtime.derived) when it is large: for
+    filter banks of WINOGRAD_KEPT_FILTERS numbers and more, making U costs far more than checking that the
+    weights did not change (measured 10-20 ms vs ~1 ms for 512 x 512 filters), and the forward's U serves
+    the backward and every later inference call."""
+    if weight.size < WINOGRAD_KEPT_FILTERS:
+        return _filter_transform(G2, weight, groups)
+    return derived(f"winograd{G2.shape[0]}/{groups}", weight,
+                   lambda w: _filter_transform(G2, w, groups, out=np.empty((G2.shape[0], groups, w.shape[1],
+                                                                            w.shape[0] // groups), w.dtype)))
 
 
 def _pad_into(buffer, x, top, left):
@@ -129,7 +146,7 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
     th, tw = -(-Ho // m), -(-Wo // m)  # tiles per column and row; the last ones may hang over the edge
     T = th * tw
 
-    U = _filter_transform(mats["G2"], weight, G)  # G w G^T: (alpha^2, G, C/G, K/G)
+    U = _filters(mats["G2"], weight, G)  # G w G^T: (alpha^2, G, C/G, K/G)
     V = np.empty((alpha * alpha, N * T, G, Cg), dtype)  # B^T d B of every tile, kept for dweight
     cropped = (Ho, Wo) != (th * m, tw * m)  # tiles hang over the edge: whole tiles to scratch, then a crop
     shape = (N, th, m, tw, m, K)
@@ -169,7 +186,7 @@ def winograd_conv2d_backward(dy, cache):
     """dy (N, K, H_out, W_out) -> (dx, dweight, dbias), all three in the Winograd domain of the forward."""
     mats, dtype = _matrices(cache["tile"], dy.dtype), dy.dtype
     V, G = cache["V"], cache["groups"]
-    U = _filter_transform(mats["G2"], cache["weight"], G)  # (alpha^2, G, C/G, K/G), again: see there
+    U = _filters(mats["G2"], cache["weight"], G)  # (alpha^2, G, C/G, K/G): the forward's, if still kept
     N, C, H, W = cache["x_shape"]
     K, Cg = cache["weight"].shape[:2]
     (th, tw), m, alpha = cache["tiles"], cache["tile"], cache["tile"] + 2
