@@ -8,7 +8,6 @@ history.json, history.csv, metrics.json (test_accuracy, test_loss) and summary.t
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,9 +15,10 @@ from typing import Annotated
 
 import typer
 
-from cnnkit.cli.app import Interrupted, app, command_line
+from cnnkit.cli.app import app, command_line
 from cnnkit.cli.datasets import DATA_HELP, DOWNLOAD_HELP, ROOT_HELP, load_split
 from cnnkit.cli.paths import check_output_dir
+from cnnkit.cli.runs import Where, finish_run, merge_settings, resume_hint, saved_settings
 
 # Measured in docs/training.md: these reach >= 97% test accuracy on the embedded subset in well under
 # 3 minutes on 2 cores.
@@ -54,19 +54,6 @@ def parse_model(spec: str, input_shape, num_classes: int, seed: int):
         return build(spec, tuple(input_shape), num_classes, rng=rng)
     check_model(spec)
     return models.get(spec, num_classes=num_classes, input_shape=tuple(input_shape), rng=rng)
-
-
-def _where():
-    """A fit callback that knows the epoch in progress, to say where Ctrl-C stopped the run."""
-    from cnnkit.train import Callback
-
-    class Where(Callback):
-        phase, epoch = "in epoch", 1
-
-        def on_epoch_begin(self, epoch: int):
-            self.epoch = epoch + 1
-
-    return Where()
 
 
 @app.command()
@@ -156,10 +143,12 @@ def train(
     saved: dict = {}
     saved_metadata: dict = {}
     saved_commands: list = []  # the command lines that made this run, oldest first
+    first_epoch = 1
     if resume is not None:
         resume = resolve_checkpoint_path(resume)
-        saved_metadata = load_checkpoint(resume).extra.get("metadata", {})
-        saved, saved_commands = saved_metadata.get("train", {}), saved_metadata.get("commands", [])
+        state = load_checkpoint(resume)
+        saved_metadata, first_epoch = state.extra.get("metadata", {}), (state.epoch or 0) + 1
+        saved, saved_commands = saved_settings(saved_metadata, "train", resume)
         out = out if out is not None else resume.parent
     settings = {"model": model, "data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                 "optimizer": optimizer, "seed": seed, "limit": limit, "augment": augment,
@@ -169,9 +158,7 @@ def train(
     defaults = {"model": "lenet5", "data": "embedded", "epochs": DEFAULT_EPOCHS,
                 "batch_size": DEFAULT_BATCH_SIZE, "optimizer": DEFAULT_OPTIMIZER, "seed": 0,
                 "schedule": "cosine", "weight_decay": 0.0, "val_split": 0.0}
-    for key, value in settings.items():
-        if value is None:
-            settings[key] = saved.get(key, defaults.get(key))
+    settings = merge_settings(settings, saved, defaults)
     name = settings["optimizer"].lower()
     if name not in OPTIMIZERS:
         raise typer.BadParameter(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}.",
@@ -246,12 +233,6 @@ def train(
                 "preprocessing": net.preprocessing.to_dict(),
                 "commands": [*saved_commands, command_line()],
                 "ranks": 1 if parallel is None else parallel.size}
-    checkpoint = run / "checkpoint.npz"
-    if root_rank:
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "run.json").write_text(json.dumps(metadata, indent=2) + "\n")
-        if resume is None:  # epoch 0: an interruption in the first epoch still leaves a run to resume
-            save(net, checkpoint, optimizer=opt, epoch=0, extra={"metadata": metadata})
     table = summarize(net, input_shape)
     slices, threads = plan(net, table.total_macs, threads, whole_batches=parallel is not None)
     if parallel is not None and not quiet:
@@ -272,9 +253,7 @@ def train(
         typer.echo(f"{name} lr {lr_used:g} ({curve}){extras}, batch {settings['batch_size']}, "
                    f"{settings['epochs']} epoch{'s' * (settings['epochs'] != 1)}, seed {seed}, "
                    f"{describe(slices, threads)} -> {run}")
-    configure(keep_freed_memory=True)  # our process: each step's arrays reuse the last step's memory
-    began = time.perf_counter()
-    where = _where()
+    where = Where(first_epoch)
     callbacks = [where]
     if settings["early_stopping"]:
         callbacks.append(EarlyStopping("val_loss" if val_loader is not None else "train_loss",
@@ -289,7 +268,15 @@ def train(
                        f"{saved_ranks * saved['batch_size']} -> {ranks * settings['batch_size']}, learning "
                        f"rate {saved_ranks * saved['lr']:g} -> {lr_used:g} (linear scaling); the schedule "
                        f"continues from the same fraction of the run")
-    try:
+    checkpoint = run / "checkpoint.npz"
+    with resume_hint("train", checkpoint, where):  # Ctrl-C: how to resume, once there is a checkpoint
+        if root_rank:
+            run.mkdir(parents=True, exist_ok=True)
+            (run / "run.json").write_text(json.dumps(metadata, indent=2) + "\n")
+            if resume is None:  # epoch 0: an interruption in the first epoch still leaves a run to resume
+                save(net, checkpoint, optimizer=opt, epoch=0, extra={"metadata": metadata})
+        configure(keep_freed_memory=True)  # our process: each step's arrays reuse the last step's memory
+        began = time.perf_counter()
         with blas_threads(threads):
             history = fit(net, SoftmaxCrossEntropy(), opt, train_loader, epochs=settings["epochs"],
                           scheduler=scheduler, checkpoint=checkpoint if root_rank else None, resume=resume,
@@ -300,30 +287,5 @@ def train(
                 return
             where.phase = "in the test evaluation after epoch"
             result = evaluate(net, test_loader, SoftmaxCrossEntropy())
-    except Interrupted:
-        raise Interrupted(f"interrupted {where.phase} {where.epoch}; resume with: cnnkit train --resume "
-                          f"{shlex.quote(str(run))}") from None
-    metrics = {"test_accuracy": result["accuracy"], "test_loss": result["loss"], "test_images": result["n"],
-               "train_seconds": round(seconds, 1), "epochs": len(history) and history.last["epoch"]}
-    if "top5" in result:
-        metrics["test_top5"] = result["top5"]
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    history.to_json(run / "history.json")
-    history.to_csv(run / "history.csv")
-    (run / "summary.txt").write_text(
-        f"{table}\n\nsettings: {json.dumps(settings)}\n"
-        f"test accuracy {result['accuracy']:.4f}, test loss {result['loss']:.4f} on {result['n']} images; "
-        f"training took {seconds:.1f} s\n")
-    typer.echo(f"test accuracy {result['accuracy']:.2%} (loss {result['loss']:.4f}) on {result['n']:,} "
-               f"images after {metrics['epochs']} epoch{'s' * (metrics['epochs'] != 1)}, {seconds:.0f} s; "
-               f"run saved in {run}")
-    if report:
-        try:
-            from cnnkit.viz.report import write_report
-
-            path = write_report(run, root=root)
-        except ImportError as e:  # matplotlib is an extra: a missing one must not fail a finished training
-            typer.echo(f"no report: {e}")
-        else:
-            if not quiet:
-                typer.echo(f"report: {path}")
+    finish_run(run, table=table, settings=settings, result=result, history=history, seconds=seconds,
+               doing="training", quiet=quiet, report=report, root=root)
