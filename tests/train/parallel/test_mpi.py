@@ -80,3 +80,27 @@ def test_cnnkit_train_distributed_writes_one_run_directory(tmp_path):
                                                      "metrics.json", "run.json", "summary.txt"]
     import json
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.3
+
+
+def test_a_last_line_waits_until_the_launcher_has_read_it(tmp_path):
+    """Before MPI_Abort a rank waits until hydra's proxy has read its output (mpiexec forwards nothing after
+    the abort): True once the pipe is empty, False when nobody reads it within the grace; files pass."""
+    import threading
+
+    from cnnkit.train.parallel.supervisor import wait_until_read
+
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"rank 1 of 4 on node1: Allreduce did not complete\n")
+        assert wait_until_read(0.2, fds=(write_end,)) is False  # nobody read it
+        reader = threading.Timer(0.1, os.read, (read_end, 1000))  # a launcher that is late
+        reader.start()
+        assert wait_until_read(30, fds=(write_end,)) is True
+        reader.join()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    with open(tmp_path / "log", "w") as file:  # a file (or a terminal) is never waited for
+        file.write("line\n")
+        file.flush()
+        assert wait_until_read(30, fds=(file.fileno(),)) is True

@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from mpi_helpers import MPIEXEC, environment
@@ -166,6 +167,17 @@ class TwoHosts:
                 return pid
         return None
 
+    def proxy_process(self, host: str) -> int | None:
+        """The pid of hydra's proxy on ``host`` (which forwards its ranks' output to mpiexec), or None."""
+        for pid in self.pids(host):
+            try:
+                program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if Path(program.decode()).name == "hydra_pmi_proxy":
+                return pid
+        return None
+
     def received(self, host: str) -> int:
         """Bytes ``host``'s end of the veth pair has received so far."""
         link = json.loads(_ip("-j", "-s", "-n", self.namespaces[host], "link", "show", INTERFACE))[0]
@@ -205,6 +217,20 @@ def stop(proc: subprocess.Popen):
     except ProcessLookupError:
         pass
     proc.communicate()
+
+
+@contextmanager
+def paused(pid: int):
+    """``pid`` stopped (SIGSTOP) inside the block and running again after it, whatever the block raised:
+    a process the machine's load keeps off the CPU for a while, on demand."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
 
 
 def remove_stale():

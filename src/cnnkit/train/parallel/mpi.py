@@ -19,8 +19,9 @@ batch norm trains exactly as one process with the whole batch would.
 
 Nothing waits forever: MPI_Init and every collective have a deadline (``timeout``, else
 ``$CNNKIT_MPI_TIMEOUT``, else 120 s), after which the rank says which step stalled, on which rank and host,
-and the job is stopped. A rank that never started, one that died, and a network link that went down all
-end this way (docs/distributed.md shows each across two hosts).
+waits (at most 5 s) until mpiexec's proxy has read that line, and stops the job. A rank that never started,
+one that died, and a network link that went down all end this way (docs/distributed.md shows each across
+two hosts).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from cnnkit.layers.activation import check_float_array
 from cnnkit.layers.base import Layer
 from cnnkit.layers.norm import BatchNorm1d, BatchNorm2d
 from cnnkit.runtime import blas_threads
-from cnnkit.train.parallel.supervisor import MARK, describe_rank
+from cnnkit.train.parallel.supervisor import MARK, describe_rank, wait_until_read
 
 _BUCKET_BYTES = 16 * 2**20  # large models are reduced in 16 MiB pieces, so the buffer stays cache-friendly
 
@@ -170,6 +171,7 @@ class DataParallel:
                       f"did not complete within {self.timeout:g} s: another rank has failed or the network "
                       f"between the hosts is down (${TIMEOUT_VARIABLE} sets the deadline). Aborting the job.",
                       file=sys.stderr, flush=True)
+                wait_until_read()  # mpiexec forwards nothing after the abort: the line must get there first
                 self.comm.Abort(1)
                 os._exit(1)  # MPICH's Abort may return while the process manager has yet to act
             time.sleep(0.0005)

@@ -10,15 +10,21 @@ supervisor waits; when the training process dies of a signal it prints::
 and ends by the same signal, on which mpiexec stops every other rank. Signals sent to the
 supervisor (mpiexec's SIGTERM, Ctrl-C) are passed on to the training process, and if the supervisor itself
 is killed, the kernel kills the training process too (Linux's PR_SET_PDEATHSIG).
+
+A last line before the job is stopped must reach the terminal: :func:`wait_until_read` waits until the
+launcher has read it (see there why that is needed).
 """
 
 from __future__ import annotations
 
+import array
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import time
 
 MARK = "CNNKIT_RANK_SUPERVISOR"  # set in the training process's environment: the supervisor's pid
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
@@ -28,6 +34,58 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signa
 _RANK = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
 _SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS")
 _HOST = ("PMI_HOSTNAME", "SLURMD_NODENAME")
+
+
+OUTPUT_GRACE = 5.0  # seconds a last message may wait for the launcher to read it
+
+
+def wait_until_read(seconds: float = OUTPUT_GRACE, fds: tuple[int, ...] = (1, 2)) -> bool:
+    """Flush Python's stdout and stderr, then wait until the launcher has read them (at most ``seconds``).
+
+    Under mpiexec (MPICH's hydra) a rank's stdout and stderr are pipes to hydra's proxy on its host, which
+    reads them and forwards each piece to mpiexec as it reads it. On MPI_Abort, mpiexec exits as soon as
+    the abort reaches it and forwards nothing more. The abort travels the same way (rank -> proxy ->
+    mpiexec), so output the proxy read before it takes the abort is printed, and output still in the pipe
+    is lost: a proxy kept off the CPU by a loaded machine finds the rank's last line and its abort both
+    waiting, and may take the abort first (in CI, after a network link went down, 2 runs in 4 printed
+    nothing at all). Called between the last line and MPI_Abort, this makes the line arrive first.
+
+    Returns True when everything written was read (or a descriptor is no pipe or socket, where nothing
+    can be known), False when ``seconds`` passed first.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # closed or replaced: nothing of ours to wait for
+            pass
+    deadline = time.monotonic() + seconds
+    while any(_unread(fd) for fd in fds):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _unread(fd: int) -> int:
+    """Bytes written to ``fd`` that its reader has not read yet: a pipe's contents (FIONREAD); for a socket
+    what the peer has not taken (SIOCOUTQ, Linux); 0 for anything else (a terminal, a file)."""
+    try:
+        import fcntl
+        import termios
+
+        mode = os.fstat(fd).st_mode
+    except (ImportError, OSError):  # not Unix, or a closed descriptor
+        return 0
+    request = termios.FIONREAD if stat.S_ISFIFO(mode) else (
+        getattr(termios, "TIOCOUTQ", None) if stat.S_ISSOCK(mode) else None)  # SIOCOUTQ == TIOCOUTQ
+    if request is None:
+        return 0
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, request, count, True)
+    except OSError:
+        return 0
+    return count[0]
 
 
 def launcher_rank() -> tuple[int, int | None, str] | None:
@@ -79,7 +137,7 @@ def supervise(command: list[str] | None = None, *, name: str = "cnnkit train"):
     if code < 0 and -code not in forwarded:
         print(f"{name}: {describe_rank()} (pid {child.pid}) ended by signal {-code} "
               f"({signal.Signals(-code).name}); mpiexec stops the job.", file=sys.stderr, flush=True)
-    sys.stdout.flush()
+    wait_until_read()  # before this process's end makes hydra stop the job
     if code < 0:  # end the same way, so that mpiexec sees a rank killed by a signal (and stops the job)
         if -code not in (signal.SIGKILL, signal.SIGSTOP):  # (Python ignores SIGPIPE, for one)
             signal.signal(-code, signal.SIG_DFL)
