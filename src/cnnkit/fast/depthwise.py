@@ -8,11 +8,12 @@ per element, measured), with the output on the flat module's wide grid:
     y_wide += w_t * x_flat[slice_t]          (forward)
     dx_flat[slice_t] += w_t * dy_wide        dweight[t] = dy_wide . x_flat[slice_t]   (backward; a BLAS dot)
 
-The batch is cut into (image, block of channels) items of about ``DEPTHWISE_ITEM_ELEMENTS`` numbers
-(cnnkit.fast.tuning) that stay in the core's cache through all F*F passes, and the items run on the
-:mod:`cnnkit.runtime` threads
-(NumPy releases the GIL inside its loops). Each item writes only its own slice of the outputs and its own
-row of dweight partial sums, so results do not depend on the thread count.
+The N * C (image, channel) planes are cut into blocks of about ``DEPTHWISE_ITEM_ELEMENTS`` padded numbers
+(cnnkit.fast.tuning) that stay in the core's cache through all F*F passes -- a block may span images, so
+small maps (7 x 7 with 960 channels) make a few large blocks instead of one small item per image -- and
+the blocks run on the :mod:`cnnkit.runtime` threads (NumPy releases the GIL inside its loops). Each block
+writes only its own planes of the outputs and its own rows of dweight partial sums, so results do not
+depend on the thread count.
 """
 
 from __future__ import annotations
@@ -22,19 +23,30 @@ import numpy as np
 from cnnkit.fast import flat
 from cnnkit.fast.tuning import DEPTHWISE_ITEM_ELEMENTS
 from cnnkit.geometry import conv_setup
-from cnnkit.runtime import CHUNK_BYTES, batch_slices, over_batch, workspace
+from cnnkit.runtime import CHUNK_BYTES, batch_slices, elementwise_threads, over_batch, workspace
 
 
-def _items(N, C, plan):
-    """(image, channel block) pairs of about DEPTHWISE_ITEM_ELEMENTS padded numbers each."""
-    block = max(1, min(C, DEPTHWISE_ITEM_ELEMENTS // plan["flat"]))
-    return [(n, channels) for n in range(N) for channels in batch_slices(C, block)]
+def _blocks(planes, plan):
+    """Slices of the N*C planes, about DEPTHWISE_ITEM_ELEMENTS padded numbers each, at least as many as
+    there are threads when the planes allow it."""
+    size = max(1, min(planes, DEPTHWISE_ITEM_ELEMENTS // plan["flat"], -(-planes // elementwise_threads())))
+    return batch_slices(planes, size)
 
 
-def _padded(x, n, block, plan, pads):
-    """x[n, block] zero-padded into this thread's scratch, as (channels, flat) rows."""
-    buffer = workspace("depthwise.x", (block.stop - block.start, plan["flat"]), x.dtype)
-    return flat.pad_into(buffer, x[n, block], plan, pads)
+def _planes(a):
+    """(N, C, H, W) -> (N*C, H, W): a view of C-ordered memory (a copy of channels-last memory)."""
+    return np.ascontiguousarray(a).reshape(-1, *a.shape[2:])
+
+
+def _padded(x_planes, block, plan, pads):
+    """The block's planes zero-padded into this thread's scratch, as (planes, flat) rows."""
+    buffer = workspace("depthwise.x", (block.stop - block.start, plan["flat"]), x_planes.dtype)
+    return flat.pad_into(buffer, x_planes[block], plan, pads)
+
+
+def _per_plane(v, N, block):
+    """A per-channel array (C, ...) repeated for the block's planes (image-major): (planes, ...)."""
+    return v[np.arange(block.start, block.stop) % len(v)]
 
 
 def depthwise_conv2d(x, weight, bias, stride, dilation, pads, out):
@@ -50,23 +62,26 @@ def depthwise_conv2d(x, weight, bias, stride, dilation, pads, out):
     """
     N, C = x.shape[:2]
     plan = flat.plan(x.shape[2:], weight.shape[2:], stride, dilation, pads, out)
-    items = _items(N, C, plan)
+    x_planes = _planes(x)
+    blocks = _blocks(N * C, plan)
     taps = weight.reshape(C, -1, 1)  # (C, F*F, 1): one scalar per channel and tap, broadcast along a row
     shift = np.zeros((C, 1, 1), x.dtype) if bias is None else bias.reshape(C, 1, 1)
     y = np.empty((N, C, *out), x.dtype)
+    y_planes = y.reshape(N * C, *out)
 
     def work(chunk):
-        for n, block in items[chunk]:
-            xp, w = _padded(x, n, block, plan, pads), taps[block]
+        for block in blocks[chunk]:
+            xp, w = _padded(x_planes, block, plan, pads), _per_plane(taps, N, block)
             acc = workspace("depthwise.acc", (len(w), plan["wide"]), x.dtype)
             product = workspace("depthwise.product", acc.shape, x.dtype)
             np.multiply(flat.tap(xp, plan["offsets"][0], plan), w[:, 0], out=acc)
             for t, offset in enumerate(plan["offsets"][1:], 1):
                 np.multiply(flat.tap(xp, offset, plan), w[:, t], out=product)
                 acc += product
-            np.add(flat.from_wide(acc, plan), shift[block], out=y[n, block])  # bias, scratch columns dropped
+            # bias, scratch columns dropped
+            np.add(flat.from_wide(acc, plan), _per_plane(shift, N, block), out=y_planes[block])
 
-    over_batch(work, len(items), CHUNK_BYTES)  # CHUNK_BYTES per item: each item is its own chunk
+    over_batch(work, len(blocks), CHUNK_BYTES)  # CHUNK_BYTES per block: each block is its own chunk
     cache = dict(algorithm="depthwise", x=x, x_shape=x.shape, weight=weight, stride=tuple(stride),
                  dilation=tuple(dilation), pads=pads, out=tuple(out), has_bias=bias is not None)
     return y, cache
@@ -86,18 +101,20 @@ def depthwise_conv2d_backward(dy, cache, *, input_grad=True):
     x, weight, pads, out = cache["x"], cache["weight"], cache["pads"], cache["out"]
     N, C = x.shape[:2]
     plan = flat.plan(x.shape[2:], weight.shape[2:], cache["stride"], cache["dilation"], pads, out)
-    items, offsets = _items(N, C, plan), plan["offsets"]
+    x_planes, dy_planes = _planes(x), _planes(dy)
+    blocks, offsets = _blocks(N * C, plan), plan["offsets"]
     taps = weight.reshape(C, -1, 1)
     dx = np.empty(x.shape, dy.dtype) if input_grad else None
-    dw_images = np.empty((N, C, len(offsets), 1, 1), dy.dtype)  # per-image partial sums, added at the end
+    dx_planes = None if dx is None else dx.reshape(N * C, *x.shape[2:])
+    dw_planes = np.empty((N * C, len(offsets), 1, 1), dy.dtype)  # per-plane partial sums, added at the end
 
     def work(chunk):
-        for n, block in items[chunk]:
-            xp, w = _padded(x, n, block, plan, pads), taps[block]
+        for block in blocks[chunk]:
+            xp, w = _padded(x_planes, block, plan, pads), _per_plane(taps, N, block)
             dy_wide = flat.to_wide(workspace("depthwise.dy", (len(w), out[0], plan["row"]), dy.dtype),
-                                   dy[n, block], plan)[:, None]  # (c, 1, wide)
-            for t, offset in enumerate(offsets):  # dweight[c, t] = dy_wide[c] . x_flat[c, slice_t]
-                np.matmul(dy_wide, flat.tap(xp, offset, plan)[:, :, None], out=dw_images[n, block, t])
+                                   dy_planes[block], plan)[:, None]  # (planes, 1, wide)
+            for t, offset in enumerate(offsets):  # dweight[p, t] = dy_wide[p] . x_flat[p, slice_t]
+                np.matmul(dy_wide, flat.tap(xp, offset, plan)[:, :, None], out=dw_planes[block, t])
             if not input_grad:
                 continue
             dxp = workspace("depthwise.x", xp.shape, dy.dtype)  # x's scratch: dead now
@@ -106,11 +123,11 @@ def depthwise_conv2d_backward(dy, cache, *, input_grad=True):
             for t, offset in enumerate(offsets):
                 np.multiply(dy_wide[:, 0], w[:, t], out=product)
                 flat.tap(dxp, offset, plan)[...] += product
-            dx[n, block] = flat.unpad(dxp, plan, pads, x.shape[2:])
+            dx_planes[block] = flat.unpad(dxp, plan, pads, x.shape[2:])
 
-    over_batch(work, len(items), CHUNK_BYTES)
+    over_batch(work, len(blocks), CHUNK_BYTES)
     db = np.einsum("nchw->c", dy) if cache["has_bias"] else None  # 3x faster than dy.sum(axis=(0, 2, 3))
-    return dx, dw_images.sum(axis=0).reshape(weight.shape), db
+    return dx, dw_planes.reshape(N, C, len(offsets)).sum(axis=0).reshape(weight.shape), db
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *, name="conv2d"):
