@@ -126,7 +126,10 @@ def test_winograd_forced_matches_pytorch(cfg, algorithm):
 @pytest.mark.parametrize("cfg", [c for c in GRID if c["nd"] == 2 and c["groups"] == c["C"] == c["K"]]
                          + _depthwise_grid(30, seed=8),
                          ids=lambda c: f"C{c['C']}-k{c['kernel_size']}s{c['stride']}d{c['dilation']}")
-def test_depthwise_forced_matches_pytorch(cfg):
+@pytest.mark.parametrize("path", ["planes", "channels-last"])
+def test_depthwise_forced_matches_pytorch(cfg, path, monkeypatch):
+    """Both of the depthwise kernel's paths: flat planes (large maps) and channels-last (small maps)."""
+    monkeypatch.setattr(depthwise, "DEPTHWISE_CHANNELS_LAST_POSITIONS", 0 if path == "planes" else 10**9)
     torch_parity(cfg, "depthwise")
 
 
@@ -284,11 +287,15 @@ def test_batch_parts_give_the_same_result(algorithm, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
 
 
+@pytest.mark.parametrize("path", ["planes", "channels-last"])
 @pytest.mark.parametrize("stride, dilation", [((1, 1), (1, 1)), ((2, 1), (1, 2))])
-def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, monkeypatch):
-    """The depthwise kernel cuts the batch into (image, channel block) items and may run them on threads:
-    one channel per item, on two threads, gives the same numbers bit for bit; input_grad=False drops dx."""
+def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, path, monkeypatch):
+    """The depthwise kernel cuts the batch into blocks of planes (or of images, channels-last) and may run
+    them on threads: one plane (image) per block, on two threads, gives the same numbers bit for bit (dweight
+    to rounding on the channels-last path: its partial sums are per block); input_grad=False drops dx."""
     from cnnkit import runtime as batching
+
+    monkeypatch.setattr(depthwise, "DEPTHWISE_CHANNELS_LAST_POSITIONS", 0 if path == "planes" else 10**9)
 
     rng = np.random.default_rng(8)
     x = rng.standard_normal((3, 5, 9, 8)).astype(np.float32)
@@ -300,14 +307,17 @@ def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, monk
 
     whole = run()
     monkeypatch.setattr(depthwise, "DEPTHWISE_ITEM_ELEMENTS", 1)
+    monkeypatch.setattr(depthwise, "CHUNK_BYTES", 1)  # channels-last: one image per chunk
     batching.set_elementwise_threads(2)
     try:
         split = run()
         no_dx = run(input_grad=False)
     finally:
         batching.set_elementwise_threads(1)
-    assert all(np.array_equal(a, b) for a, b in zip(whole, split, strict=True))
-    assert no_dx[1] is None and np.array_equal(no_dx[2], whole[2]) and np.array_equal(no_dx[3], whole[3])
+    y, dx, dw, db = whole
+    assert np.array_equal(y, split[0]) and np.array_equal(dx, split[1]) and np.array_equal(db, split[3])
+    np.testing.assert_allclose(dw, split[2], rtol=1e-5, atol=1e-5)
+    assert no_dx[1] is None and np.array_equal(no_dx[2], split[2]) and np.array_equal(no_dx[3], db)
 
 
 def test_winograd_threaded_parts_give_the_same_result():

@@ -14,16 +14,23 @@ small maps (7 x 7 with 960 channels) make a few large blocks instead of one smal
 the blocks run on the :mod:`cnnkit.runtime` threads (NumPy releases the GIL inside its loops). Each block
 writes only its own planes of the outputs and its own rows of dweight partial sums, so results do not
 depend on the thread count.
+
+Small maps (MobileNet's 28 x 28 down to 7 x 7 layers: 9 passes over rows of 9-30 numbers each) go
+channels-last instead: x copied once to (N, H, W, C), each tap is ONE multiply-add over
+runs of C contiguous numbers, ``y[n, h, w, :] += w[:, t] * x_padded[n, h + i, w + j, :]``, and y (and dx)
+come back as NCHW-shaped views of channels-last memory, as Winograd's do.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from cnnkit.fast import flat
-from cnnkit.fast.tuning import DEPTHWISE_ITEM_ELEMENTS
+from cnnkit.fast.tuning import DEPTHWISE_CHANNELS_LAST_POSITIONS, DEPTHWISE_ITEM_ELEMENTS
 from cnnkit.geometry import conv_setup
-from cnnkit.runtime import CHUNK_BYTES, batch_slices, elementwise_threads, over_batch, workspace
+from cnnkit.runtime import CHUNK_BYTES, batch_slices, elementwise_threads, over_batch, over_parts, workspace
 
 
 def _blocks(planes, plan):
@@ -61,6 +68,8 @@ def depthwise_conv2d(x, weight, bias, stride, dilation, pads, out):
     [[4.0, 6.0, 6.0, 4.0], [6.0, 9.0, 9.0, 6.0], [6.0, 9.0, 9.0, 6.0], [4.0, 6.0, 6.0, 4.0]]
     """
     N, C = x.shape[:2]
+    if out[0] * out[1] <= DEPTHWISE_CHANNELS_LAST_POSITIONS:
+        return _channels_last(x, weight, bias, tuple(stride), tuple(dilation), pads, tuple(out))
     plan = flat.plan(x.shape[2:], weight.shape[2:], stride, dilation, pads, out)
     x_planes = _planes(x)
     blocks = _blocks(N * C, plan)
@@ -98,6 +107,8 @@ def depthwise_conv2d_backward(dy, cache, *, input_grad=True):
     >>> float(dx[0, 0, 1, 1]), float(dw[0, 0, 1, 1]), db is None
     (9.0, 16.0, True)
     """
+    if cache.get("channels_last"):
+        return _channels_last_backward(dy, cache, input_grad)
     x, weight, pads, out = cache["x"], cache["weight"], cache["pads"], cache["out"]
     N, C = x.shape[:2]
     plan = flat.plan(x.shape[2:], weight.shape[2:], cache["stride"], cache["dilation"], pads, out)
@@ -128,6 +139,89 @@ def depthwise_conv2d_backward(dy, cache, *, input_grad=True):
     over_batch(work, len(blocks), CHUNK_BYTES)
     db = np.einsum("nchw->c", dy) if cache["has_bias"] else None  # 3x faster than dy.sum(axis=(0, 2, 3))
     return dx, dw_planes.reshape(N, C, len(offsets)).sum(axis=0).reshape(weight.shape), db
+
+
+def _tap_views(xp, kernel, stride, dilation, out):
+    """For each tap (i, k): the (n, H_out, W_out, C) view of padded channels-last xp it reads."""
+    (S_h, S_w), (D_h, D_w) = stride, dilation
+    return [xp[:, i * D_h:i * D_h + S_h * (out[0] - 1) + 1:S_h, k * D_w:k * D_w + S_w * (out[1] - 1) + 1:S_w]
+            for i, k in itertools.product(*map(range, kernel))]
+
+
+def _image_chunks(x, pads):
+    """Slices of the batch whose padded channels-last images fill about CHUNK_BYTES, at least one per
+    thread when there are the images for it."""
+    (top, bottom), (left, right) = pads
+    N, C, H, W = x.shape
+    per_image = (H + top + bottom) * (W + left + right) * C * x.itemsize
+    return batch_slices(N, max(1, min(CHUNK_BYTES // per_image, -(-N // elementwise_threads()))))
+
+
+def _padded_last(x, images, pads):
+    """x[images] (n, C, H, W) zero-padded into this thread's scratch as (n, H_p, W_p, C)."""
+    (top, bottom), (left, right) = pads
+    n, C, H, W = x[images].shape
+    xp = workspace("depthwise.last", (n, H + top + bottom, W + left + right, C), x.dtype)
+    xp[:, :top], xp[:, top + H:], xp[:, top:top + H, :left], xp[:, top:top + H, left + W:] = 0, 0, 0, 0
+    xp[:, top:top + H, left:left + W] = x[images].transpose(0, 2, 3, 1)
+    return xp
+
+
+def _channels_last(x, weight, bias, stride, dilation, pads, out):
+    """The forward on channels-last memory (see the module doc): y is an NCHW view of (N, H_out, W_out, C)."""
+    N, C = x.shape[:2]
+    taps = np.ascontiguousarray(weight.reshape(C, -1).T)  # (F*F, C): one row of C scalars per tap
+    y = np.empty((N, *out, C), x.dtype)
+    chunks = _image_chunks(x, pads)
+
+    def work(i):
+        images = chunks[i]
+        views = _tap_views(_padded_last(x, images, pads), weight.shape[2:], stride, dilation, out)
+        acc, product = y[images], workspace("depthwise.product", y[images].shape, x.dtype)
+        np.multiply(views[0], taps[0], out=acc)
+        for view, w in zip(views[1:], taps[1:], strict=True):
+            np.multiply(view, w, out=product)
+            acc += product
+        if bias is not None:
+            acc += bias
+
+    over_parts(work, len(chunks))
+    cache = dict(algorithm="depthwise", channels_last=True, x=x, weight=weight, stride=stride,
+                 dilation=dilation, pads=pads, out=out, has_bias=bias is not None)
+    return y.transpose(0, 3, 1, 2), cache
+
+
+def _channels_last_backward(dy, cache, input_grad):
+    """dweight[c, t] = sum dy * tap_t, dx_padded[tap_t] += w[:, t] * dy, on channels-last memory."""
+    x, weight, pads, out = cache["x"], cache["weight"], cache["pads"], cache["out"]
+    N, C, H, W = x.shape
+    (top, _), (left, _) = pads
+    taps = np.ascontiguousarray(weight.reshape(C, -1).T)
+    dy_last = np.ascontiguousarray(dy.transpose(0, 2, 3, 1))  # a view's copy: free if dy is channels-last
+    dx = np.empty((N, H, W, C), dy.dtype) if input_grad else None
+    chunks = _image_chunks(x, pads)
+
+    def work(i):
+        images = chunks[i]
+        xp = _padded_last(x, images, pads)
+        g = dy_last[images]
+        dw = np.stack([np.einsum("nhwc,nhwc->c", g, view)
+                       for view in _tap_views(xp, weight.shape[2:], cache["stride"], cache["dilation"], out)])
+        if input_grad:
+            dxp = workspace("depthwise.last", xp.shape, dy.dtype)  # x's scratch: dead now
+            dxp.fill(0)
+            product = workspace("depthwise.product", g.shape, dy.dtype)
+            views = _tap_views(dxp, weight.shape[2:], cache["stride"], cache["dilation"], out)
+            for view, w in zip(views, taps, strict=True):
+                np.multiply(g, w, out=product)
+                view += product
+            dx[images] = dxp[:, top:top + H, left:left + W]
+        return dw
+
+    partial = over_parts(work, len(chunks))
+    dw = sum(partial[1:], partial[0]) if partial else np.zeros(taps.shape, dy.dtype)  # chunk order
+    db = np.einsum("nhwc->c", dy_last) if cache["has_bias"] else None
+    return (None if dx is None else dx.transpose(0, 3, 1, 2)), dw.T.reshape(weight.shape), db
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *, name="conv2d"):
