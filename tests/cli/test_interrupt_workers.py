@@ -5,6 +5,7 @@ no KeyError from Python's resource tracker, which checks at exit that every shar
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 
@@ -28,7 +29,10 @@ def test_ctrl_c_with_two_workers_prints_one_line_and_no_resource_tracker_warning
         time.sleep(0.01)
         return False
 
-    code, _, err = interrupt([CNNKIT, "train", "--epochs", "2", "--out", str(run), "--no-report",
+    # 8 epochs: on a fast machine epoch 1 may be over before the signal (1 s of the 2.5 s wait in CI)
+    code, _, err = interrupt([CNNKIT, "train", "--epochs", "8", "--out", str(run), "--no-report",
                               "--threads", "2"], resumable)
     assert code == 130, err
-    assert err.splitlines() == [f"interrupted in epoch 1; resume with: cnnkit train --resume {run}"], err
+    assert len(err.splitlines()) == 1, err
+    hint = rf"interrupted in epoch [1-8]; resume with: cnnkit train --resume {re.escape(str(run))}"
+    assert re.fullmatch(hint, err.strip()), err
