@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv):
     ARGV[:] = sys.argv[1:] if argv is None else argv
     previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, _interrupt)
-    try:
+    try:  # the handler inside the try: a Ctrl-C may land while signal.signal() is still returning
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, _interrupt)
         code = app(args=argv, prog_name="cnnkit", standalone_mode=False)
     except Interrupted as e:  # the command may have said where it stopped and how to resume
         _fail(str(e) or "cnnkit: interrupted", 130)
