@@ -175,7 +175,7 @@ def test_auto_uses_winograd_for_wide_3x3_layers_and_matches_pytorch():
 @pytest.mark.parametrize("weight_shape, stride, dilation, groups, expected", [
     ((64, 64, 3, 3), (1, 1), (1, 1), 1, "winograd"),
     ((64, 32, 3, 3), (1, 1), (1, 1), 2, "winograd"),  # 32 channels per group
-    ((64, 16, 3, 3), (1, 1), (1, 1), 1, "im2col"),  # too few channels to repay the transforms
+    ((64, 8, 3, 3), (1, 1), (1, 1), 1, "im2col"),  # too few channels to repay the transforms
     ((64, 64, 3, 3), (2, 2), (1, 1), 1, "im2col"),
     ((64, 64, 3, 3), (1, 1), (2, 2), 1, "im2col"),
     ((64, 64, 5, 5), (1, 1), (1, 1), 1, "im2col"),
@@ -187,6 +187,18 @@ def test_auto_uses_winograd_for_wide_3x3_layers_and_matches_pytorch():
 ])
 def test_dispatch(weight_shape, stride, dilation, groups, expected):
     assert choose_algorithm(weight_shape, stride, dilation, groups) == expected
+
+
+def test_dispatch_takes_winograd_from_fewer_channels_when_a_backward_follows():
+    """16-31 input channels: Winograd in training (forward + backward measured faster), im2col for
+    inference (the forward alone measured faster with im2col)."""
+    import cnnkit as ck
+
+    assert choose_algorithm((32, 16, 3, 3), (1, 1), (1, 1), 1) == "winograd"
+    with ck.no_grad():
+        assert choose_algorithm((32, 16, 3, 3), (1, 1), (1, 1), 1) == "im2col"
+        assert choose_algorithm((32, 32, 3, 3), (1, 1), (1, 1), 1) == "winograd"
+    assert choose_algorithm((32, 15, 3, 3), (1, 1), (1, 1), 1) == "im2col"
 
 
 @pytest.mark.parametrize("batch, out, expected", [

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from cnnkit.fast import activation, depthwise, im2col, measure, norm, pointwise, pool, winograd
-from cnnkit.fast.tuning import WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES
+from cnnkit.fast.tuning import WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS_TRAINING, WINOGRAD_MIN_TILES
 from cnnkit.geometry import as_tuple, conv_geometry
 from cnnkit.reference import activation as reference_activation
 from cnnkit.reference import conv as reference_conv
@@ -191,7 +191,8 @@ def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *
 
     ``"auto"`` picks, where each measured faster than im2col (docs/performance.md): Winograd F(4x4, 3x3)
     for 2-D 3x3 stride-1 undilated layers with at least WINOGRAD_MIN_CHANNELS input channels per group
-    and, when ``out`` and ``batch`` are given, WINOGRAD_MIN_TILES tiles of 4x4 outputs in the batch (its
+    (WINOGRAD_MIN_CHANNELS_TRAINING when a backward follows: outside :func:`no_grad`) and, when ``out``
+    and ``batch`` are given, WINOGRAD_MIN_TILES tiles of 4x4 outputs in the batch (its
     filter transform costs 36 * C * K numbers per call, which a few tiles do not repay); "depthwise" for
     2-D layers with one input and one output channel per group; im2col for everything else.
     Inside :func:`reference_mode`, "auto" is "reference".
@@ -210,7 +211,8 @@ def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *
         if _state["reference"]:
             return "reference"
         tiles = math.inf if out is None or batch is None else batch * math.prod(-(-n // 4) for n in out)
-        if winograd_fits and Cg >= WINOGRAD_MIN_CHANNELS and tiles >= WINOGRAD_MIN_TILES:
+        channels = WINOGRAD_MIN_CHANNELS_TRAINING if is_grad_enabled() else WINOGRAD_MIN_CHANNELS
+        if winograd_fits and Cg >= channels and tiles >= WINOGRAD_MIN_TILES:
             return "winograd"
         return "depthwise" if depthwise_fits else "im2col"
     if algorithm in ("winograd", "winograd2") and not winograd_fits:

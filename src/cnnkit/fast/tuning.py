@@ -9,6 +9,10 @@ and ``with cnnkit.reference_mode():`` or ``algorithm=`` bypasses them all.
 # Winograd's filter transform costs 36 * C * K numbers per call; under 32 input channels per group, or 32
 # output tiles of 4x4 in the batch, im2col measured faster.
 WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_TILES = 32, 32
+# ... in inference. In training (forward + backward) Winograd already wins from 16 channels: 0.59-0.88x
+# im2col's time on 7 layer shapes with 16-24 input channels (CIFAR ResNets', GoogLeNet's, batch 8-128, one
+# and two threads; AMD EPYC, AVX-512), 1.09-1.11x with 8; the zoo suite's measured dispatch agrees.
+WINOGRAD_MIN_CHANNELS_TRAINING = 16
 # Dispatch by measurement (runtime.configure(dispatch="measure")): timed rounds per layer shape, at most
 # MEASURE_ROUNDS and while MEASURE_BUDGET seconds last. Three rounds of the minimum settle the order of
 # kernels that differ by 10% or more; 50 ms keeps a new shape's cost below one training step of most layers.
