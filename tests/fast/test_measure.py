@@ -104,6 +104,22 @@ def test_each_entry_is_measured_once_and_then_read_from_the_file(monkeypatch, cl
     assert dispatch.conv(x, w, 1, 1, 1, 1).name == "winograd" and len(calls) == timed
 
 
+def test_a_smaller_batch_of_a_measured_layer_is_not_measured_again(monkeypatch, clock):
+    """An epoch's last, smaller batch takes the choice made for the full batch; a larger batch, another
+    layer or another mode is measured."""
+    calls = slowed(monkeypatch, clock, {"im2col": 1.0, "winograd": 0.001, "winograd2": 1.0})
+    x, w = arrays(x_shape=(4, 4, 8, 8))
+    assert dispatch.conv(x, w, 1, 1, 1, 1).name == "winograd"
+    timed = len(calls)
+    assert dispatch.conv(x[:3], w, 1, 1, 1, 1).name == "winograd" and len(calls) == timed
+    assert measure.record()["kernels"] and len(measure.record()["kernels"]) == 2  # both pinned on resume
+    dispatch.conv(np.concatenate([x, x]), w, 1, 1, 1, 1)
+    assert len(calls) > timed  # batch 8: measured
+    timed = len(calls)
+    dispatch.conv(x[:3, :, :6], w, 1, 1, 1, 1)  # another input size: another layer
+    assert len(calls) > timed
+
+
 def test_inference_times_the_forward_only_and_is_its_own_entry(monkeypatch, clock):
     calls = slowed(monkeypatch, clock, {"im2col": 0.001, "winograd": 1.0, "winograd2": 1.0})
     x, w = arrays()

@@ -53,7 +53,7 @@ def reset() -> None:
     """Forget what this process knows (the machine, the choices read or measured, pins, the warnings
     given); the cache file stays. For tests, and after changing $CNNKIT_CACHE_DIR."""
     _state.clear()
-    _state.update(machine=None, path=None, choices=None, pins={}, used={}, warned=set())
+    _state.update(machine=None, path=None, choices=None, pins={}, used={}, warned=set(), layers={})
 
 
 reset()
@@ -199,20 +199,35 @@ def conv_entry(x, weight, stride, pads, dilation, groups, *, backward: bool) -> 
 def choose(entry: str, names: list[str], candidates: Callable[[], dict], *, measure: bool) -> str | None:
     """The kernel for ``entry`` among ``names`` (the eligible kernels, the rules' choice first).
 
-    A pin (:func:`pin`) wins, then a choice made before (this process, or the cache file); else, with
-    ``measure`` and on the main thread, :func:`fastest` of ``candidates()`` decides and the choice is kept.
+    A pin (:func:`pin`) wins, then a choice made before (this process, or the cache file), then this
+    process's choice for the same layer at a larger batch (an epoch's smaller last batch is not measured
+    again: that halved measurement's cost in a one-epoch run); else, with ``measure`` and on the main
+    thread, :func:`fastest` of ``candidates()`` decides and the choice is kept.
     None: nothing known and nothing measured (the rules decide).
     """
     chosen = _state["pins"].get(entry)
     if chosen not in names:
         chosen = _choices().get(entry, {}).get("kernel")
+    layer, batch = _layer(entry)
+    known = _state["layers"].get(layer)
+    if chosen not in names and known is not None and known[0] >= batch and known[1] in names:
+        chosen = known[1]  # a smaller batch of a layer chosen for before (an epoch's last batch): the same
     if chosen not in names:
         if not measure or threading.current_thread() is not threading.main_thread():
             return None
         chosen, seconds = fastest(candidates())
         _remember(entry, chosen, seconds)
+    if known is None or batch >= known[0]:
+        _state["layers"][layer] = (batch, chosen)
     _state["used"][entry] = chosen
     return chosen
+
+
+def _layer(entry: str) -> tuple[str, int]:
+    """(the entry without its batch size, the batch size): ``conv_entry``'s ``x=NxCx...`` names both."""
+    head, _, rest = entry.partition(" x=")
+    batch, _, rest = rest.partition("x")
+    return f"{head} x=*x{rest}", int(batch) if batch.isdigit() else 0
 
 
 def record() -> dict:
