@@ -22,6 +22,7 @@ LAYERS = {  # name -> cnnkit constructor call, evaluated lazily so a missing lay
 def _contenders(layer, x, backward: bool):
     import torch
 
+    import cnnkit as ck
     from cnnkit.interop.torch import to_torch
 
     module = to_torch(layer).train()
@@ -37,11 +38,12 @@ def _contenders(layer, x, backward: bool):
                 module(tx)
 
     def cnnkit_run():
-        layer(x)
         if backward:
+            layer(x)
             layer.backward(dy)
         else:
-            layer._cache = None
+            with ck.no_grad():  # forward rows: inference on both sides, as torch.no_grad above
+                layer(x)
 
     return {"torch": torch_run, "cnnkit": cnnkit_run}
 

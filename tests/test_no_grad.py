@@ -306,3 +306,21 @@ def test_thread_slices_follow_the_calling_threads_mode():
         assert all(replica.layers()[1]._cache is not None for replica in step.replicas)
     finally:
         step.close()
+
+
+def test_relu_under_no_grad_skips_its_mask_and_computes_the_same():
+    """The fast ReLU's inference forward makes no mask (a pass over memory less): same y, bit for bit,
+    small and chunked, NaN kept; the reference kernel and grad mode keep the usual forward."""
+    from cnnkit.fast import activation, dispatch
+
+    r = rng()
+    for shape in [(3, 5), (8, 64, 32, 32)]:  # below and above the chunking threshold
+        x = r.standard_normal(shape).astype(np.float32)
+        x.flat[0] = np.nan
+        y, _ = F.relu(x)
+        with ck.no_grad():
+            assert dispatch.kernel("relu").forward is activation.relu_inference
+            assert dispatch.kernel("relu", "reference").forward is not activation.relu_inference
+            y0, cache = F.relu(x)
+        assert cache is None and np.array_equal(y, y0, equal_nan=True)
+    assert dispatch.kernel("relu").forward is activation.relu

@@ -101,6 +101,15 @@ def relu(x):
     return y, mask
 
 
+def relu_inference(x):
+    """:func:`relu` when no backward follows (``cnnkit.no_grad()``): y only, ``(y, None)``; no mask pass."""
+    if not _chunked(x):
+        return np.maximum(x, 0), None
+    y = np.empty_like(x)
+    over_batch(lambda b: np.maximum(x[b], 0, out=y[b]), len(x), x[:1].nbytes)
+    return y, None
+
+
 def relu_backward(dy, cache):
     """The gradient of :func:`relu` (and :func:`relu6`): dx = dy where the cached mask holds, else 0.
 

@@ -147,6 +147,7 @@ PAIRS |= {"batch_norm": (reference_norm, norm)}
 PAIRS |= {op: (reference_activation, activation) for op in ("relu", "relu6", "leaky_relu", "elu", "sigmoid",
                                                              "tanh", "softmax")}
 _BACKWARD = {"relu6": "relu_backward"}  # relu6's gradient is relu's: dy where the mask holds
+_INFERENCE = {"relu": "relu_inference"}  # fast forwards that skip what only a backward reads (no_grad)
 
 
 def kernel(op: str, algorithm="auto", *, name=None) -> Kernel:
@@ -155,7 +156,8 @@ def kernel(op: str, algorithm="auto", *, name=None) -> Kernel:
     check_algorithm(algorithm, ALGORITHMS, name=name or op)
     reference = algorithm == "reference" or algorithm == "auto" and _state["reference"]
     module = PAIRS[op][0 if reference else 1]
-    return Kernel("reference" if reference else "fast", getattr(module, op),
+    forward = op if reference or is_grad_enabled() else _INFERENCE.get(op, op)
+    return Kernel("reference" if reference else "fast", getattr(module, forward),
                   getattr(module, _BACKWARD.get(op, f"{op}_backward")))
 
 
