@@ -324,3 +324,28 @@ def test_relu_under_no_grad_skips_its_mask_and_computes_the_same():
             y0, cache = F.relu(x)
         assert cache is None and np.array_equal(y, y0, equal_nan=True)
     assert dispatch.kernel("relu").forward is activation.relu
+
+
+@pytest.mark.parametrize("nd, kwargs", [(2, dict(kernel_size=2, fit="crop")),
+                                         (2, dict(kernel_size=3, stride=2, padding=1)),
+                                         (2, dict(kernel_size=3, stride=2, fit="pad")),
+                                         (1, dict(kernel_size=3, stride=1, dilation=2)),
+                                         (3, dict(kernel_size=2, fit="crop"))])
+def test_max_pool_under_no_grad_skips_its_switches_and_computes_the_same(nd, kwargs):
+    """Max pooling's inference forward keeps no switches (one maximum per tap): same y bit for bit, ties
+    and NaN included; return_indices still gives the indices."""
+    from cnnkit.fast import dispatch, pool
+
+    x = rng().integers(0, 3, (4, 3, *(9,) * nd)).astype(np.float32)  # many ties
+    x.flat[5] = np.nan
+    y, _ = F.max_poolnd(x, nd=nd, **kwargs)
+    with ck.no_grad():
+        assert dispatch.kernel("max_poolnd").forward is pool.max_poolnd_inference
+        y0, cache = F.max_poolnd(x, nd=nd, **kwargs)
+    assert cache is None and np.array_equal(y, y0, equal_nan=True)
+    layer = L.MaxPool2d(2, return_indices=True)
+    x2 = rng().standard_normal((2, 3, 6, 6)).astype(np.float32)
+    expected = layer(x2)
+    with ck.no_grad():
+        got = layer(x2)
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))

@@ -147,7 +147,8 @@ PAIRS |= {"batch_norm": (reference_norm, norm)}
 PAIRS |= {op: (reference_activation, activation) for op in ("relu", "relu6", "leaky_relu", "elu", "sigmoid",
                                                              "tanh", "softmax")}
 _BACKWARD = {"relu6": "relu_backward"}  # relu6's gradient is relu's: dy where the mask holds
-_INFERENCE = {"relu": "relu_inference"}  # fast forwards that skip what only a backward reads (no_grad)
+# fast forwards that skip what only a backward reads (under no_grad): ReLU's mask, max pooling's switches
+_INFERENCE = {"relu": "relu_inference", "max_poolnd": "max_poolnd_inference"}
 
 
 def kernel(op: str, algorithm="auto", *, name=None) -> Kernel:

@@ -257,30 +257,45 @@ def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", 
     return y, dict(geometry=g, switches=switches, padded_shape=_padded_shape(x.shape, g))
 
 
+def max_poolnd_inference(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", *, nd=None,
+                         name="max_pool"):
+    """:func:`max_poolnd` when no backward follows (``cnnkit.no_grad()``): y only, ``(y, None)``; one
+    maximum per tap instead of four operations (the switches are what a backward reads)."""
+    g = pool_geometry(x.shape, kernel_size, stride, padding, dilation, fit, nd=nd, name=name)
+    layout = _Phases(x.shape[2:], g)
+    y = np.empty((*x.shape[:2], *g["out"]), x.dtype)
+    over_batch(lambda b: _max_pool_chunk(x[b], g, layout, y[b], None), len(x), x[:1].nbytes)
+    return y, None
+
+
 def _max_pool_chunk(x, g, layout, y, switches):
-    """max_poolnd on one chunk of the batch, into y and switches (slices of the whole outputs)."""
+    """max_poolnd on one chunk of the batch, into y and switches (slices of the whole outputs; switches
+    None: y only)."""
     phases = layout.load(x, -np.inf)
     shape = (*x.shape[:2], layout.length)
     exact = layout.wide == layout.out  # no throw-away outputs: compute in the outputs themselves
     y_wide = y.reshape(shape) if exact else workspace("pool.y", shape, x.dtype)
-    s_wide = switches.reshape(shape) if exact else workspace("pool.switches", shape, switches.dtype)
-    s_wide.fill(0)
-    better, won = workspace("pool.better", shape, bool), workspace("pool.won", shape, switches.dtype)
+    if switches is not None:
+        s_wide = switches.reshape(shape) if exact else workspace("pool.switches", shape, switches.dtype)
+        s_wide.fill(0)
+        better, won = workspace("pool.better", shape, bool), workspace("pool.won", shape, switches.dtype)
     for i, window in _taps(g):
         v = layout.run(phases, window)
         if i == 0:
             np.copyto(y_wide, v)
             continue
-        # Strictly greater: a tie keeps the first max in row-major window order, as PyTorch does.
-        np.greater(v, y_wide, out=better)
-        # switches = i where better. Taps come in increasing order, so every switch so far is < i and
-        # max(switches, better * i) does it without a masked copy (a mispredicted branch per element).
-        np.multiply(better, switches.dtype.type(i), out=won)
-        np.maximum(s_wide, won, out=s_wide)
+        if switches is not None:
+            # Strictly greater: a tie keeps the first max in row-major window order, as PyTorch does.
+            np.greater(v, y_wide, out=better)
+            # switches = i where better. Taps come in increasing order, so every switch so far is < i and
+            # max(switches, better * i) does it without a masked copy (a mispredicted branch per element).
+            np.multiply(better, switches.dtype.type(i), out=won)
+            np.maximum(s_wide, won, out=s_wide)
         np.maximum(y_wide, v, out=y_wide)  # (not copyto: np.maximum propagates a NaN instead of hiding it)
     if not exact:
         np.copyto(y, layout.crop(y_wide))
-        np.copyto(switches, layout.crop(s_wide))
+        if switches is not None:
+            np.copyto(switches, layout.crop(s_wide))
 
 
 def _padded_shape(shape, geometry, sign=1):
