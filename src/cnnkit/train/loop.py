@@ -109,10 +109,10 @@ def fit(model, loss, optimizer, train_loader, val_loader=None, epochs: int = 1, 
     last_saved = f"{checkpoint} (epoch {start})" if resume is not None and checkpoint is not None else None
 
     split = None
-    if parallel is not None and parallel.count > 1 and why_not_split(model) is None:
-        split = parallel.step(model, loss)
     unpin = measure.pin(kernels)  # the measured kernels the run used before (same machine): bitwise resume
-    try:
+    try:  # from the moment workers exist, a Ctrl-C reaches the finally below that closes them
+        if parallel is not None and parallel.count > 1 and why_not_split(model) is None:
+            split = parallel.step(model, loss)
         for epoch in range(start, epochs):
             for hook in hooks:
                 hook.on_epoch_begin(epoch)
