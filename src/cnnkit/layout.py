@@ -13,8 +13,10 @@ transpose between layers:
 - element-wise layers (ReLU and friends, batch norm, residual sums) keep the layout of their input,
   because NumPy's ufuncs write their output in the memory order of their operands.
 
-im2col, depthwise and pooling kernels copy their input into padded scratch memory anyway (the copy reads
-either layout) and return NCHW memory.
+- depthwise convolutions on maps of up to 28 x 28 work in channels-last memory and return it.
+
+im2col, the other depthwise and the pooling kernels copy their input into padded scratch memory anyway (the
+copy reads either layout) and return NCHW memory.
 
 >>> import numpy as np
 >>> x = channels_last(np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4))
@@ -49,3 +51,19 @@ def is_channels_last(x: np.ndarray) -> bool:
     An array with C = 1 or one spatial position is both NCHW- and channels-last-contiguous: True.
     """
     return x.ndim >= 3 and np.moveaxis(x, 1, -1).flags.c_contiguous
+
+
+def pad_into(buffer: np.ndarray, x: np.ndarray, top: int, left: int) -> np.ndarray:
+    """Copy x (N, H, W, C) into ``buffer`` (N, H_p, W_p, C) at (top, left), zeroing only the border around
+    it (not a full pass); returns ``buffer``. The channels-last kernels' padding (Winograd, depthwise).
+
+    >>> pad_into(np.full((1, 3, 3, 1), 9.0), np.ones((1, 2, 2, 1)), 1, 0)[0, :, :, 0].tolist()
+    [[0.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 1.0, 0.0]]
+    """
+    H, W = x.shape[1:3]
+    buffer[:, :top] = 0
+    buffer[:, top + H:] = 0
+    buffer[:, top:top + H, :left] = 0
+    buffer[:, top:top + H, left + W:] = 0
+    buffer[:, top:top + H, left:left + W] = x
+    return buffer

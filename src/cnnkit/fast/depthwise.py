@@ -30,6 +30,7 @@ import numpy as np
 from cnnkit.fast import flat
 from cnnkit.fast.tuning import DEPTHWISE_CHANNELS_LAST_POSITIONS, DEPTHWISE_ITEM_ELEMENTS
 from cnnkit.geometry import conv_setup
+from cnnkit.layout import pad_into
 from cnnkit.runtime import CHUNK_BYTES, batch_slices, elementwise_threads, over_batch, over_parts, workspace
 
 
@@ -51,7 +52,7 @@ def _padded(x_planes, block, plan, pads):
     return flat.pad_into(buffer, x_planes[block], plan, pads)
 
 
-def _per_plane(v, N, block):
+def _per_plane(v, block):
     """A per-channel array (C, ...) repeated for the block's planes (image-major): (planes, ...)."""
     return v[np.arange(block.start, block.stop) % len(v)]
 
@@ -80,7 +81,7 @@ def depthwise_conv2d(x, weight, bias, stride, dilation, pads, out):
 
     def work(chunk):
         for block in blocks[chunk]:
-            xp, w = _padded(x_planes, block, plan, pads), _per_plane(taps, N, block)
+            xp, w = _padded(x_planes, block, plan, pads), _per_plane(taps, block)
             acc = workspace("depthwise.acc", (len(w), plan["wide"]), x.dtype)
             product = workspace("depthwise.product", acc.shape, x.dtype)
             np.multiply(flat.tap(xp, plan["offsets"][0], plan), w[:, 0], out=acc)
@@ -88,7 +89,7 @@ def depthwise_conv2d(x, weight, bias, stride, dilation, pads, out):
                 np.multiply(flat.tap(xp, offset, plan), w[:, t], out=product)
                 acc += product
             # bias, scratch columns dropped
-            np.add(flat.from_wide(acc, plan), _per_plane(shift, N, block), out=y_planes[block])
+            np.add(flat.from_wide(acc, plan), _per_plane(shift, block), out=y_planes[block])
 
     over_batch(work, len(blocks), CHUNK_BYTES)  # CHUNK_BYTES per block: each block is its own chunk
     cache = dict(algorithm="depthwise", x=x, x_shape=x.shape, weight=weight, stride=tuple(stride),
@@ -121,7 +122,7 @@ def depthwise_conv2d_backward(dy, cache, *, input_grad=True):
 
     def work(chunk):
         for block in blocks[chunk]:
-            xp, w = _padded(x_planes, block, plan, pads), _per_plane(taps, N, block)
+            xp, w = _padded(x_planes, block, plan, pads), _per_plane(taps, block)
             dy_wide = flat.to_wide(workspace("depthwise.dy", (len(w), out[0], plan["row"]), dy.dtype),
                                    dy_planes[block], plan)[:, None]  # (planes, 1, wide)
             for t, offset in enumerate(offsets):  # dweight[p, t] = dy_wide[p] . x_flat[p, slice_t]
@@ -162,9 +163,7 @@ def _padded_last(x, images, pads):
     (top, bottom), (left, right) = pads
     n, C, H, W = x[images].shape
     xp = workspace("depthwise.last", (n, H + top + bottom, W + left + right, C), x.dtype)
-    xp[:, :top], xp[:, top + H:], xp[:, top:top + H, :left], xp[:, top:top + H, left + W:] = 0, 0, 0, 0
-    xp[:, top:top + H, left:left + W] = x[images].transpose(0, 2, 3, 1)
-    return xp
+    return pad_into(xp, x[images].transpose(0, 2, 3, 1), top, left)
 
 
 def _channels_last(x, weight, bias, stride, dilation, pads, out):

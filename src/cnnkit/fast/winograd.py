@@ -40,6 +40,7 @@ from cnnkit.fast.tuning import (
     WINOGRAD_THREADED_PARTS,
 )
 from cnnkit.geometry import conv_setup
+from cnnkit.layout import pad_into
 from cnnkit.runtime import batch_slices, derived, elementwise_threads, over_parts, workspace
 
 # Lavin & Gray's matrices with interpolation points 0, +-1 (m=2) and 0, +-1, +-2 (m=4), plus infinity.
@@ -111,17 +112,6 @@ def _filters(G2, weight, groups):
                                                                             w.shape[0] // groups), w.dtype)))
 
 
-def _pad_into(buffer, x, top, left):
-    """Copy x (N, H, W, C) into buffer at (top, left), zeroing only the border around it (not a full pass)."""
-    H, W = x.shape[1:3]
-    buffer[:, :top] = 0
-    buffer[:, top + H:] = 0
-    buffer[:, top:top + H, :left] = 0
-    buffer[:, top:top + H, left + W:] = 0
-    buffer[:, top:top + H, left:left + W] = x
-    return buffer
-
-
 def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=4):
     """3x3 stride-1 convolution by Winograd F(tile x tile, 3 x 3); same result as im2col up to rounding.
 
@@ -158,7 +148,7 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
         part, tiles = parts[i]
         n = part.stop - part.start
         # Two scratch buffers serve every temporary, alternately: each is dead before its buffer is reused.
-        xp = _pad_into(workspace("winograd.a", (n, th * m + 2, tw * m + 2, C), dtype),
+        xp = pad_into(workspace("winograd.a", (n, th * m + 2, tw * m + 2, C), dtype),
                        x[part].transpose(0, 2, 3, 1), top, left)
         d = workspace("winograd.b", (alpha, alpha, n, th, tw, C), dtype)
         for a in range(alpha):  # overlapping input tiles: im2col with window alpha and stride m
@@ -203,7 +193,7 @@ def winograd_conv2d_backward(dy, cache):
         part, tiles = parts[i]
         n, dy_part = part.stop - part.start, dy[part]
         if dy_part.shape[1:3] != (th * m, tw * m):  # tiles that hang over the edge see zero gradient there
-            dy_part = _pad_into(workspace("winograd.a", (n, th * m, tw * m, K), dtype), dy_part, 0, 0)
+            dy_part = pad_into(workspace("winograd.a", (n, th * m, tw * m, K), dtype), dy_part, 0, 0)
         dY = workspace("winograd.b", (m, m, n, th, tw, K), dtype)
         dY.transpose(2, 3, 0, 4, 1, 5)[...] = dy_part.reshape(n, th, m, tw, m, K)
         dM = _transform(mats["AT2"].T, dY, out=workspace("winograd.a", (alpha * alpha, n * T * K), dtype))
