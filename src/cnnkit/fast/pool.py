@@ -248,12 +248,7 @@ def max_poolnd(x, kernel_size, stride=None, padding=0, dilation=1, fit="error", 
         ShapeError: x is not (nd + 2)-D; F_eff > S + 2P on some axis; with fit="error", S_out is not an
             integer.
     """
-    g = pool_geometry(x.shape, kernel_size, stride, padding, dilation, fit, nd=nd, name=name)
-    layout = _Phases(x.shape[2:], g)
-    switch_type = np.min_scalar_type(math.prod(g["kernel_size"]) - 1)  # uint8 up to 16x16 kernels
-    y = np.empty((*x.shape[:2], *g["out"]), x.dtype)
-    switches = np.empty(y.shape, switch_type)
-    over_batch(lambda b: _max_pool_chunk(x[b], g, layout, y[b], switches[b]), len(x), x[:1].nbytes)
+    y, switches, g = _max_pool(x, (kernel_size, stride, padding, dilation, fit), nd, name, switches=True)
     return y, dict(geometry=g, switches=switches, padded_shape=_padded_shape(x.shape, g))
 
 
@@ -261,11 +256,19 @@ def max_poolnd_inference(x, kernel_size, stride=None, padding=0, dilation=1, fit
                          name="max_pool"):
     """:func:`max_poolnd` when no backward follows (``cnnkit.no_grad()``): y only, ``(y, None)``; one
     maximum per tap instead of four operations (the switches are what a backward reads)."""
-    g = pool_geometry(x.shape, kernel_size, stride, padding, dilation, fit, nd=nd, name=name)
+    return _max_pool(x, (kernel_size, stride, padding, dilation, fit), nd, name, switches=False)[0], None
+
+
+def _max_pool(x, window, nd, name, *, switches):
+    """(y, switches or None, geometry): the chunks of :func:`_max_pool_chunk` over the batch."""
+    g = pool_geometry(x.shape, *window, nd=nd, name=name)
     layout = _Phases(x.shape[2:], g)
     y = np.empty((*x.shape[:2], *g["out"]), x.dtype)
-    over_batch(lambda b: _max_pool_chunk(x[b], g, layout, y[b], None), len(x), x[:1].nbytes)
-    return y, None
+    switch_type = np.min_scalar_type(math.prod(g["kernel_size"]) - 1)  # uint8 up to 16x16 kernels
+    s = np.empty(y.shape, switch_type) if switches else None
+    over_batch(lambda b: _max_pool_chunk(x[b], g, layout, y[b], None if s is None else s[b]), len(x),
+               x[:1].nbytes)
+    return y, s, g
 
 
 def _max_pool_chunk(x, g, layout, y, switches):
