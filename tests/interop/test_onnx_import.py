@@ -47,10 +47,28 @@ def test_light_model_zoo_networks_match_their_stored_outputs(name):
     assert not any(layer.training for layer in net.layers())  # inference semantics, as ONNX's
     stored = os.path.join(DATA, "light", f"light_{name}_output_0.pb")
     expected = numpy_helper.to_array(onnx.load_tensor(stored))
+    softmax_inputs = _record_softmax_inputs(net)
     out = net.forward(dummy_input(path))
-    # data/real/<name>/data.json gives these tolerances (densenet121: rtol 2e-3)
-    np.testing.assert_allclose(out, expected, rtol=2e-3 if name == "densenet121" else 1e-3, atol=1e-7)
+    if np.ptp(expected) == 0 and softmax_inputs:
+        # A tie: the light squeezenet's 1000 channels are computed alike and its logits are ~1e10, so
+        # onnxruntime's are exactly equal (softmax 0.001 each) while one ulp (1024) of a BLAS kernel's
+        # rounding turns the softmax one-hot. What the stored output says is "the logits are equal": check
+        # that, within float32 rounding.
+        logits = softmax_inputs[-1]
+        assert np.ptp(logits) <= 1e-6 * np.abs(logits).max(), (np.ptp(logits), np.abs(logits).max())
+    else:  # data/real/<name>/data.json gives these tolerances (densenet121: rtol 2e-3)
+        np.testing.assert_allclose(out, expected, rtol=2e-3 if name == "densenet121" else 1e-3, atol=1e-7)
     assert net.num_parameters() > 0 and all(p.trainable and p.data.flags.writeable for p in net.parameters())
+
+
+def _record_softmax_inputs(net) -> list:
+    """The inputs of the network's softmax layers, appended as each runs."""
+    seen = []
+    for layer in net.layers():
+        if "softmax" in type(layer).__name__.lower():
+            forward = layer.forward
+            layer.forward = lambda x, forward=forward: (seen.append(np.array(x)), forward(x))[1]
+    return seen
 
 
 def node_tests():
