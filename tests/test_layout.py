@@ -8,6 +8,8 @@ import pytest
 import cnnkit as ck
 from cnnkit.functional.conv import convnd, convnd_backward
 from cnnkit.layout import channels_last, is_channels_last
+from cnnkit.reference.conv import convnd as reference_convnd
+from cnnkit.reference.conv import convnd_backward as reference_convnd_backward
 from conftest import assert_parity
 
 
@@ -32,16 +34,20 @@ def test_channels_last_needs_a_channel_axis():
 
 @pytest.mark.parametrize("spatial", [(7,), (4, 6), (3, 4, 5)])
 @pytest.mark.parametrize("bias", [True, False])
-def test_pointwise_conv_on_channels_last_equals_nchw_and_stays_channels_last(spatial, bias):
+@pytest.mark.parametrize("stride", [1, 2])
+def test_pointwise_conv_on_channels_last_equals_nchw_and_stays_channels_last(spatial, bias, stride):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 5, *spatial))
     w = rng.standard_normal((7, 5, *(1,) * len(spatial)))
     b = rng.standard_normal(7) if bias else None
-    dy = rng.standard_normal((3, 7, *spatial))
-    y0, cache0 = convnd(x, w, b)
+    dy = rng.standard_normal((3, 7, *(-(-n // stride) for n in spatial)))
+    y0, cache0 = convnd(x, w, b, stride, fit="crop")
     dx0, dw0, db0 = convnd_backward(dy, cache0)
+    y_ref, ref_cache = reference_convnd(x, w, b, stride, fit="crop")  # the textbook kernel
+    np.testing.assert_allclose(y0, y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx0, reference_convnd_backward(dy, ref_cache)[0], rtol=1e-12, atol=1e-12)
     for dy_layout in (dy, channels_last(dy)):  # dy from an NCHW layer needs one copy; channels-last none
-        y, cache = convnd(channels_last(x), w, b)
+        y, cache = convnd(channels_last(x), w, b, stride, fit="crop")
         assert cache.data["rows"] is not None and strictly_channels_last(y)
         dx, dw, db = convnd_backward(dy_layout, cache)
         assert strictly_channels_last(dx)

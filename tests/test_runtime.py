@@ -229,7 +229,7 @@ def test_keep_freed_memory_stops_page_faults_on_reallocation():
     assert faults_default > 1000
 
 
-# -- derived arrays: made from weights, kept while the weights are unchanged ------------------------------------
+# -- derived arrays: made from weights, kept while the weights are unchanged ---
 
 def test_derived_is_made_again_when_the_source_changes_in_place_or_dies():
     import gc
@@ -268,7 +268,7 @@ def test_derived_keeps_nothing_without_scratch_and_stays_in_its_budget(monkeypat
     monkeypatch.setattr(runtime, "DERIVED_BYTES", 3 * 800)  # room for one 100-float source + its array
     sources = [np.full(100, float(i)) for i in range(3)]
     made = [runtime.derived("test", s, lambda w: w + 1) for s in sources]
-    assert [entry[0]() is sources[0] for entry in runtime._derived.values()] == [True]  # full: the first stays
+    assert [entry[0]() is sources[0] for entry in runtime._derived.values()] == [True]  # full: first stays
     assert runtime.derived("test", sources[0], lambda w: w + 5) is made[0]
     assert runtime.derived("test", sources[2], lambda w: w + 5)[0] == 7.0  # not kept: made again
     runtime.clear_workspaces()

@@ -135,7 +135,7 @@ def depthwise_conv2d_backward(dy, cache, *, input_grad=True):
             for t, offset in enumerate(offsets):
                 np.multiply(dy_wide[:, 0], w[:, t], out=product)
                 flat.tap(dxp, offset, plan)[...] += product
-            dx_planes[block] = flat.unpad(dxp, plan, pads, x.shape[2:])
+            flat.unpad(dxp, plan, pads, x.shape[2:], out=dx_planes[block])
 
     over_batch(work, len(blocks), CHUNK_BYTES)
     db = np.einsum("nchw->c", dy) if cache["has_bias"] else None  # 3x faster than dy.sum(axis=(0, 2, 3))

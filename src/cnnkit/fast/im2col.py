@@ -1,4 +1,4 @@
-"""im2col convolution in cache-sized batch parts, on the wide grid for 2-D stride-1 layers.
+"""im2col convolution in cache-sized batch parts, on the wide grid for 2-D layers.
 
 Speeds up: :func:`cnnkit.reference.conv.convnd` (same signature, same results up to float32 rounding),
 for every layer the other fast kernels do not take (see :mod:`cnnkit.fast.dispatch`).
@@ -9,9 +9,12 @@ The idea, in three parts:
   images at a time (about ``COLUMNS_PER_PART`` numbers, :mod:`cnnkit.fast.tuning`) in reused scratch
   memory (:func:`cnnkit.runtime.workspace`), it is written and multiplied while in the core's cache, and no
   call pays for fresh pages. The cache keeps only the input; backward makes the columns again.
-- 2-D stride-1 layers gather their columns on the wide grid of :mod:`cnnkit.fast.flat`: one long slice per
-  tap instead of H_out short rows (on LeNet's and CIFAR's small maps NumPy spent more time starting inner
-  loops than in them).
+- 2-D layers gather their columns on the wide grid of :mod:`cnnkit.fast.flat`: one long slice per tap
+  instead of H_out short rows (on LeNet's and CIFAR's small maps NumPy spent more time starting inner
+  loops than in them); strided layers first split their input into phases, where each tap is a slice
+  again. The columns of a part's images lie side by side, (C * F_h * F_w, n * wide), so that a part is
+  one matrix multiply, forward and for each gradient (where a multiply per image and a sum cost up to
+  1.25x as much for large layers).
 - layers whose filter matrix is small multiply little per column copied: their batch parts run on the
   elementwise threads, each with a one-thread BLAS (:func:`cnnkit.runtime.over_parts`).
 """
@@ -90,6 +93,15 @@ def _part_threads(weight_shape, N, positions):
     return elementwise_threads() if filters <= THREADED_PARTS and big_enough else 1
 
 
+def _on_wide_grid(weight_shape, stride) -> bool:
+    """2-D layers gather their columns on the wide grid of cnnkit.fast.flat: stride-1 layers always,
+    strided ones when their columns outnumber their outputs (C/G * F_h * F_w >= K: the wide grid's extra
+    passes, the input into its phases and the output off the grid, cost less than the old gather's short
+    rows; measured on 3x3, 5x5 and 7x7 stride-2 layers, 0.55-0.97x the time of fwd+bwd)."""
+    K, Cg, *F = weight_shape
+    return len(F) == 2 and (tuple(stride) == (1, 1) or Cg * math.prod(F) >= K)
+
+
 def _columns(x, pads, kernel_size, stride, dilation, out, groups):
     """im2col of x padded, as (N, G, C/G * prod(F), L), in reused scratch memory."""
     N, C = x.shape[:2]
@@ -101,12 +113,14 @@ def _columns(x, pads, kernel_size, stride, dilation, out, groups):
 
 
 def _flat_columns(x, plan, pads, groups):
-    """im2col on the wide grid of cnnkit.fast.flat: (N, G, C/G * prod(F), wide), in scratch memory."""
+    """im2col on the wide grid of cnnkit.fast.flat, images side by side: (G, C/G * prod(F), N * wide), so
+    that a batch part is ONE matrix multiply per group (a few larger multiplies thread better than one
+    per image). In scratch memory."""
     N, C = x.shape[:2]
     xp = flat.pad_into(workspace("conv.xp", (N, C, plan["flat"]), x.dtype), x, plan, pads)
-    cols = workspace("conv.cols", (N, C, *plan["kernel"], plan["wide"]), x.dtype)
-    np.copyto(cols, flat.taps(xp, plan))  # every tap in one call
-    return cols.reshape(N, groups, -1, plan["wide"])
+    cols = workspace("conv.cols", (C, *plan["kernel"], N, plan["wide"]), x.dtype)
+    flat.gather(xp, plan, out=np.moveaxis(cols, -2, 0))  # written as (N, C, F_h, F_w, wide)
+    return cols.reshape(groups, -1, N * plan["wide"])
 
 
 def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *, name="conv"):
@@ -120,7 +134,7 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     K, _, *F = weight.shape
     G, Kg, L = groups, K // groups, math.prod(out)
     w = weight.reshape(G, Kg, -1)  # (G, K/G, C/G * prod(F))
-    wide = flat.plan(spatial, F, stride, dilation, pads, out) if len(F) == 2 and stride == (1, 1) else None
+    wide = flat.plan(spatial, F, stride, dilation, pads, out) if _on_wide_grid(weight.shape, stride) else None
     y = np.empty((N, K, *out), x.dtype)
     threads = _part_threads(weight.shape, N, L)
     parts = _batch_parts(N, C * math.prod(F) * (wide["wide"] if wide is not None else L), threads)
@@ -129,11 +143,11 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
 
     def work(i):
         part = parts[i]
-        if wide is not None:  # 2-D, stride 1: columns on the wide grid (cnnkit.fast.flat)
+        if wide is not None:  # 2-D: columns on the wide grid (cnnkit.fast.flat), (K, n, wide) out
             cols = _flat_columns(x[part], wide, pads, G)
-            y_wide = workspace("conv.y", (len(cols), G, Kg, wide["wide"]), x.dtype)
+            y_wide = workspace("conv.y", (G, Kg, cols.shape[-1]), x.dtype)
             np.matmul(w, cols, out=y_wide)
-            y[part] = flat.from_wide(y_wide.reshape(len(cols), K, -1), wide)
+            y[part] = flat.from_wide(y_wide.reshape(K, -1, wide["wide"]), wide).swapaxes(0, 1)
         else:  # (G,Kg,CF) @ (n,G,CF,L) -> (n,G,Kg,L): already NCHW order
             cols = _columns(x[part], pads, F, stride, dilation, out, G)
             np.matmul(w, cols, out=y[part].reshape(-1, G, Kg, L))
@@ -168,28 +182,28 @@ def convnd_backward(dy, cache, *, input_grad=True):
 
     def work(i):  # one batch part: its share of dW (returned) and its slice of dx
         part = parts[i]
-        if wide is not None:  # the forward's wide-grid columns (cnnkit.fast.flat), rebuilt
+        n = part.stop - part.start
+        if wide is not None:  # the forward's wide-grid columns (cnnkit.fast.flat), rebuilt: (G, CF, n*wide)
             cols = _flat_columns(x[part], wide, pads, G)
-            n = len(cols)
-            dy_part = flat.to_wide(workspace("conv.y", (n, K, out[0], wide["row"]), dy.dtype), dy[part], wide)
-            dy_part = dy_part.reshape(n, G, Kg, -1)  # zeros in the scratch columns: they add nothing below
-        else:
-            cols = _columns(x[part], pads, F, stride, dilation, out, G)
-            n, dy_part = len(cols), dy_g[part]
-        # dW = dy @ cols^T, one multiply per image, then a sum (a single tensordot over (N, L) would first
-        # copy both operands into (N*L)-major order: 2-4x slower).
-        dw_part = np.matmul(dy_part, cols.swapaxes(-1, -2)).sum(axis=0)
+            dy_part = flat.to_wide(workspace("conv.y", (K, n, out[0], wide["row"]), dy.dtype),
+                                   dy[part].swapaxes(0, 1), wide)
+            dy_part = dy_part.reshape(G, Kg, -1)  # zeros in the scratch columns: they add nothing below
+            dw_part = np.matmul(dy_part, cols.swapaxes(-1, -2))  # dW = dy @ cols^T: one multiply
+        else:  # (n, G, CF, L): dW = dy @ cols^T, one multiply per image, then a sum (a single tensordot
+            # over (n, L) would first copy both operands into (n*L)-major order: 2-4x slower)
+            cols, dy_part = _columns(x[part], pads, F, stride, dilation, out, G), dy_g[part]
+            dw_part = np.matmul(dy_part, cols.swapaxes(-1, -2)).sum(axis=0)
         if not input_grad:
             return dw_part
         # W^T @ dy, into the columns' own scratch buffer: they are dead once dW has them
         dcols = np.matmul(w_t, dy_part, out=workspace("conv.cols", cols.shape, dy.dtype))
-        if wide is not None:
-            dcols = dcols.reshape(n, C, len(wide["offsets"]), -1)
+        if wide is not None:  # col2im: one long slice-add per tap
+            dcols = dcols.reshape(C, len(wide["offsets"]), n, -1)
             dxp = workspace("conv.xp", (n, C, wide["flat"]), dy.dtype)
             dxp.fill(0)
-            for t, offset in enumerate(wide["offsets"]):  # col2im: one long slice-add per tap
-                flat.tap(dxp, offset, wide)[...] += dcols[:, :, t]
-            dx[part] = flat.unpad(dxp, wide, pads, spatial)
+            for t, offset in enumerate(wide["offsets"]):
+                flat.tap(dxp, offset, wide)[...] += dcols[:, t].swapaxes(0, 1)
+            flat.unpad(dxp, wide, pads, spatial, out=dx[part])
         else:
             dxp = col2im(dcols.reshape(n, C, math.prod(F), *out), (n, C, *padded), F, stride, dilation, out,
                          buffer=workspace("conv.xp", (n, C, *padded), dy.dtype))

@@ -1,7 +1,8 @@
 """1x1 convolutions as one matrix multiply, with no columns at all, on NCHW or channels-last memory.
 
-Speeds up: :func:`cnnkit.reference.conv.convnd` for layers with 1x1 filters, stride 1 and no padding
-(ResNet's bottlenecks, MobileNet's pointwise layers): their im2col is the input itself.
+Speeds up: :func:`cnnkit.reference.conv.convnd` for layers with 1x1 filters and no padding (ResNet's
+bottlenecks, MobileNet's pointwise layers): their im2col is the input itself, or with a stride (ResNet's
+downsampling shortcuts) the input's pixels at the strided positions, copied once.
 - NCHW memory: per image and group, (K/G, C/G) @ (C/G, H*W) -> NCHW output.
 - channels-last memory (groups=1; :mod:`cnnkit.layout`): ONE (N*H*W, C) @ (C, K) for the whole
   batch, whose output is channels-last too, so a chain of such layers never transposes.
@@ -14,18 +15,25 @@ import math
 import numpy as np
 
 from cnnkit.geometry import conv_setup
-from cnnkit.layout import is_channels_last
+from cnnkit.layout import channels_last, is_channels_last
 
 
 def fits(weight_shape, stride, pads) -> bool:
-    """True for 1x1 filters, stride 1, no padding: the convolution is a matrix multiply over channels."""
-    return all(f == 1 for f in weight_shape[2:]) and all(s == 1 for s in stride) and \
-        not any(lo or hi for lo, hi in pads)
+    """True for 1x1 filters and no padding: the convolution is a matrix multiply over channels."""
+    return all(f == 1 for f in weight_shape[2:]) and not any(lo or hi for lo, hi in pads)
+
+
+def _taken(stride, out):
+    """The input pixels a 1x1 layer reads: every ``stride``-th, ``out`` of them per axis."""
+    return (..., *(slice(None, (n - 1) * s + 1, s) for s, n in zip(stride, out, strict=True)))
 
 
 def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit="error", *, name="conv"):
-    """As :func:`cnnkit.reference.conv.convnd` for 1x1 filters, stride 1, no padding (see :func:`fits`)."""
-    _, _, out, _ = conv_setup(x.shape, weight.shape, stride, padding, dilation, groups, fit, name=name)
+    """As :func:`cnnkit.reference.conv.convnd` for 1x1 filters and no padding (see :func:`fits`)."""
+    stride, _, out, _ = conv_setup(x.shape, weight.shape, stride, padding, dilation, groups, fit, name=name)
+    x_shape = x.shape
+    if x.shape[2:] != tuple(out):  # strided (or cropped): the pixels it reads, as one array
+        x = (channels_last if is_channels_last(x) else np.ascontiguousarray)(x[_taken(stride, out)])
     N, C = x.shape[:2]
     K, G = weight.shape[0], groups
     w = weight.reshape(G, K // G, C // G)
@@ -37,11 +45,24 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
         y = np.matmul(w, x.reshape(N, G, C // G, math.prod(out))).reshape(N, K, *out)
     if bias is not None:
         y += bias.reshape(K, *(1,) * len(out))
-    return y, dict(x=x, rows=rows, weight=weight, groups=G, has_bias=bias is not None)
+    return y, dict(x=x, rows=rows, weight=weight, groups=G, has_bias=bias is not None, x_shape=x_shape,
+                   stride=stride)
 
 
 def convnd_backward(dy, cache, *, input_grad=True):
-    """dy (N, K, *S) -> (dx, dweight, dbias): dW = dy @ x^T and dx = W^T @ dy, in the forward's layout."""
+    """dy (N, K, *S) -> (dx, dweight, dbias): dW = dy @ x^T and dx = W^T @ dy, in the forward's layout
+    (zeros at the pixels a strided layer skips)."""
+    dx, dw, db = _backward(dy, cache, input_grad)
+    if dx is not None and dx.shape != cache["x_shape"]:
+        N, C, *spatial = cache["x_shape"]
+        full = np.moveaxis(np.zeros((N, *spatial, C), dx.dtype), -1, 1) if is_channels_last(dx) else \
+            np.zeros(cache["x_shape"], dx.dtype)
+        full[_taken(cache["stride"], dy.shape[2:])] = dx
+        dx = full
+    return dx, dw, db
+
+
+def _backward(dy, cache, input_grad):
     x, weight, G = cache["x"], cache["weight"], cache["groups"]
     N, K, *out = dy.shape
     C = x.shape[1]
