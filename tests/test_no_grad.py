@@ -349,3 +349,45 @@ def test_max_pool_under_no_grad_skips_its_switches_and_computes_the_same(nd, kwa
     with ck.no_grad():
         got = layer(x2)
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 5, 5), (8, 64, 32, 32)])  # below and above the chunking threshold
+@pytest.mark.parametrize("activation", [None, "relu", "relu-reference", "relu6"])
+def test_residual_under_no_grad_sums_in_place_with_its_relu_and_computes_the_same(shape, activation):
+    """Under no_grad a Residual adds into its body's fresh output and applies a ReLU in the same pass
+    (F.add): the same numbers bit for bit as in training, NaN kept; the input and a shortcut's output
+    are never written (an Identity body returns x itself)."""
+    r = rng()
+    C = shape[1]
+    act = {None: None, "relu": L.ReLU(), "relu-reference": L.ReLU(algorithm="reference"),
+           "relu6": L.ReLU6()}[activation]
+    x = r.standard_normal(shape).astype(np.float32)
+    x.flat[3] = np.nan
+    for body, shortcut in [(L.Conv2d(C, C, 3, padding=1, rng=rng()), None),
+                           (L.Conv2d(C, C, 3, padding=1, rng=rng()), L.Conv2d(C, C, 1, rng=rng())),
+                           (L.Identity(), None), (L.Identity(), L.Identity())]:
+        block = L.Residual(body, shortcut, activation=act)
+        expected = block(x)
+        x_before = x.copy()
+        with ck.no_grad():
+            got = block(x)
+        assert np.array_equal(got, expected, equal_nan=True), (body, shortcut)
+        assert np.array_equal(x, x_before, equal_nan=True)  # x untouched, also when the sum is x + x
+
+
+def test_add_is_the_reference_sum_bit_for_bit():
+    """The fast add (chunked on threads, ReLU fused) equals the textbook's a + b and max(0, a + b)."""
+    from cnnkit.fast import activation as fast
+    from cnnkit.reference import activation as reference
+
+    r = rng()
+    for shape in [(3, 5), (8, 64, 32, 32)]:
+        a, b = (r.standard_normal(shape).astype(np.float32) for _ in range(2))
+        a.flat[0] = np.nan
+        for relu in (False, True):
+            expected, _ = reference.add(a, b, relu=relu)
+            assert np.array_equal(fast.add(a, b, relu=relu)[0], expected, equal_nan=True)
+            inplace = a.copy()
+            assert fast.add(inplace, b, out=inplace, relu=relu)[0] is inplace
+            assert np.array_equal(inplace, expected, equal_nan=True)
+            assert np.array_equal(F.add(a, b, relu=relu)[0], expected, equal_nan=True)

@@ -156,6 +156,18 @@ def batch_slices(items: int, step: int | None = None, *, count: int | None = Non
     return [slice(start, min(start + step, items)) for start in range(0, items, step)]
 
 
+def batch_parts(items: int, per_item: int, part_size: int, threads: int = 1) -> list[slice]:
+    """A kernel's batch parts: slices of about ``part_size`` (in the unit of ``per_item``, at least one
+    item each), in a multiple of ``threads`` parts when the batch has the items for it.
+
+    >>> batch_parts(8, 3, 10), batch_parts(8, 3, 100, threads=2)
+    ([slice(0, 3, None), slice(3, 6, None), slice(6, 8, None)], [slice(0, 4, None), slice(4, 8, None)])
+    """
+    count = -(-items // max(1, part_size // max(1, per_item)))
+    count = max(1, min(items, -(-count // threads) * threads))
+    return batch_slices(items, -(-items // count))
+
+
 def batch_chunks(items: int, bytes_per_item: int, chunk_bytes: int | None = None) -> list[slice]:
     """Slices covering range(items), each about ``chunk_bytes`` (default CHUNK_BYTES; at least one item).
 

@@ -128,6 +128,29 @@ def relu_backward(dy, cache):
     return dx
 
 
+def add(a, b, *, out=None, relu=False):
+    """:func:`cnnkit.reference.activation.add` (bit for bit): on large arrays in batch chunks on the
+    elementwise threads, the ReLU applied to each chunk while it is in cache (one pass over memory, where a
+    sum and then a ReLU are two, each on one core)."""
+    out = np.empty_like(a) if out is None else out  # in a's memory order (channels-last stays so)
+
+    def work(c):
+        np.add(a[c], b[c], out=out[c])
+        if relu:
+            np.maximum(out[c], 0, out=out[c])
+
+    if _chunked(a) and a.shape == b.shape:
+        over_batch(work, len(a), a[:1].nbytes)
+    else:
+        work(slice(None))
+    return out, None
+
+
+def add_backward(dy, cache):
+    """The gradient of :func:`add` without its ReLU: dy for each term."""
+    return dy, dy
+
+
 def relu6(x):
     """min(max(0, x), 6) (MobileNet). The gradient passes only strictly inside (0, 6), as in PyTorch.
 

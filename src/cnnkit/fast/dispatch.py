@@ -145,7 +145,7 @@ PAIRS = {op: (reference_pool, pool) for op in ("max_poolnd", "avg_poolnd", "lp_p
                                                "global_avg_pool", "global_max_pool")}
 PAIRS |= {"batch_norm": (reference_norm, norm)}
 PAIRS |= {op: (reference_activation, activation) for op in ("relu", "relu6", "leaky_relu", "elu", "sigmoid",
-                                                             "tanh", "softmax")}
+                                                             "tanh", "softmax", "add")}
 _BACKWARD = {"relu6": "relu_backward"}  # relu6's gradient is relu's: dy where the mask holds
 # fast forwards that skip what only a backward reads (under no_grad): ReLU's mask, max pooling's switches
 _INFERENCE = {"relu": "relu_inference", "max_poolnd": "max_poolnd_inference"}

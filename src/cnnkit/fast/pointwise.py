@@ -14,8 +14,10 @@ import math
 
 import numpy as np
 
+from cnnkit.fast.tuning import COLUMNS_PER_PART
 from cnnkit.geometry import conv_setup
 from cnnkit.layout import channels_last, is_channels_last
+from cnnkit.runtime import batch_parts, elementwise_threads, over_parts
 
 
 def fits(weight_shape, stride, pads) -> bool:
@@ -40,11 +42,23 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     rows = None
     if G == 1 and is_channels_last(x):  # ONE (N*S, C) @ (C, K), channels-last output
         rows = np.moveaxis(x, 1, -1).reshape(-1, C)  # a view
-        y = np.moveaxis((rows @ w[0].T).reshape(N, *out, K), -1, 1)
-    else:  # a 1x1 convolution is already a matrix multiply over channels
-        y = np.matmul(w, x.reshape(N, G, C // G, math.prod(out))).reshape(N, K, *out)
-    if bias is not None:
-        y += bias.reshape(K, *(1,) * len(out))
+        y_rows = rows @ w[0].T
+        if bias is not None:
+            y_rows += bias
+        y = np.moveaxis(y_rows.reshape(N, *out, K), -1, 1)
+    else:  # a 1x1 convolution is already a matrix multiply over channels: per image, in batch parts
+        L = math.prod(out)
+        y = np.empty((N, K, *out), x.dtype)
+        x_g, y_g = x.reshape(N, G, C // G, L), y.reshape(N, G, K // G, L)
+        shift = None if bias is None else bias.reshape(G, K // G, 1)
+        parts = batch_parts(N, K * L, COLUMNS_PER_PART, elementwise_threads())
+
+        def work(i):  # on the elementwise threads, each with a one-thread BLAS; the bias while in cache
+            np.matmul(w, x_g[parts[i]], out=y_g[parts[i]])
+            if shift is not None:
+                y_g[parts[i]] += shift
+
+        over_parts(work, len(parts))
     return y, dict(x=x, rows=rows, weight=weight, groups=G, has_bias=bias is not None, x_shape=x_shape,
                    stride=stride)
 

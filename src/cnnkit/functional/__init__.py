@@ -5,6 +5,7 @@ signature.
 """
 
 from cnnkit.functional.activation import (
+    add,
     elu,
     elu_backward,
     leaky_relu,
@@ -88,8 +89,8 @@ __all__ = [
     "convnd", "convnd_backward", "im2col",
 ]
 __all__ += [
-    "batch_norm", "batch_norm_backward", "dropout", "dropout_backward", "elu", "elu_backward", "flatten",
-    "flatten_backward", "leaky_relu", "leaky_relu_backward", "linear", "linear_backward",
+    "add", "batch_norm", "batch_norm_backward", "dropout", "dropout_backward", "elu", "elu_backward",
+    "flatten", "flatten_backward", "leaky_relu", "leaky_relu_backward", "linear", "linear_backward",
     "local_response_norm", "local_response_norm_backward", "relu", "relu6", "relu6_backward", "relu_backward",
     "sigmoid", "sigmoid_backward", "softmax", "softmax_backward", "tanh", "tanh_backward",
 ]

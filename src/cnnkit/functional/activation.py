@@ -12,10 +12,23 @@ from cnnkit.fast.activation import keep_where, select
 from cnnkit.fast.dispatch import backward, run
 from cnnkit.reference.activation import log_softmax, log_softmax_backward  # one kernel: the textbook's
 
-__all__ = ["elu", "elu_backward", "keep_where", "leaky_relu", "leaky_relu_backward", "log_softmax",
+__all__ = ["add", "elu", "elu_backward", "keep_where", "leaky_relu", "leaky_relu_backward", "log_softmax",
            "log_softmax_backward", "relu", "relu6",
            "relu6_backward", "relu_backward", "select", "sigmoid", "sigmoid_backward", "softmax",
            "softmax_backward", "tanh", "tanh_backward"]
+
+
+def add(a, b, *, out=None, relu=False, algorithm="auto"):
+    """a + b, element-wise, then max(0, .) with ``relu=True``: a residual connection's sum and ResNet's
+    ReLU after it in one pass. ``out``: where to write (``a`` itself for an in-place sum, as inference
+    does with a block's fresh output). The cache's backward gives (dy, dy) (without the ReLU's mask: use
+    ``relu=True`` where no backward follows, as Residual does under no_grad).
+
+    >>> import numpy as np
+    >>> add(np.array([1.0, -3.0]), np.array([1.0, 1.0]), relu=True)[0].tolist()
+    [2.0, 0.0]
+    """
+    return run("add", algorithm, a, b, out=out, relu=relu)
 
 
 def relu(x, *, algorithm="auto"):

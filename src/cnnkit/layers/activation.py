@@ -114,6 +114,7 @@ class ReLU(_Dispatched):
     """
 
     kernels = (F.relu, F.relu_backward)
+    adds_into_relu = True  # under no_grad, Residual computes relu(y + s) in one pass (F.add)
 
 
 class ReLU6(_Dispatched):

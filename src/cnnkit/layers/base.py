@@ -20,6 +20,7 @@ import numpy as np
 
 from cnnkit.errors import ShapeError
 from cnnkit.fast.dispatch import is_grad_enabled
+from cnnkit.functional.activation import add
 
 _LAYER_TYPES: dict[str, type] = {}
 
@@ -502,14 +503,24 @@ class Residual(Layer):
         if y.shape != s.shape:
             raise ShapeError(f"Residual: body gives {y.shape} but shortcut gives {s.shape}; "
                              f"add a shortcut (e.g. a strided 1x1 Conv2d) that matches.")
-        y = np.add(y, s, out=np.empty_like(y))  # in the body's memory layout (channels-last stays so)
+        if is_grad_enabled():  # a new array: the body's last layer may keep y for its backward
+            y = add(y, s)[0]  # in the body's memory layout (channels-last stays so), on the threads
+            return y if self.activation is None else self.activation.forward(y)
+        # inference: no layer keeps y, so the sum goes into y itself (unless y is x or s, as from an
+        # Identity body), and a ReLU after it runs in the same pass
+        out = None if np.may_share_memory(y, x) or np.may_share_memory(y, s) else y
+        relu = getattr(self.activation, "adds_into_relu", False)
+        y = add(y, s, out=out, relu=relu, algorithm=self.activation.algorithm if relu else "auto")[0]
+        if relu:
+            self.activation._cache = None  # it ran (inside the sum), under no_grad: no backward follows
+            return y
         return y if self.activation is None else self.activation.forward(y)
 
     def backward(self, dy):
         if self.activation is not None:
             dy = self.activation.backward(dy)
         dx = self.body.backward(dy)
-        return np.add(dx, dy if self.shortcut is None else self.shortcut.backward(dy), out=np.empty_like(dx))
+        return add(dx, dy if self.shortcut is None else self.shortcut.backward(dy))[0]
 
     def output_shape(self, input_shape):
         y = self.body.output_shape(input_shape)

@@ -34,6 +34,25 @@ def relu_backward(dy, cache):
     return np.where(mask, dy, dy.dtype.type(0))
 
 
+def add(a, b, *, out=None, relu=False):
+    """a + b, element-wise, then max(0, .) with ``relu=True``: a residual connection's sum and the ReLU
+    after it (ResNet). ``out``: an array of a's shape to write into (``a`` itself for an in-place sum).
+
+    Returns:
+        ``(y, None)``: no cache; the gradient of a sum is dy for each term (and the ReLU's is its own).
+
+    >>> add(np.array([1.0, -3.0]), np.array([1.0, 1.0]), relu=True)[0].tolist()
+    [2.0, 0.0]
+    """
+    y = np.add(a, b, out=out)
+    return (np.maximum(y, 0, out=y) if relu else y), None
+
+
+def add_backward(dy, cache):
+    """The gradient of :func:`add` without its ReLU: dy for each term."""
+    return dy, dy
+
+
 def relu6(x):
     """min(max(0, x), 6) (MobileNet). The gradient passes only strictly inside (0, 6), as in PyTorch.
 
