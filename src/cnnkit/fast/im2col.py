@@ -12,9 +12,10 @@ The idea, in three parts:
 - 2-D layers gather their columns on the wide grid of :mod:`cnnkit.fast.flat`: one long slice per tap
   instead of H_out short rows (on LeNet's and CIFAR's small maps NumPy spent more time starting inner
   loops than in them); strided layers first split their input into phases, where each tap is a slice
-  again. The columns of a part's images lie side by side, (C * F_h * F_w, n * wide), so that a part is
-  one matrix multiply, forward and for each gradient (where a multiply per image and a sum cost up to
-  1.25x as much for large layers).
+  again. In backward the columns of a part's images lie side by side, (C * F_h * F_w, n * wide), so that
+  dW is one matrix multiply per part (where a multiply per image and a sum cost up to 1.25x as much for
+  large layers); the forward multiplies per image, straight into NCHW output (side by side it needed a
+  transposing copy out: 3-16% slower on one thread).
 - layers whose filter matrix is small multiply little per column copied: their batch parts run on the
   elementwise threads, each with a one-thread BLAS (:func:`cnnkit.runtime.over_parts`).
 """
@@ -111,12 +112,16 @@ def _columns(x, pads, kernel_size, stride, dilation, out, groups):
     return cols.reshape(N, groups, -1, math.prod(out))
 
 
-def _flat_columns(x, plan, pads, groups):
-    """im2col on the wide grid of cnnkit.fast.flat, images side by side: (G, C/G * prod(F), N * wide), so
-    that a batch part is ONE matrix multiply per group (a few larger multiplies thread better than one
-    per image). In scratch memory."""
+def _flat_columns(x, plan, pads, groups, *, side_by_side=False):
+    """im2col on the wide grid of cnnkit.fast.flat, in scratch memory: (N, G, C/G * prod(F), wide), or
+    with ``side_by_side`` the images' columns next to each other, (G, C/G * prod(F), N * wide), so that a
+    batch part is ONE matrix multiply per group (dW = dy @ cols^T without a multiply per image and a sum;
+    the forward's per-image multiplies write NCHW output directly and measured faster)."""
     N, C = x.shape[:2]
     xp = flat.pad_into(workspace("conv.xp", (N, C, plan["flat"]), x.dtype), x, plan, pads)
+    if not side_by_side:
+        cols = workspace("conv.cols", (N, C, *plan["kernel"], plan["wide"]), x.dtype)
+        return flat.gather(xp, plan, out=cols).reshape(N, groups, -1, plan["wide"])
     cols = workspace("conv.cols", (C, *plan["kernel"], N, plan["wide"]), x.dtype)
     flat.gather(xp, plan, out=np.moveaxis(cols, -2, 0))  # written as (N, C, F_h, F_w, wide)
     return cols.reshape(groups, -1, N * plan["wide"])
@@ -147,17 +152,17 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     def work(i):
         part = parts[i]
         if rows:  # (n * wide, CF) @ (CF, K): channels-last rows, the bias added to each
-            cols = _flat_columns(x[part], wide, pads, G)
+            cols = _flat_columns(x[part], wide, pads, G, side_by_side=True)
             y_rows = np.matmul(cols[0].T, w[0].T, out=workspace("conv.y", (cols.shape[-1], K), x.dtype))
             if bias is not None:
                 y_rows += bias
             y[part].transpose(0, 2, 3, 1)[...] = y_rows.reshape(-1, out[0], wide["row"], K)[:, :, :out[1]]
             return
-        if wide is not None:  # 2-D: columns on the wide grid (cnnkit.fast.flat), (K, n, wide) out
+        if wide is not None:  # 2-D: columns on the wide grid (cnnkit.fast.flat)
             cols = _flat_columns(x[part], wide, pads, G)
-            y_wide = workspace("conv.y", (G, Kg, cols.shape[-1]), x.dtype)
+            y_wide = workspace("conv.y", (len(cols), G, Kg, wide["wide"]), x.dtype)
             np.matmul(w, cols, out=y_wide)
-            y[part] = flat.from_wide(y_wide.reshape(K, -1, wide["wide"]), wide).swapaxes(0, 1)
+            y[part] = flat.from_wide(y_wide.reshape(len(cols), K, -1), wide)
         else:  # (G,Kg,CF) @ (n,G,CF,L) -> (n,G,Kg,L): already NCHW order
             cols = _columns(x[part], pads, F, stride, dilation, out, G)
             np.matmul(w, cols, out=y[part].reshape(-1, G, Kg, L))
@@ -194,7 +199,7 @@ def convnd_backward(dy, cache, *, input_grad=True):
         part = parts[i]
         n = part.stop - part.start
         if wide is not None:  # the forward's wide-grid columns (cnnkit.fast.flat), rebuilt: (G, CF, n*wide)
-            cols = _flat_columns(x[part], wide, pads, G)
+            cols = _flat_columns(x[part], wide, pads, G, side_by_side=True)
             dy_part = flat.to_wide(workspace("conv.y", (K, n, out[0], wide["row"]), dy.dtype),
                                    dy[part].swapaxes(0, 1), wide)
             dy_part = dy_part.reshape(G, Kg, -1)  # zeros in the scratch columns: they add nothing below
