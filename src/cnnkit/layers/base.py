@@ -503,14 +503,14 @@ class Residual(Layer):
         if y.shape != s.shape:
             raise ShapeError(f"Residual: body gives {y.shape} but shortcut gives {s.shape}; "
                              f"add a shortcut (e.g. a strided 1x1 Conv2d) that matches.")
-        if is_grad_enabled():  # a new array: the body's last layer may keep y for its backward
-            y = add(y, s)[0]  # in the body's memory layout (channels-last stays so), on the threads
-            return y if self.activation is None else self.activation.forward(y)
-        # inference: no layer keeps y, so the sum goes into y itself (unless y is x or s, as from an
-        # Identity body), and a ReLU after it runs in the same pass
-        out = None if np.may_share_memory(y, x) or np.may_share_memory(y, s) else y
-        relu = getattr(self.activation, "adds_into_relu", False)
-        y = add(y, s, out=out, relu=relu, algorithm=self.activation.algorithm if relu else "auto")[0]
+        # In training the sum is a new array (the body's last layer may keep y for its backward). Under
+        # no_grad no layer keeps y, so the sum goes into y itself (unless y is x or s, as from an Identity
+        # body), and a ReLU after it runs in the same pass. Either way in the body's memory layout.
+        inference = not is_grad_enabled()
+        in_place = inference and not (np.may_share_memory(y, x) or np.may_share_memory(y, s))
+        relu = inference and getattr(self.activation, "adds_into_relu", False)
+        y = add(y, s, out=y if in_place else None, relu=relu,
+                algorithm=self.activation.algorithm if relu else "auto")[0]
         if relu:
             self.activation._cache = None  # it ran (inside the sum), under no_grad: no backward follows
             return y
