@@ -9,8 +9,11 @@ Each call runs the kernel :func:`cnnkit.fast.dispatch.kernel` picks: :mod:`cnnki
 from __future__ import annotations
 
 from cnnkit.fast.activation import keep_where, select
-from cnnkit.fast.dispatch import backward, run
-from cnnkit.reference.activation import log_softmax, log_softmax_backward  # one kernel: the textbook's
+from cnnkit.fast.dispatch import backward, run, without_cache
+from cnnkit.reference import activation as R
+from cnnkit.reference.activation import log_softmax_backward
+
+log_softmax = without_cache(R.log_softmax)  # one kernel: the textbook's
 
 __all__ = ["add", "elu", "elu_backward", "keep_where", "leaky_relu", "leaky_relu_backward", "log_softmax",
            "log_softmax_backward", "relu", "relu6",

@@ -3,30 +3,34 @@
 hardtanh, hardsigmoid, hardswish. ``y, cache = f(x, ...)``; ``f_backward(dy, cache)`` gives dx (and
 prelu's ``(dx, dweight)``)."""
 
+from cnnkit.fast.dispatch import without_cache
+from cnnkit.reference import activation_more as R
 from cnnkit.reference.activation_more import (
-    celu,
     celu_backward,
-    gelu,
     gelu_backward,
-    hardsigmoid,
     hardsigmoid_backward,
-    hardswish,
     hardswish_backward,
-    hardtanh,
     hardtanh_backward,
-    mish,
     mish_backward,
-    prelu,
     prelu_backward,
-    selu,
     selu_backward,
-    silu,
     silu_backward,
-    softplus,
     softplus_backward,
-    softsign,
     softsign_backward,
 )
+
+# Under no_grad each face returns (y, None): no backward follows, so nothing is kept for one.
+celu = without_cache(R.celu)
+gelu = without_cache(R.gelu)
+hardsigmoid = without_cache(R.hardsigmoid)
+hardswish = without_cache(R.hardswish)
+hardtanh = without_cache(R.hardtanh)
+mish = without_cache(R.mish)
+prelu = without_cache(R.prelu)
+selu = without_cache(R.selu)
+silu = without_cache(R.silu)
+softplus = without_cache(R.softplus)
+softsign = without_cache(R.softsign)
 
 __all__ = ["celu", "celu_backward", "gelu", "gelu_backward", "hardsigmoid", "hardsigmoid_backward",
            "hardswish", "hardswish_backward", "hardtanh", "hardtanh_backward", "mish", "mish_backward",

@@ -13,6 +13,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnnkit.errors import ShapeError
+from cnnkit.fast.dispatch import enable_grad
 from cnnkit.functional import adaptive as A
 from cnnkit.layers.base import Layer
 
@@ -163,7 +164,8 @@ class AdaptiveMaxPool2d(_AdaptivePool):
 
     def forward(self, x):
         self.check_input(x, self.ndim + 2, layout=self.layout)
-        y, cache = A.adaptive_max_pool(x, self.output_size, name=repr(self))
+        with enable_grad():  # return_indices reads the cache (which no layer keeps under no_grad)
+            y, cache = A.adaptive_max_pool(x, self.output_size, name=repr(self))
         self._cache = cache
         return (y, cache["indices"]) if self.return_indices else y
 

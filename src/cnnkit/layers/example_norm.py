@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from cnnkit.errors import ShapeError
+from cnnkit.fast.dispatch import enable_grad
 from cnnkit.functional.example_norm import (
     group_norm,
     group_norm_backward,
@@ -153,7 +154,8 @@ class _InstanceNorm(Layer):
         weight = None if self.weight is None else self.weight.data
         bias = None if self.bias is None else self.bias.data
         if use_input:
-            y, cache = instance_norm(x, weight, bias, eps=self.eps)
+            with enable_grad():  # the instance statistics come in the cache (kept by no layer under no_grad)
+                y, cache = instance_norm(x, weight, bias, eps=self.eps)
         else:
             y, cache = instance_norm(x, weight, bias, self.running_mean, self.running_var, self.eps)
         if self.training and self.track_running_stats:
