@@ -182,11 +182,16 @@ LAYERS = {  # name -> (a fresh layer, input shape); every layer builds the same 
     "Concat": (lambda: L.Concat(L.Conv2d(3, 2, 1, rng=rng()), L.MaxPool2d(3, 1, 1)), (2, 3, 6, 6)),
     "Graph": (_graph, (2, 3, 5, 5)),
 }
-for _name, _make in (("AdaptiveAvgPool2d", lambda: L.AdaptiveAvgPool2d(3)),  # where these layers exist
-                     ("AdaptiveMaxPool2d", lambda: L.AdaptiveMaxPool2d(3)),
-                     ("ReflectionPad2d", lambda: L.ReflectionPad2d(1))):
-    if hasattr(L, _name):
-        LAYERS[_name] = (_make, (2, 3, 7, 7))
+LAYERS |= {name: (make, (2, 3, 7, 7)) for name, make in (
+    ("AdaptiveAvgPool2d", lambda: L.AdaptiveAvgPool2d(3)),
+    ("AdaptiveMaxPool2d", lambda: L.AdaptiveMaxPool2d(3)),
+    ("AdaptiveMaxPool2d indices", lambda: L.AdaptiveMaxPool2d(3, return_indices=True)),
+    ("InstanceNorm2d", lambda: L.InstanceNorm2d(3, affine=True, track_running_stats=True)),
+    ("GroupNorm", lambda: L.GroupNorm(3, 3)),
+    ("PixelShuffle", lambda: L.PixelShuffle(1)),
+    ("GELU", lambda: L.GELU()),
+    ("Upsample", lambda: L.Upsample(scale_factor=2, mode="bilinear")),
+    ("ReflectionPad2d", lambda: L.ReflectionPad2d(1)))}
 
 
 def _arrays(value):
