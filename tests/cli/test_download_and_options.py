@@ -17,9 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnnkit import runtime
 from cnnkit.cli import main
 from cnnkit.data import SOURCES
 from cnnkit.data.download import md5sum
+from cnnkit.fast import measure
+from cnnkit.io import load_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from data_helpers import write_mnist_like  # noqa: E402
@@ -98,6 +101,31 @@ def test_training_options(tmp_path, capsys):
     assert code == 2 and "the run was trained with --optimizer adam; resume it with that one" in err
     code, _, err = run_main(["train", "--schedule", "linear", "--limit", "10"], capsys)
     assert code == 2 and "'linear'; choose cosine, step, none" in err
+
+
+def test_dispatch_measure_times_the_kernels_and_checkpoints_them(tmp_path, capsys, monkeypatch):
+    """--dispatch measure: the 3x3 layers' kernels are timed (a cache file of this machine's choices), the
+    checkpoint records them for --resume, the run's settings keep the option, and the process's runtime
+    is left as it was (this test runs the CLI in the test process)."""
+    monkeypatch.setenv("CNNKIT_CACHE_DIR", str(tmp_path / "cache"))
+    measure.reset()
+    try:
+        run = tmp_path / "run"
+        code, _, err = run_main(["train", "-m", "INPUT -> [CONV-8 -> RELU -> POOL]*2 -> FC", "--limit", "64",
+                                 "--epochs", "1", "--dispatch", "measure", "--threads", "1", "--no-report",
+                                 "--quiet", "--out", run], capsys)
+        assert code == 0, err
+        assert runtime.settings()["dispatch"] == "rules"
+        [cache] = (tmp_path / "cache").glob("dispatch-*.json")
+        choices = json.loads(cache.read_text())["choices"]
+        trained = {entry: c["kernel"] for entry, c in choices.items() if entry.startswith("conv train x=")}
+        assert trained and len(choices) > len(trained), choices  # the test-set evaluation measures too
+        assert load_checkpoint(run / "checkpoint.npz").extra["fit"]["dispatch"]["kernels"] == trained
+        assert json.loads((run / "run.json").read_text())["train"]["dispatch"] == "measure"
+    finally:
+        measure.reset()
+    code, _, err = run_main(["train", "--dispatch", "fast", "--limit", "10"], capsys)
+    assert code == 2 and "'fast'; choose rules or measure" in err
 
 
 def test_step_schedule(tmp_path, capsys):

@@ -110,6 +110,12 @@ def train(
              "in that many slices at once: on processes under 20 M multiply-adds per example, on threads "
              "above. Other models use them as threads for NumPy's matrix products (small ones default "
              "to 1, which is fastest for them).")] = None,
+    dispatch: Annotated[str | None, typer.Option(
+        show_default="rules",
+        help="How each convolution picks its kernel: rules (a fixed table: the same kernels, hence the same "
+             "rounding, on every machine) or measure (time the kernels that can compute a layer at its "
+             "first call and keep the fastest, remembered in ~/.cache/cnnkit: for long runs on a CPU the "
+             "rules were not tuned on).")] = None,
     report: Annotated[bool, typer.Option(
         help="Write report.html (curves, filters, occlusion...) into the run directory; needs cnnkit[viz].",
     )] = True,
@@ -136,7 +142,7 @@ def train(
     from cnnkit.io import load_checkpoint, remove_stale_temporaries, resolve_checkpoint_path, save
     from cnnkit.losses import SoftmaxCrossEntropy
     from cnnkit.optim import OPTIMIZERS, CosineAnnealing, StepLR
-    from cnnkit.runtime import blas_threads, configure
+    from cnnkit.runtime import DISPATCH, blas_threads, configure, configured
     from cnnkit.train import EarlyStopping, evaluate, fit
     from cnnkit.train.parallel import describe, plan
 
@@ -153,11 +159,11 @@ def train(
     settings = {"model": model, "data": data, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                 "optimizer": optimizer, "seed": seed, "limit": limit, "augment": augment,
                 "schedule": schedule, "weight_decay": weight_decay, "val_split": val_split,
-                "early_stopping": early_stopping,
+                "early_stopping": early_stopping, "dispatch": dispatch,
                 "root": str(root.resolve()) if root is not None else None}  # so that the run reopens
     defaults = {"model": "lenet5", "data": "embedded", "epochs": DEFAULT_EPOCHS,
                 "batch_size": DEFAULT_BATCH_SIZE, "optimizer": DEFAULT_OPTIMIZER, "seed": 0,
-                "schedule": "cosine", "weight_decay": 0.0, "val_split": 0.0}
+                "schedule": "cosine", "weight_decay": 0.0, "val_split": 0.0, "dispatch": "rules"}
     settings = merge_settings(settings, saved, defaults)
     name = settings["optimizer"].lower()
     if name not in OPTIMIZERS:
@@ -169,6 +175,9 @@ def train(
     if settings["schedule"] not in SCHEDULES:
         raise typer.BadParameter(f"{settings['schedule']!r}; choose {', '.join(SCHEDULES)}.",
                                  param_hint="'--schedule'")
+    if settings["dispatch"] not in DISPATCH:
+        raise typer.BadParameter(f"{settings['dispatch']!r}; choose {' or '.join(DISPATCH)}.",
+                                 param_hint="'--dispatch'")
     if settings["augment"] not in (None, "none", "crop", "flip", "crop+flip"):
         raise typer.BadParameter(f"{settings['augment']!r}; choose crop, flip or crop+flip.",
                                  param_hint="'--augment'")
@@ -277,7 +286,7 @@ def train(
                 save(net, checkpoint, optimizer=opt, epoch=0, extra={"metadata": metadata})
         configure(keep_freed_memory=True)  # our process: each step's arrays reuse the last step's memory
         began = time.perf_counter()
-        with blas_threads(threads):
+        with blas_threads(threads), configured(dispatch=settings["dispatch"]):
             history = fit(net, SoftmaxCrossEntropy(), opt, train_loader, epochs=settings["epochs"],
                           scheduler=scheduler, checkpoint=checkpoint if root_rank else None, resume=resume,
                           val_loader=val_loader,

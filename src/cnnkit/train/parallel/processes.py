@@ -30,7 +30,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from cnnkit.runtime import batch_slices, blas_threads, configure
+from cnnkit.runtime import batch_slices, blas_threads, configure, settings
 from cnnkit.train.parallel.slices import Slices, check_slices, slice_backward, slice_forward
 
 
@@ -79,10 +79,12 @@ class _Block:
                 self.shm.unlink()
 
 
-def _worker(conn, model, loss, params_spec, grads_spec):
-    """A worker's loop: ("batch", spec) opens a batch block; ("step", n, training) runs slice n's step."""
+def _worker(conn, model, loss, params_spec, grads_spec, dispatch):
+    """A worker's loop: ("batch", spec) opens a batch block; ("step", n, training) runs slice n's step.
+    ``dispatch`` is the parent's runtime setting (a spawned process starts from the defaults)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the parent stops us
-    configure(keep_freed_memory=True)  # our own process: its steps reuse the memory of the step before
+    # our own process: its steps reuse the memory of the step before
+    configure(keep_freed_memory=True, dispatch=dispatch)
     params, grads, batch = _Block(params_spec[1], params_spec[0]), _Block(grads_spec[1], grads_spec[0]), None
     for p, shared in zip(model.parameters(), params.arrays, strict=True):
         p.data = shared  # the replica reads the parameters this process's model was given
@@ -183,7 +185,8 @@ class ProcessSplitStep:
                 for grads in self._grads:
                     parent, child = context.Pipe()
                     worker = context.Process(target=_worker, daemon=True, name="cnnkit-slice",
-                                             args=(child, model, loss, self._params.spec(), grads.spec()))
+                                             args=(child, model, loss, self._params.spec(), grads.spec(),
+                                                   settings()["dispatch"]))
                     with _sigint_blocked():
                         worker.start()
                     self._workers.append(worker)
