@@ -13,10 +13,12 @@ transpose between layers:
 - element-wise layers (ReLU and friends, batch norm, residual sums) keep the layout of their input,
   because NumPy's ufuncs write their output in the memory order of their operands.
 
-- depthwise convolutions on maps of up to 28 x 28 work in channels-last memory and return it.
+- depthwise convolutions on maps of up to 28 x 28 work in channels-last memory and return it;
+- im2col on channels-last input (2-D, groups=1, more than one channel) multiplies its columns as rows,
+  (positions, C*F*F) @ (C*F*F, K), and so writes a channels-last output.
 
-im2col, the other depthwise and the pooling kernels copy their input into padded scratch memory anyway (the
-copy reads either layout) and return NCHW memory.
+The other depthwise, im2col on NCHW input and the pooling kernels copy their input into padded scratch
+memory anyway (the copy reads either layout) and return NCHW memory.
 
 >>> import numpy as np
 >>> x = channels_last(np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4))

@@ -17,6 +17,7 @@ import cnnkit as ck
 from cnnkit import runtime
 from cnnkit.fast import dispatch, measure
 from cnnkit.fast.dispatch import CONV_KERNELS, Kernel
+from cnnkit.fast.tuning import MEASURE_IMAGES
 from cnnkit.functional import conv2d, convnd_backward
 
 
@@ -91,6 +92,22 @@ def test_depthwise_and_1x1_layers_choose_among_their_own_kernels(monkeypatch, cl
     x, w = arrays(w_shape=(6, 4, 1, 1))
     assert dispatch.conv(x, w, 1, 0, 1, 1).name == "pointwise"  # one kernel can compute it: nothing timed
     assert len(json.loads(measure.cache_path().read_text())["choices"]) == 1
+
+
+def test_a_large_batch_is_timed_on_its_first_images_and_named_whole(monkeypatch, clock):
+    seen = []
+    for name, kernel in list(CONV_KERNELS.items()):
+        def forward(x, *args, kernel=kernel, **kwargs):
+            seen.append((kernel.name, len(x)))
+            return kernel.forward(x, *args, **kwargs)
+        monkeypatch.setitem(CONV_KERNELS, name, Kernel(name, forward, kernel.backward))
+    x, w = arrays(x_shape=(MEASURE_IMAGES + 5, 4, 6, 6))
+    with ck.no_grad():
+        dispatch.conv(x, w, 1, 1, 1, 1)
+    assert {n for _, n in seen} == {MEASURE_IMAGES} and {k for k, _ in seen} == {"im2col", "winograd",
+                                                                                   "winograd2"}
+    [entry] = json.loads(measure.cache_path().read_text())["choices"]
+    assert entry.startswith(f"conv infer x={MEASURE_IMAGES + 5}x4x6x6 ")
 
 
 def test_each_entry_is_measured_once_and_then_read_from_the_file(monkeypatch, clock):

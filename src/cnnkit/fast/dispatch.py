@@ -26,7 +26,12 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from cnnkit.fast import activation, depthwise, im2col, measure, norm, pointwise, pool, winograd
-from cnnkit.fast.tuning import WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS_TRAINING, WINOGRAD_MIN_TILES
+from cnnkit.fast.tuning import (
+    MEASURE_IMAGES,
+    WINOGRAD_MIN_CHANNELS,
+    WINOGRAD_MIN_CHANNELS_TRAINING,
+    WINOGRAD_MIN_TILES,
+)
 from cnnkit.geometry import as_tuple, conv_geometry
 from cnnkit.reference import activation as reference_activation
 from cnnkit.reference import conv as reference_conv
@@ -267,7 +272,8 @@ def _measured(rule, args, pads, name) -> str:
         return rule
     backward = is_grad_enabled()  # inference times forward only; training forward and backward
     entry = measure.conv_entry(x, weight, stride, pads, dilation, groups, backward=backward)
+    sample = (x[:MEASURE_IMAGES], *args[1:])  # timed on the first images: the choice holds for the batch
     chosen = measure.choose(entry, names, lambda: measure.runs(
-        {n: CONV_KERNELS[n] for n in names}, args, {"name": name}, backward=backward),
+        {n: CONV_KERNELS[n] for n in names}, sample, {"name": name}, backward=backward),
         measure=dispatch_policy() == "measure")
     return chosen or rule

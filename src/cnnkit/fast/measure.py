@@ -5,8 +5,8 @@ another CPU -- another BLAS kernel, other cache sizes -- the fastest kernel for 
 With ``cnnkit.runtime.configure(dispatch="measure")`` the first convolution of each *entry* (the op, the
 shapes of x and the weight, stride, padding, dilation, groups, the dtype, the memory layout of x, the
 elementwise and BLAS thread counts, and whether a backward follows) runs every kernel that can compute
-it on the call's own arrays -- once untimed, then in turns, timed, within MEASURE_BUDGET seconds -- and
-keeps the fastest. Measuring runs on the main thread only: a layer called from worker threads (a batch cut
+it on the call's own arrays (the first MEASURE_IMAGES images of the batch) -- once untimed, then in turns,
+timed, within MEASURE_BUDGET seconds -- and keeps the fastest for the whole batch. Measuring runs on the main thread only: a layer called from worker threads (a batch cut
 into slices on threads) uses a choice made before, else the rules.
 
 Choices persist in ``~/.cache/cnnkit/dispatch-<key>.json`` (``$CNNKIT_CACHE_DIR`` or

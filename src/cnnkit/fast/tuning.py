@@ -17,6 +17,10 @@ WINOGRAD_MIN_CHANNELS_TRAINING = 16
 # MEASURE_ROUNDS and while MEASURE_BUDGET seconds last. Three rounds of the minimum settle the order of
 # kernels that differ by 10% or more; 50 ms keeps a new shape's cost below one training step of most layers.
 MEASURE_BUDGET, MEASURE_ROUNDS = 0.05, 3
+# ... on the first MEASURE_IMAGES images of the batch (the choice is kept for the whole batch): the kernels
+# work through a batch in parts of a few images, so a larger batch repeats what these show, and a test-set
+# evaluation at batch 500 costs what a training batch does to measure.
+MEASURE_IMAGES = 32
 
 # -- batch parts and chunks: cache-sized pieces of work --
 # im2col elements per batch part: ~2 MB of float32, written and multiplied while in cache.
