@@ -6,8 +6,9 @@ With ``cnnkit.runtime.configure(dispatch="measure")`` the first convolution of e
 shapes of x and the weight, stride, padding, dilation, groups, the dtype, the memory layout of x, the
 elementwise and BLAS thread counts, and whether a backward follows) runs every kernel that can compute
 it on the call's own arrays (the first MEASURE_IMAGES images of the batch) -- once untimed, then in turns,
-timed, within MEASURE_BUDGET seconds -- and keeps the fastest for the whole batch. Measuring runs on the main thread only: a layer called from worker threads (a batch cut
-into slices on threads) uses a choice made before, else the rules.
+timed, within MEASURE_BUDGET seconds -- and keeps the fastest for the whole batch. Measuring runs on the
+main thread only: a layer called from worker threads (a batch cut into slices on threads) uses a choice
+made before, else the rules.
 
 Choices persist in ``~/.cache/cnnkit/dispatch-<key>.json`` (``$CNNKIT_CACHE_DIR`` or
 ``$XDG_CACHE_HOME/cnnkit`` when set), one file per machine and software: ``key`` hashes the CPU model,
