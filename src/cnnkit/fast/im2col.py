@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from cnnkit.fast import flat
-from cnnkit.fast.tuning import COLUMNS_PER_PART, THREADED_MIN_MACS, THREADED_PARTS
+from cnnkit.fast.tuning import COLUMNS_PER_PART, ONE_MULTIPLY_MIN_FILTERS, THREADED_MIN_MACS, THREADED_PARTS
 from cnnkit.geometry import conv_setup, window_slices
 from cnnkit.layout import is_channels_last
 from cnnkit.runtime import batch_parts, elementwise_threads, over_parts, workspace
@@ -194,16 +194,22 @@ def convnd_backward(dy, cache, *, input_grad=True):
     threads = _part_threads(weight.shape, N, math.prod(out))
     positions = wide["wide"] if wide is not None else math.prod(out)
     parts = _batch_parts(N, C * math.prod(F) * positions, threads)
+    one_multiply = Kg * w_t.shape[1] > ONE_MULTIPLY_MIN_FILTERS  # dW of a part's columns side by side
 
     def work(i):  # one batch part: its share of dW (returned) and its slice of dx
         part = parts[i]
         n = part.stop - part.start
-        if wide is not None:  # the forward's wide-grid columns (cnnkit.fast.flat), rebuilt: (G, CF, n*wide)
+        if wide is not None and one_multiply:  # the forward's wide-grid columns, rebuilt: (G, CF, n*wide)
             cols = _flat_columns(x[part], wide, pads, G, side_by_side=True)
             dy_part = flat.to_wide(workspace("conv.y", (K, n, out[0], wide["row"]), dy.dtype),
                                    dy[part].swapaxes(0, 1), wide)
             dy_part = dy_part.reshape(G, Kg, -1)  # zeros in the scratch columns: they add nothing below
             dw_part = np.matmul(dy_part, cols.swapaxes(-1, -2))  # dW = dy @ cols^T: one multiply
+        elif wide is not None:  # the same per image: (n, G, CF, wide), a multiply each, then a sum
+            cols = _flat_columns(x[part], wide, pads, G)
+            dy_part = flat.to_wide(workspace("conv.y", (n, K, out[0], wide["row"]), dy.dtype), dy[part], wide)
+            dy_part = dy_part.reshape(n, G, Kg, -1)
+            dw_part = np.matmul(dy_part, cols.swapaxes(-1, -2)).sum(axis=0)
         else:  # (n, G, CF, L): dW = dy @ cols^T, one multiply per image, then a sum (a single tensordot
             # over (n, L) would first copy both operands into (n*L)-major order: 2-4x slower)
             cols, dy_part = _columns(x[part], pads, F, stride, dilation, out, G), dy_g[part]
@@ -212,12 +218,14 @@ def convnd_backward(dy, cache, *, input_grad=True):
             return dw_part
         # W^T @ dy, into the columns' own scratch buffer: they are dead once dW has them
         dcols = np.matmul(w_t, dy_part, out=workspace("conv.cols", cols.shape, dy.dtype))
-        if wide is not None:  # col2im: one long slice-add per tap
-            dcols = dcols.reshape(C, len(wide["offsets"]), n, -1)
+        if wide is not None:  # col2im: one long slice-add per tap, of the (n, C, wide) columns of tap t
+            T = len(wide["offsets"])
+            dcols = (dcols.reshape(C, T, n, -1).transpose(1, 2, 0, 3) if one_multiply
+                     else dcols.reshape(n, C, T, -1).transpose(2, 0, 1, 3))
             dxp = workspace("conv.xp", (n, C, wide["flat"]), dy.dtype)
             dxp.fill(0)
             for t, offset in enumerate(wide["offsets"]):
-                flat.tap(dxp, offset, wide)[...] += dcols[:, t].swapaxes(0, 1)
+                flat.tap(dxp, offset, wide)[...] += dcols[t]
             flat.unpad(dxp, wide, pads, spatial, out=dx[part])
         else:
             dxp = col2im(dcols.reshape(n, C, math.prod(F), *out), (n, C, *padded), F, stride, dilation, out,

@@ -29,6 +29,12 @@ COLUMNS_PER_PART = 1 << 19
 # run on the elementwise threads with a one-thread BLAS, if the layer has THREADED_MIN_MACS multiply-adds
 # to share (fwd+bwd 0.61-0.91x the time on (64, 3, 32, 32) with 3x3 and 5x5 filters; LeNet-5's lost).
 THREADED_PARTS, THREADED_MIN_MACS = 4096, 32_000_000
+# im2col's backward lays a batch part's columns side by side so that dW is one multiply, for filter
+# matrices (K/G x C/G*F*F) of more than ONE_MULTIPLY_MIN_FILTERS numbers (0.75-0.9x the backward's time on
+# (8,256,14,512,3,2,1), (32,32,16,16,3), LeNet's conv2); smaller ones take a multiply per image and a sum:
+# one long multiply of a few rows ran 1.3-2.1x slower (LeNet's conv1, (64|128, 3|8, 32, 8|16, 3); AMD EPYC
+# AVX-512, one and two threads).
+ONE_MULTIPLY_MIN_FILTERS = 1024
 # Winograd: tile-array elements per batch part (2 MB of float32), at least this many tiles per part (fewer
 # spend more in Python than in BLAS), and layers with C/G * K/G at most this run their parts on threads
 # (below it the NumPy transforms outweigh the multiplies; above, a two-thread BLAS wins).
