@@ -24,10 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "datasets"  # the four IDX files in mnist/ (not in the repository)
-MODELS = {  # label -> --model: the default command's network, and two whose 3x3 layers have kernels to time
+MODELS = {  # label -> --model: the default command's network (5x5: nothing to time), and one of 3x3 layers
     "lenet5": "lenet5",
     "3x3 net": "INPUT -> [CONV-32 -> RELU -> CONV-32 -> RELU -> POOL]*2 -> FC",
-    "cifar_net": "cifar_net",
+    "3x3 bn net": "INPUT -> [CONV-32 -> BN -> RELU -> CONV-64 -> BN -> RELU -> POOL]*2 -> FC",
 }
 
 
