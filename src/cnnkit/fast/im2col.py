@@ -204,16 +204,17 @@ def convnd_backward(dy, cache, *, input_grad=True):
             dy_part = flat.to_wide(workspace("conv.y", (K, n, out[0], wide["row"]), dy.dtype),
                                    dy[part].swapaxes(0, 1), wide)
             dy_part = dy_part.reshape(G, Kg, -1)  # zeros in the scratch columns: they add nothing below
-            dw_part = np.matmul(dy_part, cols.swapaxes(-1, -2))  # dW = dy @ cols^T: one multiply
         elif wide is not None:  # the same per image: (n, G, CF, wide), a multiply each, then a sum
             cols = _flat_columns(x[part], wide, pads, G)
             dy_part = flat.to_wide(workspace("conv.y", (n, K, out[0], wide["row"]), dy.dtype), dy[part], wide)
             dy_part = dy_part.reshape(n, G, Kg, -1)
-            dw_part = np.matmul(dy_part, cols.swapaxes(-1, -2)).sum(axis=0)
-        else:  # (n, G, CF, L): dW = dy @ cols^T, one multiply per image, then a sum (a single tensordot
-            # over (n, L) would first copy both operands into (n*L)-major order: 2-4x slower)
+        else:  # (n, G, CF, L), a multiply per image, then a sum (a single tensordot over (n, L) would first
+            # copy both operands into (n*L)-major order: 2-4x slower)
             cols, dy_part = _columns(x[part], pads, F, stride, dilation, out, G), dy_g[part]
-            dw_part = np.matmul(dy_part, cols.swapaxes(-1, -2)).sum(axis=0)
+        # dW = dy @ cols^T, multiplied as its transpose cols @ dy^T: OpenBLAS runs a product of a few
+        # columns (CF x Kg) 1.0-1.9x faster than one of a few rows (Kg x CF), never slower (measured)
+        dw_t = np.matmul(cols, dy_part.swapaxes(-1, -2))
+        dw_part = (dw_t if dw_t.ndim == 3 else dw_t.sum(axis=0)).swapaxes(-1, -2)
         if not input_grad:
             return dw_part
         # W^T @ dy, into the columns' own scratch buffer: they are dead once dW has them

@@ -263,8 +263,7 @@ class Layer:
 
     def extra_repr(self) -> str:
         """The arguments that differ from their defaults, e.g. ``negative_slope=0.2``."""
-        init = type(self).__init__
-        defaults = {k: p.default for k, p in inspect.signature(init).parameters.items()}
+        defaults = _defaults(type(self).__init__)
         args = self.__dict__.get("_init_args", {})
         return ", ".join(f"{k}={v!r}" for k, v in args.items() if k != "rng" and defaults.get(k) != v)
 
@@ -280,6 +279,13 @@ class Layer:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+@functools.cache
+def _defaults(init) -> dict:
+    """The default of each parameter of a layer's ``__init__``, read once per class: pooling layers name
+    themselves (their repr) in every forward, for the error messages."""
+    return {k: p.default for k, p in inspect.signature(init).parameters.items()}
 
 
 def _accept_unbatched(cls):
