@@ -390,6 +390,35 @@ def test_im2col_threaded_parts_give_the_same_result(monkeypatch):
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
 
 
+def test_im2col_threads_larger_filters_only_on_parts_that_fall_evenly(monkeypatch):
+    """Filter matrices above THREADED_PARTS take the threads only with two or more parts per thread in a
+    multiple of the threads; their results equal the one-thread ones either way."""
+    from cnnkit import runtime as batching
+
+    monkeypatch.setattr(im2col_module, "THREADED_MIN_MACS", 1)
+    monkeypatch.setattr(im2col_module, "THREADED_PARTS", 0)
+    monkeypatch.setattr(im2col_module, "COLUMNS_PER_PART", 1)  # one image per part
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    batching.set_elementwise_threads(2)
+    try:
+        assert [im2col_module._parts(w.shape, n, 49, 1)[1] for n in (1, 2, 3, 4, 5, 6)] == [1, 1, 1, 2, 1, 2]
+        for n in (4, 5):
+            x = rng.standard_normal((n, 3, 9, 8)).astype(np.float32)
+            two = conv2d(x, w, None, padding=1, algorithm="im2col")
+            dy = np.cos(two[0])
+            two = (two[0], *convnd_backward(dy, two[1]))
+            batching.set_elementwise_threads(1)
+            one = conv2d(x, w, None, padding=1, algorithm="im2col")
+            one = (one[0], *convnd_backward(dy, one[1]))
+            batching.set_elementwise_threads(2)
+            for a, b in zip(one, two, strict=True):
+                if a is not None:
+                    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max())
+    finally:
+        batching.set_elementwise_threads(1)
+
+
 @pytest.mark.parametrize("algorithm, kwargs, groups, kernel", [
     ("reference", dict(padding=1), 1, 3), ("im2col", dict(padding=1), 1, 3),
     ("im2col", dict(stride=2, padding=1, fit="crop"), 1, 3),

@@ -78,19 +78,20 @@ def col2im(cols, padded_shape, kernel_size, stride, dilation, out, *, buffer=Non
     return xp
 
 
-def _batch_parts(N, per_image, threads=1):
-    """Slices of the batch whose columns hold about COLUMNS_PER_PART elements (at least one image), in a
-    multiple of ``threads`` parts when the batch has the images for it."""
-    return batch_parts(N, per_image, COLUMNS_PER_PART, threads)
-
-
-def _part_threads(weight_shape, N, positions):
-    """Threads for a layer's batch parts: the elementwise threads for small filter matrices with enough
-    multiply-adds in all (N images of ``positions`` outputs each), else 1."""
+def _parts(weight_shape, N, positions, per_image):
+    """A layer's batch parts (slices of the batch whose columns hold about COLUMNS_PER_PART elements, at
+    least one image) and the threads that run them. The elementwise threads, each part's multiply on a
+    one-thread BLAS, when the layer has THREADED_MIN_MACS multiply-adds (N images of ``positions``
+    outputs) and either a small filter matrix (THREADED_PARTS) or parts that fall evenly, at least two per
+    thread: an uneven split leaves a core idle through a multiply that a two-thread BLAS would share.
+    Else one thread: the copies inline, BLAS's threads inside each multiply."""
     K, Cg, *F = weight_shape
-    filters = K * Cg * math.prod(F)
-    big_enough = N * positions * filters >= THREADED_MIN_MACS
-    return elementwise_threads() if filters <= THREADED_PARTS and big_enough else 1
+    filters, threads = K * Cg * math.prod(F), elementwise_threads()
+    if threads > 1 and N * positions * filters >= THREADED_MIN_MACS:
+        parts = batch_parts(N, per_image, COLUMNS_PER_PART, threads)
+        if filters <= THREADED_PARTS or (len(parts) >= 2 * threads and len(parts) % threads == 0):
+            return parts, threads
+    return batch_parts(N, per_image, COLUMNS_PER_PART), 1
 
 
 def _on_wide_grid(weight_shape, stride) -> bool:
@@ -144,8 +145,7 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     # layouts reads one term across its cache lines: 5-10x slower than the sum itself, measured)
     rows = wide is not None and G == 1 and is_channels_last(x) and C > 1
     y = np.empty((N, *out, K), x.dtype).transpose(0, 3, 1, 2) if rows else np.empty((N, K, *out), x.dtype)
-    threads = _part_threads(weight.shape, N, L)
-    parts = _batch_parts(N, C * math.prod(F) * (wide["wide"] if wide is not None else L), threads)
+    parts, threads = _parts(weight.shape, N, L, C * math.prod(F) * (wide["wide"] if wide is not None else L))
 
     shift = None if bias is None else bias.reshape(K, *(1,) * len(out))
 
@@ -191,9 +191,8 @@ def convnd_backward(dy, cache, *, input_grad=True):
     w_t = weight.reshape(G, Kg, -1).transpose(0, 2, 1)
     dx = np.empty(x.shape, dy.dtype) if input_grad else None
     wide = cache["wide"]
-    threads = _part_threads(weight.shape, N, math.prod(out))
     positions = wide["wide"] if wide is not None else math.prod(out)
-    parts = _batch_parts(N, C * math.prod(F) * positions, threads)
+    parts, threads = _parts(weight.shape, N, math.prod(out), C * math.prod(F) * positions)
     one_multiply = Kg * w_t.shape[1] > ONE_MULTIPLY_MIN_FILTERS  # dW of a part's columns side by side
 
     def work(i):  # one batch part: its share of dW (returned) and its slice of dx

@@ -28,6 +28,9 @@ COLUMNS_PER_PART = 1 << 19
 # Filter matrices of at most THREADED_PARTS numbers multiply little per column copied, so their batch parts
 # run on the elementwise threads with a one-thread BLAS, if the layer has THREADED_MIN_MACS multiply-adds
 # to share (fwd+bwd 0.61-0.91x the time on (64, 3, 32, 32) with 3x3 and 5x5 filters; LeNet-5's lost).
+# Larger ones too when the parts fall evenly, two or more per thread: fwd 0.86-0.97x, fwd+bwd 0.79-0.98x
+# on 7 layers of batch 8-64 (the 7x7 stem, strided 3x3, 5x5; AMD EPYC AVX-512, two threads); an uneven
+# or one-per-thread split (batch 2, 3, 5) was 1.05-1.29x slower.
 THREADED_PARTS, THREADED_MIN_MACS = 4096, 32_000_000
 # im2col's backward lays a batch part's columns side by side so that dW is one multiply, for filter
 # matrices (K/G x C/G*F*F) of more than ONE_MULTIPLY_MIN_FILTERS numbers (0.75-0.9x the backward's time on
