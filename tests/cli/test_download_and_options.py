@@ -128,6 +128,26 @@ def test_dispatch_measure_times_the_kernels_and_checkpoints_them(tmp_path, capsy
     assert code == 2 and "'fast'; choose rules or measure" in err
 
 
+@pytest.mark.parametrize("model, elementwise", [
+    ("INPUT -> CONV-4 -> BN -> RELU -> POOL -> FC", 2),  # batch norm: no slices, the kernels take the cores
+    ("lenet5", 1),  # slice processes hold the cores
+])
+def test_train_gives_the_kernels_the_cores_slices_leave(model, elementwise, tmp_path, capsys, monkeypatch):
+    import cnnkit.train
+
+    seen, fit = [], cnnkit.train.fit
+
+    def spying_fit(*args, **kwargs):
+        seen.append(runtime.elementwise_threads())
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(cnnkit.train, "fit", spying_fit)
+    code, _, err = run_main(["train", "-m", model, "--limit", "64", "--epochs", "1", "--threads", "2",
+                             "--no-report", "--quiet", "--out", tmp_path / "run"], capsys)
+    assert code == 0, err
+    assert seen == [elementwise] and runtime.elementwise_threads() == 1
+
+
 def test_step_schedule(tmp_path, capsys):
     code, out, err = run_main(["train", "--limit", "100", "--epochs", "3", "--schedule", "step",
                                "--no-report", "--out", tmp_path / "run", "--quiet"], capsys)

@@ -108,8 +108,8 @@ def train(
         min=1, show_default="all cores; with --distributed, the cores / the ranks on this machine",
         help="The cores one training process uses. Models without batch norm or dropout train each batch "
              "in that many slices at once: on processes under 20 M multiply-adds per example, on threads "
-             "above. Other models use them as threads for NumPy's matrix products (small ones default "
-             "to 1, which is fastest for them).")] = None,
+             "above. Other models use them as threads for NumPy's matrix products and cnnkit's kernels "
+             "(small ones default to 1, which is fastest for them).")] = None,
     dispatch: Annotated[str | None, typer.Option(
         show_default="rules",
         help="How each convolution picks its kernel: rules (a fixed table: the same kernels, hence the same "
@@ -144,7 +144,7 @@ def train(
     from cnnkit.optim import OPTIMIZERS, CosineAnnealing, StepLR
     from cnnkit.runtime import DISPATCH, blas_threads, configure, configured
     from cnnkit.train import EarlyStopping, evaluate, fit
-    from cnnkit.train.parallel import describe, plan
+    from cnnkit.train.parallel import Processes, describe, plan
 
     saved: dict = {}
     saved_metadata: dict = {}
@@ -286,7 +286,9 @@ def train(
                 save(net, checkpoint, optimizer=opt, epoch=0, extra={"metadata": metadata})
         configure(keep_freed_memory=True)  # our process: each step's arrays reuse the last step's memory
         began = time.perf_counter()
-        with blas_threads(threads), configured(dispatch=settings["dispatch"]):
+        # the fast kernels' batch parts and chunks take the cores too, unless slice processes hold them
+        elementwise = 1 if isinstance(slices, Processes) else threads
+        with blas_threads(threads), configured(dispatch=settings["dispatch"], threads=elementwise):
             history = fit(net, SoftmaxCrossEntropy(), opt, train_loader, epochs=settings["epochs"],
                           scheduler=scheduler, checkpoint=checkpoint if root_rank else None, resume=resume,
                           val_loader=val_loader,
