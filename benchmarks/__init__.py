@@ -12,3 +12,7 @@ from pathlib import Path
 # From a checkout without `pip install -e .`, benchmark the source tree next to this folder.
 if importlib.util.find_spec("cnnkit") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+# cnnkit before NumPy, as a script that imports it first (and `cnnkit` on the command line) has it: it sets
+# OpenBLAS's thread timeout, which OpenBLAS reads once when NumPy loads it (cnnkit/_openblas.py).
+import cnnkit  # noqa: E402, F401

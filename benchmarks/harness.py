@@ -129,7 +129,8 @@ def machine() -> dict:
         "torch": torch.__version__,
         "torch threads": torch.get_num_threads(),
     }
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                "OPENBLAS_THREAD_TIMEOUT"):
         info[var] = os.environ.get(var, "(unset)")
     try:
         from threadpoolctl import threadpool_info

@@ -1,6 +1,7 @@
 """cnnkit.runtime: the one setting (configure / configured / settings), batch slices and chunks, the
 elementwise threads, scratch memory (workspace, scratch_bytes) and the malloc policy."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -298,3 +299,23 @@ def test_winograd_reuses_its_filters_only_while_the_weights_are_unchanged():
     reference, _ = ck.reference.conv.convnd(x.astype(np.float64), w.astype(np.float64), None, 1, 1)
     np.testing.assert_allclose(y2, reference, rtol=1e-3, atol=1e-3)
     runtime.clear_workspaces()
+
+
+@pytest.mark.parametrize("given, expected", [(None, "16"), ("20", "20")])
+def test_import_cnnkit_sets_openblas_thread_timeout_before_numpy_loads(given, expected):
+    """cnnkit/_openblas.py runs before anything imports NumPy (OpenBLAS reads the variable when NumPy loads
+    it), and keeps a value the environment already has."""
+    code = textwrap.dedent("""
+        import os, sys
+        import cnnkit._openblas  # runs cnnkit/__init__, which imports _openblas before any NumPy user
+        import cnnkit
+        print(os.environ["OPENBLAS_THREAD_TIMEOUT"])
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if given is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = given
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.split() == [expected]
+    order = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line]
+    assert order.index("cnnkit._openblas") < min(i for i, m in enumerate(order) if m.split(".")[0] == "numpy")

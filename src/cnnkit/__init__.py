@@ -4,6 +4,7 @@ Tensors are NumPy arrays in NCHW layout (batch, channels, height, width), float3
 """
 
 from cnnkit import (
+    _openblas,  # noqa: F401 -- first: OpenBLAS's thread timeout, before NumPy loads OpenBLAS
     analysis,
     data,
     functional,
