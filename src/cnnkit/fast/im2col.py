@@ -12,12 +12,14 @@ The idea, in three parts:
 - 2-D layers gather their columns on the wide grid of :mod:`cnnkit.fast.flat`: one long slice per tap
   instead of H_out short rows (on LeNet's and CIFAR's small maps NumPy spent more time starting inner
   loops than in them); strided layers first split their input into phases, where each tap is a slice
-  again. In backward the columns of a part's images lie side by side, (C * F_h * F_w, n * wide), so that
-  dW is one matrix multiply per part (where a multiply per image and a sum cost up to 1.25x as much for
-  large layers); the forward multiplies per image, straight into NCHW output (side by side it needed a
-  transposing copy out: 3-16% slower on one thread).
-- layers whose filter matrix is small multiply little per column copied: their batch parts run on the
-  elementwise threads, each with a one-thread BLAS (:func:`cnnkit.runtime.over_parts`).
+  again. In backward, for filter matrices above ONE_MULTIPLY_MIN_FILTERS numbers, the columns of a part's
+  images lie side by side, (C * F_h * F_w, n * wide), so that dW is one matrix multiply per part (where a
+  multiply per image and a sum cost up to 1.25x as much for large layers; for small filter matrices the
+  one long multiply of a few rows is the slower one); the forward multiplies per image, straight into
+  NCHW output (side by side it needed a transposing copy out: 3-16% slower on one thread).
+- layers whose filter matrix is small multiply little per column copied, and larger ones copy on one core
+  while BLAS's threads wait: their batch parts run on the elementwise threads, each with a one-thread
+  BLAS (:func:`cnnkit.runtime.over_parts`), the larger ones when the parts fall evenly (:func:`_parts`).
 """
 
 from __future__ import annotations
