@@ -462,3 +462,23 @@ def test_add_is_the_reference_sum_bit_for_bit():
             assert fast.add(inplace, b, out=inplace, relu=relu)[0] is inplace
             assert np.array_equal(inplace, expected, equal_nan=True)
             assert np.array_equal(F.add(a, b, relu=relu)[0], expected, equal_nan=True)
+
+
+def test_gradients_are_made_when_first_used():
+    """A model that only infers holds its weights, not a zero gradient beside each (twice the memory)."""
+    tracemalloc.start()
+    try:
+        model = registry.get("resnet18", rng=rng()).eval()
+        with ck.no_grad():
+            model.forward(rng().standard_normal((1, 3, 64, 64), dtype=np.float32))
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    weights = sum(a.nbytes for a in model.state_dict().values())
+    assert weights < held < 1.5 * weights, [round(v / 2**20, 1) for v in (held, weights)]
+    p = next(iter(model.parameters()))
+    assert p.grad.shape == p.data.shape and p.grad.dtype == p.data.dtype and not p.grad.any()
+    assert p.grad is p.grad  # made once, then accumulated into
+    p.grad = np.ones_like(p.data)
+    model.zero_grad()
+    assert not p.grad.any()

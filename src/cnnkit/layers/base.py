@@ -31,13 +31,25 @@ class Parameter:
     Attributes:
         data: the values (float32 by default).
         grad: same shape and dtype; backward adds to it, an optimizer reads it, ``zero_grad`` clears it.
+            Made (zeros) when first used, so a model that only runs inference holds no gradients: they
+            would double its memory (ResNet-50: 98 MB of weights).
         trainable: False freezes it (optimizers skip it; backward still fills grad, which is cheap).
     """
 
     def __init__(self, data, *, trainable: bool = True):
         self.data = np.asarray(data)
-        self.grad = np.zeros_like(self.data)
+        self._grad = None
         self.trainable = trainable
+
+    @property
+    def grad(self) -> np.ndarray:
+        if self._grad is None:
+            self._grad = np.zeros_like(self.data)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        self._grad = value
 
     @property
     def shape(self):
