@@ -198,6 +198,28 @@ def test_scratch_bytes_counts_this_threads_buffers(restore_runtime):
     assert runtime.clear_workspaces() == 400 + 24 and runtime.scratch_bytes() == 0
 
 
+def test_convolution_and_pooling_share_one_columns_buffer(restore_runtime):
+    """LeNet-5's conv1 -> max pool: the pooling's phases reuse the convolution's columns (kernels never
+    run inside one another), so the scratch held is the larger of the two, not their sum."""
+    import cnnkit.functional as F
+
+    runtime.configure(scratch=True, threads=1)
+    x = np.random.default_rng(0).standard_normal((64, 1, 28, 28), dtype=np.float32)
+    w = np.ones((6, 1, 5, 5), np.float32)
+    sizes = {}
+    for name, work in (("conv", lambda: F.conv2d(x, w, padding=2, algorithm="im2col")),
+                       ("pool", lambda: F.max_pool2d(np.repeat(x, 6, axis=1), 2)), ("both", None)):
+        runtime.clear_workspaces()
+        if work is None:
+            F.conv2d(x, w, padding=2, algorithm="im2col")
+            F.max_pool2d(np.repeat(x, 6, axis=1), 2)
+        else:
+            work()
+        sizes[name] = runtime.scratch_bytes()
+    assert sizes["both"] < 0.8 * (sizes["conv"] + sizes["pool"]), sizes
+    runtime.clear_workspaces()
+
+
 FAULTS = textwrap.dedent("""
     import resource, sys
     import numpy as np

@@ -33,7 +33,7 @@ from cnnkit.fast import flat
 from cnnkit.fast.tuning import COLUMNS_PER_PART, ONE_MULTIPLY_MIN_FILTERS, THREADED_MIN_MACS, THREADED_PARTS
 from cnnkit.geometry import conv_setup, window_slices
 from cnnkit.layout import is_channels_last
-from cnnkit.runtime import batch_parts, elementwise_threads, over_parts, workspace
+from cnnkit.runtime import COLUMNS, batch_parts, elementwise_threads, over_parts, workspace
 
 
 def pad(x, pads, value=0.0, *, buffer=None):
@@ -111,7 +111,7 @@ def _columns(x, pads, kernel_size, stride, dilation, out, groups):
     padded = (N, C, *(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads, strict=True)))
     shape = (N, C, math.prod(kernel_size), *out)
     xp = pad(x, pads, buffer=workspace("conv.xp", padded, x.dtype))
-    cols = im2col(xp, kernel_size, stride, dilation, out, buffer=workspace("conv.cols", shape, x.dtype))
+    cols = im2col(xp, kernel_size, stride, dilation, out, buffer=workspace(COLUMNS, shape, x.dtype))
     return cols.reshape(N, groups, -1, math.prod(out))
 
 
@@ -123,9 +123,9 @@ def _flat_columns(x, plan, pads, groups, *, side_by_side=False):
     N, C = x.shape[:2]
     xp = flat.pad_into(workspace("conv.xp", (N, C, plan["flat"]), x.dtype), x, plan, pads)
     if not side_by_side:
-        cols = workspace("conv.cols", (N, C, *plan["kernel"], plan["wide"]), x.dtype)
+        cols = workspace(COLUMNS, (N, C, *plan["kernel"], plan["wide"]), x.dtype)
         return flat.gather(xp, plan, out=cols).reshape(N, groups, -1, plan["wide"])
-    cols = workspace("conv.cols", (C, *plan["kernel"], N, plan["wide"]), x.dtype)
+    cols = workspace(COLUMNS, (C, *plan["kernel"], N, plan["wide"]), x.dtype)
     flat.gather(xp, plan, out=np.moveaxis(cols, -2, 0))  # written as (N, C, F_h, F_w, wide)
     return cols.reshape(groups, -1, N * plan["wide"])
 
@@ -219,7 +219,7 @@ def convnd_backward(dy, cache, *, input_grad=True):
         if not input_grad:
             return dw_part
         # W^T @ dy, into the columns' own scratch buffer: they are dead once dW has them
-        dcols = np.matmul(w_t, dy_part, out=workspace("conv.cols", cols.shape, dy.dtype))
+        dcols = np.matmul(w_t, dy_part, out=workspace(COLUMNS, cols.shape, dy.dtype))
         if wide is not None:  # col2im: one long slice-add per tap, of the (n, C, wide) columns of tap t
             T = len(wide["offsets"])
             dcols = (dcols.reshape(C, T, n, -1).transpose(1, 2, 0, 3) if one_multiply

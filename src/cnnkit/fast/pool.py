@@ -34,7 +34,7 @@ from cnnkit.fast.activation import keep_where
 from cnnkit.fast.im2col import pad, unpad
 from cnnkit.geometry import padding_pairs, pool_geometry, window_slices
 from cnnkit.reference.pool import window_divisor
-from cnnkit.runtime import over_batch, workspace
+from cnnkit.runtime import COLUMNS, over_batch, workspace
 
 
 def _taps(geometry):
@@ -112,7 +112,7 @@ class _Phases:
         """Where x sits in the padded input."""
         return (..., *(slice(lo, lo + n) for (lo, _), n in zip(self.pads, self.spatial, strict=True)))
 
-    def load(self, x, fill, name="pool.phases"):
+    def load(self, x, fill, name=COLUMNS):
         """x (N, C, *S) -> phases (N, C, prod(stride), size) in reused memory, padding = ``fill``.
 
         One transposing copy does the regrouping (a copy per phase reads every cache line once per
@@ -135,7 +135,7 @@ class _Phases:
             self._grid(phases)[...] = self._split(xp)
         return phases
 
-    def zeros(self, shape, dtype, name="pool.phases"):
+    def zeros(self, shape, dtype, name=COLUMNS):
         """Phases of zeros, in reused memory, to scatter gradients into; :meth:`store` makes them dx."""
         phases = workspace(name, (*shape[:2], math.prod(self.stride), self.size), dtype)
         phases.fill(0)
