@@ -346,20 +346,22 @@ def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, path
     assert no_dx[1] is None and np.array_equal(no_dx[2], split[2]) and np.array_equal(no_dx[3], db)
 
 
-def test_winograd_threaded_parts_give_the_same_result():
+@pytest.mark.parametrize("channels", [8, 96])  # 96: only the backward's parts go on the threads
+def test_winograd_threaded_parts_give_the_same_result(channels):
     """Small layers run the batch parts of forward and backward on the elementwise threads (one-thread
     BLAS each); two parts here."""
     from cnnkit import runtime as batching
 
+    assert channels ** 2 <= winograd.WINOGRAD_THREADED_PARTS_BACKWARD
     rng = np.random.default_rng(9)
-    x = rng.standard_normal((6, 8, 9, 7)).astype(np.float32)
-    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
-    dy = rng.standard_normal((6, 8, 9, 7)).astype(np.float32)
-    one = conv2d(x, w, np.ones(8, np.float32), padding=1, algorithm="winograd")
+    x = rng.standard_normal((6, channels, 9, 7)).astype(np.float32)
+    w = rng.standard_normal((channels, channels, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((6, channels, 9, 7)).astype(np.float32)
+    one = conv2d(x, w, np.ones(channels, np.float32), padding=1, algorithm="winograd")
     one = (one[0], *convnd_backward(dy, one[1]))
     batching.set_elementwise_threads(2)
     try:
-        two = conv2d(x, w, np.ones(8, np.float32), padding=1, algorithm="winograd")
+        two = conv2d(x, w, np.ones(channels, np.float32), padding=1, algorithm="winograd")
         two = (two[0], *convnd_backward(dy, two[1]))
     finally:
         batching.set_elementwise_threads(1)

@@ -38,6 +38,7 @@ from cnnkit.fast.tuning import (
     WINOGRAD_MIN_PART_TILES,
     WINOGRAD_PART_ELEMENTS,
     WINOGRAD_THREADED_PARTS,
+    WINOGRAD_THREADED_PARTS_BACKWARD,
 )
 from cnnkit.geometry import conv_setup
 from cnnkit.layout import pad_into
@@ -185,7 +186,8 @@ def winograd_conv2d_backward(dy, cache):
     db = dy.sum(axis=(0, 2, 3)) if cache["has_bias"] else None
 
     dy = dy.transpose(0, 2, 3, 1)  # (N, H_out, W_out, K): free when dy came from a channels-last layer
-    threaded = Cg * (K // G) <= WINOGRAD_THREADED_PARTS  # as in the forward: small layers' parts on threads
+    # smaller layers' parts on the threads, each returning its share of dU; one thread sums them in place
+    threaded = elementwise_threads() > 1 and Cg * (K // G) <= WINOGRAD_THREADED_PARTS_BACKWARD
     parts = _batch_parts(N, T, alpha * alpha * T * max(C, K), elementwise_threads() if threaded else 1)
     dx = np.empty((N, H, W, C), dtype)
 
@@ -221,7 +223,7 @@ def winograd_conv2d_backward(dy, cache):
         dx[part] = dxp[:, top:top + H, left:left + W]
         return dU_part
 
-    if threaded:  # small layers: parts on threads, each returning its own share (at most 150 KB)
+    if threaded:  # parts on threads, each returning its own share (at most 2.4 MB, for 128 x 128)
         shares = over_parts(work, len(parts))
         dU = sum(shares[1:], shares[0]) if shares else np.zeros(U.shape, dtype)  # no parts: an empty batch
     else:  # one stream, summed in scratch memory: a fresh 10 MB array per call was as slow as the multiply
