@@ -31,6 +31,20 @@ def test_works_in_nested_containers_and_restores_the_mode():
     assert "forward" not in vars(inner[0])  # the capture hook is gone
 
 
+def test_a_residual_blocks_activation_is_seen_although_inference_fuses_it_into_the_sum():
+    """Under no_grad a Residual computes relu(body + shortcut) in one pass and skips its activation's
+    forward; when that forward is being captured it must run (it did not: "did not run")."""
+    from cnnkit.models import registry
+
+    model = registry.get("resnet18", rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((3, 64, 64)).astype(np.float32)
+    out = activations(model, x, "layer1.0.activation")
+    model.eval()  # as activations() runs it; with gradients on, the block calls its activation itself
+    expected = model.get("layer1.0").forward(model[:4].forward(x[None]))
+    assert out.shape == (64, 16, 16) and out.min() == 0
+    np.testing.assert_allclose(out, expected[0], rtol=1e-5, atol=1e-5)
+
+
 def test_unknown_layer_name_suggests_close_ones():
     with pytest.raises(KeyError, match="has no layer named 'feature'.*features"):
         activations(Sequential(features=region_model()), bright_image(), "feature")

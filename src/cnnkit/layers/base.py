@@ -526,7 +526,10 @@ class Residual(Layer):
         # body), and a ReLU after it runs in the same pass. Either way in the body's memory layout.
         inference = not is_grad_enabled()
         in_place = inference and not (np.may_share_memory(y, x) or np.may_share_memory(y, s))
-        relu = inference and getattr(self.activation, "adds_into_relu", False)
+        # (not when the activation's forward is wrapped on the instance, as viz's capture does to see its
+        # output: skipping the call would hide it)
+        relu = inference and getattr(self.activation, "adds_into_relu", False) \
+            and "forward" not in vars(self.activation)
         y = add(y, s, out=y if in_place else None, relu=relu,
                 algorithm=self.activation.algorithm if relu else "auto")[0]
         if relu:
