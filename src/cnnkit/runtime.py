@@ -277,7 +277,7 @@ def map_chunks(work, items: int, bytes_per_item: int) -> list:
 
 # The name of the largest buffer of the kernels that gather windows (im2col's columns, pooling's phases).
 # Kernels never run inside one another, so they can share it: a network keeps one such buffer per thread,
-# not one per kind of layer (LeNet-5's training step: 1.2 MiB less at its peak, of 8).
+# not one per kind of layer (docs/performance.md, session 8: LeNet-5's peak).
 COLUMNS = "columns"
 
 
