@@ -90,3 +90,22 @@ def test_relu_in_batch_chunks_is_bitwise_the_whole_array_result(threads, last):
     np.testing.assert_array_equal(mask, x > 0)
     np.testing.assert_array_equal(dx.view(np.uint32), np.where(x > 0, dy, np.float32(0)).view(np.uint32))
     assert is_channels_last(y) == last and is_channels_last(dx) == (last and is_channels_last(dy))
+
+
+@pytest.mark.parametrize("shape", [(20, 16, 32, 32), (3, 24, 30, 30), (2, 5, 7, 9)])  # 32x32: 8 at a time
+@pytest.mark.parametrize("relu", [False, True])
+def test_add_of_terms_in_different_layouts_is_the_plain_sum_in_the_first_terms_layout(shape, relu):
+    """A channels-last body plus an NCHW shortcut (a ResNet's first block), and the other way round: the
+    kernel copies b into a's layout first (in chunks); the sum is np.add's bit for bit, in a's layout."""
+    from cnnkit.layout import channels_last, is_channels_last
+
+    rng = np.random.default_rng(4)
+    nchw = rng.standard_normal(shape).astype(np.float32)
+    last = channels_last(rng.standard_normal(shape).astype(np.float32))
+    for a, b in ((last, nchw), (nchw, last)):
+        expected = np.add(a, b)
+        if relu:
+            expected = np.maximum(expected, 0)
+        y, cache = F.add(a, b, relu=relu)
+        assert cache is None and np.array_equal(y, expected)
+        assert is_channels_last(y) == is_channels_last(a) and (y.flags.c_contiguous or is_channels_last(y))

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.fast.tuning import RELU_CHUNKED_ELEMENTS
-from cnnkit.runtime import over_batch
+from cnnkit.layout import is_channels_last
+from cnnkit.runtime import over_batch, workspace
 
 
 def _chunked(x) -> bool:
@@ -131,11 +132,20 @@ def relu_backward(dy, cache):
 def add(a, b, *, out=None, relu=False):
     """:func:`cnnkit.reference.activation.add` (bit for bit): on large arrays in batch chunks on the
     elementwise threads, the ReLU applied to each chunk while it is in cache (one pass over memory, where a
-    sum and then a ReLU are two, each on one core)."""
+    sum and then a ReLU are two, each on one core).
+
+    Terms in different layouts (a ResNet's first block adds an NCHW shortcut to a channels-last body):
+    each chunk of b is first copied into a's layout, in scratch memory -- NumPy's sum across layouts reads
+    one term across its cache lines and took 2-5x as long as a sum of like terms.
+    """
     out = np.empty_like(a) if out is None else out  # in a's memory order (channels-last stays so)
+    mixed = a.shape == b.shape and {_layout(a), _layout(b)} == {"channels-last", "NCHW"}
 
     def work(c):
-        np.add(a[c], b[c], out=out[c])
+        term = b[c]
+        if mixed:
+            term = _in_layout_of(a, term)
+        np.add(a[c], term, out=out[c])
         if relu:
             np.maximum(out[c], 0, out=out[c])
 
@@ -144,6 +154,32 @@ def add(a, b, *, out=None, relu=False):
     else:
         work(slice(None))
     return out, None
+
+
+def _layout(x):
+    """"channels-last", "NCHW" or None (another memory order) for x (N, C, *S)."""
+    if x.ndim < 3:
+        return None
+    return "channels-last" if is_channels_last(x) else "NCHW" if x.flags.c_contiguous else None
+
+
+def _in_layout_of(a, x):
+    """x copied into a scratch array in a's layout (channels-last or NCHW), as an NCHW-shaped view.
+
+    Into channels-last, the copy reads one number of every channel plane in turn; when the planes lie a
+    multiple of 4 KB apart (32 x 32 float32 maps) those reads all fall in one set of the 8-way L1 cache
+    and evict each other, so the channels go 8 at a time (5x faster on 32 x 32 maps; elsewhere slower).
+    """
+    if _layout(a) != "channels-last":
+        view = workspace("add.term", x.shape, x.dtype)
+        np.copyto(view, x)
+        return view
+    buffer = workspace("add.term", (x.shape[0], *x.shape[2:], x.shape[1]), x.dtype)
+    view = np.moveaxis(buffer, -1, 1)
+    step = 8 if x.strides[1] % 4096 == 0 else x.shape[1]
+    for c in range(0, x.shape[1], step):
+        np.copyto(view[:, c:c + step], x[:, c:c + step])
+    return view
 
 
 def add_backward(dy, cache):
