@@ -7,7 +7,7 @@ import pytest
 
 import cnnkit as ck
 from cnnkit.functional.conv import convnd, convnd_backward
-from cnnkit.layout import channels_last, is_channels_last
+from cnnkit.layout import channels_last, is_channels_last, pad_into
 from cnnkit.reference.conv import convnd as reference_convnd
 from cnnkit.reference.conv import convnd_backward as reference_convnd_backward
 from conftest import assert_parity
@@ -136,3 +136,16 @@ def test_a_bottleneck_stays_channels_last_from_layer_to_layer():
     for layer in reversed(layers):
         g = layer.backward(g)
         assert strictly_channels_last(g), repr(layer)
+
+
+@pytest.mark.parametrize("shape", [(2, 20, 32, 32), (2, 20, 30, 30), (1, 3, 32, 32)])  # 32x32: 8 at a time
+def test_pad_into_copies_an_nchw_batch_into_channels_last_memory_exactly(shape):
+    """Winograd's and depthwise's padding copies NCHW input into channels-last scratch; planes 4 KB apart
+    (32 x 32 float32) go 8 channels at a time, any other in one copy: the same numbers either way."""
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    N, C, H, W = shape
+    buffer = np.full((N, H + 3, W + 1, C), np.nan, np.float32)
+    pad_into(buffer, x.transpose(0, 2, 3, 1), 2, 1)
+    expected = np.zeros_like(buffer)
+    expected[:, 2:2 + H, 1:1 + W] = x.transpose(0, 2, 3, 1)
+    assert np.array_equal(buffer, expected)
