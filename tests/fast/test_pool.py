@@ -74,3 +74,49 @@ def test_phase_layout_max_pool_matches_a_naive_loop(k, s, p, size):
     y_ref, dx_ref = _naive_max_pool(x, k, s, p)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(layer.backward(np.ones_like(y)), dx_ref)
+
+
+@pytest.mark.parametrize("k, s, p, fit", [(2, 2, 0, "error"), (2, 2, 1, "crop"), (3, 3, 1, "pad"),
+                                          ((2, 3), (2, 3), 0, "pad"), (1, 2, 0, "crop")])
+@pytest.mark.parametrize("dy_layout", ["NCHW", "channels-last"])
+def test_channels_last_max_pool_matches_the_reference_kernel(k, s, p, fit, dy_layout, restore_runtime):
+    """Non-overlapping windows on channels-last input read the input in place (no NCHW phases) and write
+    channels-last y, switches and dx: the reference kernel's numbers bit for bit, ties (small integers),
+    NaN and -inf included, whichever layout dy comes in; the no_grad forward gives the same y."""
+    from cnnkit.functional import max_pool2d, max_pool2d_backward
+    from cnnkit.layout import channels_last, is_channels_last
+
+    rng = np.random.default_rng(11)
+    x = rng.integers(-2, 3, (5, 16, 12, 14)).astype(np.float32)
+    x[0, 3, 1, 1], x[1, 0, :, :4], x[2, 5, 7, 7] = np.nan, -np.inf, np.inf
+    x = channels_last(x)
+    runtime.set_elementwise_threads(2)
+    runtime.CHUNK_BYTES = x[:1].nbytes * 2  # uneven chunks of the 5 images, on two threads
+    y, cache = max_pool2d(x, k, s, p, fit=fit)
+    y_ref, cache_ref = max_pool2d(x, k, s, p, fit=fit, algorithm="reference")
+    np.testing.assert_array_equal(y, y_ref)
+    assert is_channels_last(y) and not y.flags.c_contiguous
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dy = channels_last(dy) if dy_layout == "channels-last" else np.ascontiguousarray(dy)
+    dx = max_pool2d_backward(dy, cache)
+    np.testing.assert_array_equal(dx, max_pool2d_backward(dy, cache_ref))
+    assert is_channels_last(dx)
+    with ck.no_grad():
+        np.testing.assert_array_equal(max_pool2d(x, k, s, p, fit=fit)[0], y_ref)
+
+
+@pytest.mark.parametrize("k, s, p, fit", [(2, 2, 0, "crop"), (3, 2, 1, "crop"), (2, 1, 0, "error"),
+                                          (3, 3, 1, "pad")])
+def test_a_nan_takes_its_windows_gradient_as_in_the_reference(k, s, p, fit):
+    """The first NaN of a window is its max and gets its gradient (PyTorch's rule, the reference's); the
+    fast kernel had sent it to the first finite max. NCHW input: the phase layout."""
+    from cnnkit.functional import max_pool2d, max_pool2d_backward
+
+    rng = np.random.default_rng(12)
+    x = rng.integers(-2, 3, (2, 3, 9, 10)).astype(np.float32)
+    x[0, 0, 1, 1] = x[0, 0, 1, 2] = x[1, 2, 4, 5] = x[1, 1, 8, 9] = np.nan
+    y, cache = max_pool2d(x, k, s, p, fit=fit)
+    y_ref, cache_ref = max_pool2d(x, k, s, p, fit=fit, algorithm="reference")
+    np.testing.assert_array_equal(y, y_ref)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_array_equal(max_pool2d_backward(dy, cache), max_pool2d_backward(dy, cache_ref))
