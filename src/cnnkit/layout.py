@@ -17,8 +17,11 @@ transpose between layers:
 - im2col on channels-last input (2-D, groups=1, more than one channel) multiplies its columns as rows,
   (positions, C*F*F) @ (C*F*F, K), and so writes a channels-last output.
 
-The other depthwise, im2col on NCHW input and the pooling kernels copy their input into padded scratch
-memory anyway (the copy reads either layout) and return NCHW memory.
+- max pooling with windows that do not overlap (2x2 stride 2 and the like) reads channels-last input in
+  place and returns channels-last y (and gradient).
+
+The other depthwise, im2col on NCHW input and the other pooling kernels copy their input into padded
+scratch memory anyway (the copy reads either layout) and return NCHW memory.
 
 >>> import numpy as np
 >>> x = channels_last(np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4))
