@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnkit.runtime import workspace
+
 
 def channels_last(x: np.ndarray) -> np.ndarray:
     """The values of x (N, C, *S) in channels-last memory, as an array of the same (N, C, *S) shape.
@@ -56,6 +58,35 @@ def is_channels_last(x: np.ndarray) -> bool:
     An array with C = 1 or one spatial position is both NCHW- and channels-last-contiguous: True.
     """
     return x.ndim >= 3 and np.moveaxis(x, 1, -1).flags.c_contiguous
+
+
+def memory_order(x: np.ndarray) -> str | None:
+    """"channels-last", "NCHW" or None (another memory order) for x (N, C, *S); an array that is both
+    (C = 1, or one spatial position) counts as channels-last."""
+    if x.ndim < 3:
+        return None
+    return "channels-last" if is_channels_last(x) else "NCHW" if x.flags.c_contiguous else None
+
+
+def empty_as(like: np.ndarray, shape, dtype, scratch: str | None = None) -> np.ndarray:
+    """An uninitialized array of ``shape`` (N, C, *S) in the memory order of ``like``: channels-last
+    behind the NCHW shape when ``like`` is, else NCHW. New memory, or the scratch workspace named
+    ``scratch`` (:func:`cnnkit.runtime.workspace`)."""
+    last = memory_order(like) == "channels-last" and not like.flags.c_contiguous
+    memory_shape = (shape[0], *shape[2:], shape[1]) if last else tuple(shape)
+    memory = np.empty(memory_shape, dtype) if scratch is None else workspace(scratch, memory_shape, dtype)
+    return np.moveaxis(memory, -1, 1) if last else memory
+
+
+def copy_as(like: np.ndarray, x: np.ndarray, scratch: str | None = None) -> np.ndarray:
+    """x (N, C, *S) copied into the memory order of ``like`` (new memory, or the workspace ``scratch``, as
+    :func:`empty_as`); into channels-last through :func:`copy_planes`."""
+    out = empty_as(like, x.shape, x.dtype, scratch)
+    if out.flags.c_contiguous:
+        np.copyto(out, x)
+    else:
+        copy_planes(np.moveaxis(out, 1, -1), np.moveaxis(x, 1, -1), axis=-1)
+    return out
 
 
 def pad_into(buffer: np.ndarray, x: np.ndarray, top: int, left: int) -> np.ndarray:

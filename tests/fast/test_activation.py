@@ -94,10 +94,17 @@ def test_relu_in_batch_chunks_is_bitwise_the_whole_array_result(threads, last):
 
 @pytest.mark.parametrize("shape", [(20, 16, 32, 32), (3, 24, 30, 30), (2, 5, 7, 9)])  # 32x32: 8 at a time
 @pytest.mark.parametrize("relu", [False, True])
-def test_add_of_terms_in_different_layouts_is_the_plain_sum_in_the_first_terms_layout(shape, relu):
+@pytest.mark.parametrize("chunk_images", [None, 3])  # None: the whole batch is one chunk
+def test_add_of_terms_in_different_layouts_is_the_plain_sum_in_the_first_terms_layout(shape, relu,
+                                                                                     chunk_images,
+                                                                                     monkeypatch):
     """A channels-last body plus an NCHW shortcut (a ResNet's first block), and the other way round: the
     kernel copies b into a's layout first (in chunks); the sum is np.add's bit for bit, in a's layout."""
+    from cnnkit import runtime
     from cnnkit.layout import channels_last, is_channels_last
+
+    if chunk_images:
+        monkeypatch.setattr(runtime, "CHUNK_BYTES", chunk_images * 4 * np.prod(shape[1:]))
 
     rng = np.random.default_rng(4)
     nchw = rng.standard_normal(shape).astype(np.float32)

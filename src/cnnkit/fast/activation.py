@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnnkit.fast.tuning import RELU_CHUNKED_ELEMENTS
-from cnnkit.layout import copy_planes, is_channels_last
-from cnnkit.runtime import over_batch, workspace
+from cnnkit.layout import copy_as, memory_order
+from cnnkit.runtime import over_batch
 
 
 def _chunked(x) -> bool:
@@ -139,12 +139,12 @@ def add(a, b, *, out=None, relu=False):
     one term across its cache lines and took 2-5x as long as a sum of like terms.
     """
     out = np.empty_like(a) if out is None else out  # in a's memory order (channels-last stays so)
-    mixed = a.shape == b.shape and {_layout(a), _layout(b)} == {"channels-last", "NCHW"}
+    mixed = a.shape == b.shape and {memory_order(a), memory_order(b)} == {"channels-last", "NCHW"}
 
     def work(c):
         term = b[c]
         if mixed:
-            term = _in_layout_of(a, term)
+            term = copy_as(a, term, scratch="add.term")
         np.add(a[c], term, out=out[c])
         if relu:
             np.maximum(out[c], 0, out=out[c])
@@ -154,23 +154,6 @@ def add(a, b, *, out=None, relu=False):
     else:
         work(slice(None))
     return out, None
-
-
-def _layout(x):
-    """"channels-last", "NCHW" or None (another memory order) for x (N, C, *S)."""
-    if x.ndim < 3:
-        return None
-    return "channels-last" if is_channels_last(x) else "NCHW" if x.flags.c_contiguous else None
-
-
-def _in_layout_of(a, x):
-    """x copied into a scratch array in a's layout (channels-last or NCHW), as an NCHW-shaped view."""
-    if _layout(a) != "channels-last":
-        view = workspace("add.term", x.shape, x.dtype)
-        np.copyto(view, x)
-        return view
-    buffer = workspace("add.term", (x.shape[0], *x.shape[2:], x.shape[1]), x.dtype)  # (n, *S, C)
-    return np.moveaxis(copy_planes(buffer, np.moveaxis(x, 1, -1), axis=-1), -1, 1)
 
 
 def add_backward(dy, cache):
