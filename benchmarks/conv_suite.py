@@ -1,8 +1,9 @@
 """The convolution layer suite of issue 7: cnnkit's Conv2d against torch.nn.functional.conv2d.
 
-Each case is timed forward and forward+backward (dx, dweight, dbias), float32. cnnkit runs with the
-default dispatch (``algorithm="auto"``), with the im2col kernel forced, and -- the "before" column -- with
-the engine's original kernel (benchmarks.baseline).
+Each case is timed forward and forward+backward (dx, dweight, dbias), float32; forward rows run without
+gradients on both sides (``torch.no_grad()``, ``cnnkit.no_grad()``), as in the zoo and layer suites.
+cnnkit runs with the default dispatch (``algorithm="auto"``), with the im2col kernel forced, and -- the
+"before" column -- with the engine's original kernel (benchmarks.baseline).
 """
 
 from __future__ import annotations
@@ -91,11 +92,12 @@ def _contenders(case: ConvCase, backward: bool, algorithms, baseline):
 
     def cnnkit_run(layer):
         def run():
-            layer(x)
             if backward:
+                layer(x)
                 layer.backward(dy)
             else:
-                layer._cache = None  # inference: nothing keeps the forward cache alive
+                with ck.no_grad():  # forward rows: inference on both sides, as torch.no_grad above
+                    layer(x)
         return run
 
     contenders = {"torch": torch_run}

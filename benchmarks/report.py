@@ -67,7 +67,8 @@ def _render_results(results: dict) -> list[str]:
         out += ["### Convolution layer suite", "",
                 "Case = (N, C, H=W, K, F, S, P). `auto` is cnnkit's default per-shape dispatch, `im2col` "
                 "forces the (improved) im2col kernel, `before` is the engine's kernel before this work, "
-                "timed in the same run. GFLOP/s counts 2 x multiply-adds of a direct convolution. Rows "
+                "timed in the same run. Forward rows run without gradients on both sides (`torch.no_grad()`, "
+                "`cnnkit.no_grad()`). GFLOP/s counts 2 x multiply-adds of a direct convolution. Rows "
                 "marked channels-last give both libraries activations in channels-last memory (cnnkit's "
                 "`layout.channels_last`, PyTorch's `torch.channels_last`); the medians are over the "
                 "other rows, the issue's suite.", ""]

@@ -397,6 +397,26 @@ def test_relu_under_no_grad_skips_its_mask_and_computes_the_same():
     assert dispatch.kernel("relu").forward is activation.relu
 
 
+@pytest.mark.parametrize("algorithm", ["winograd", "winograd2"])
+@pytest.mark.parametrize("shape, padding", [((3, 8, 9, 7), 1), ((2, 64, 16, 16), 1), ((2, 4, 6, 6), 0)])
+def test_winograd_under_no_grad_keeps_no_tiles_and_computes_the_same(algorithm, shape, padding):
+    """Winograd's inference forward makes the transformed input tiles part by part in scratch memory
+    instead of keeping them for dweight: same y bit for bit, no cache; training keeps the usual forward."""
+    from cnnkit.fast import dispatch, winograd
+
+    r = rng()
+    x, w, b = r.standard_normal(shape), r.standard_normal((5, shape[1], 3, 3)), r.standard_normal(5)
+    x, w, b = x.astype(np.float32), w.astype(np.float32), b.astype(np.float32)
+    y, cache = F.conv2d(x, w, b, padding=padding, algorithm=algorithm)
+    assert cache.data["V"] is not None
+    inference = {"winograd": winograd.conv2d_inference, "winograd2": winograd.conv2d_tile2_inference}
+    with ck.no_grad():
+        assert dispatch.conv(x, w, 1, padding, 1, 1, algorithm=algorithm).forward is inference[algorithm]
+        y0, cache = F.conv2d(x, w, b, padding=padding, algorithm=algorithm)
+    assert cache is None and np.array_equal(y, y0)
+    assert dispatch.conv(x, w, 1, padding, 1, 1, algorithm=algorithm).forward is not inference[algorithm]
+
+
 @pytest.mark.parametrize("nd, kwargs", [(2, dict(kernel_size=2, fit="crop")),
                                          (2, dict(kernel_size=3, stride=2, padding=1)),
                                          (2, dict(kernel_size=3, stride=2, fit="pad")),

@@ -182,6 +182,25 @@ def test_workspace_reuses_memory_by_name_and_grows(restore_runtime):
     assert runtime.clear_workspaces() >= 400 + 24
 
 
+@pytest.mark.parametrize("scratch", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("shape", [(36, 3072), (36, 2, 64, 64), (16, 7, 5), (6, 0), (1, 1)])
+def test_staggered_rows_start_an_odd_number_of_cache_lines_apart(restore_runtime, shape, dtype, scratch):
+    """Every first-axis slice of a staggered array is writable in place (the array is a view, never a
+    copy), its rows are contiguous, and they start an odd number of 64-byte lines apart -- so rows of
+    4 KB multiples (3072 float32 numbers: 12 KB) no longer share a cache set."""
+    runtime.configure(scratch=scratch)
+    a = runtime.staggered(shape, dtype, "test.staggered" if scratch else None)
+    assert a.shape == shape and a.dtype == dtype
+    assert a.strides[0] % 64 == 0 and (a.strides[0] // 64) % 2 == 1
+    assert a.strides[0] >= a[0].nbytes and a[0].flags.c_contiguous
+    values = (np.arange(a.size) % 251).reshape(shape)  # exact in float16 too
+    a[...] = values  # every element once: the rows do not overlap
+    assert np.array_equal(a, values)
+    if scratch:  # the workspace's memory, reused by name
+        assert np.shares_memory(a, runtime.workspace("test.staggered", (8,), dtype)) or a.size == 0
+
+
 def test_scratch_bytes_counts_this_threads_buffers(restore_runtime):
     runtime.configure(scratch=True)
     runtime.clear_workspaces()

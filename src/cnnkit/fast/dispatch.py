@@ -41,10 +41,12 @@ from cnnkit.runtime import dispatch_policy
 
 
 class Kernel(NamedTuple):
-    """A forward ``f(x, ...) -> (y, cache)`` and the backward ``f_backward(dy, cache, ...)`` of its cache."""
+    """A forward ``f(x, ...) -> (y, cache)`` and the backward ``f_backward(dy, cache, ...)`` of its cache;
+    ``inference``, if the kernel has one, is the forward to run when no backward follows (``(y, None)``)."""
     name: str
     forward: Callable
     backward: Callable
+    inference: Callable | None = None
 
 
 class Cached(NamedTuple):
@@ -187,10 +189,19 @@ CONV_KERNELS = {
     "reference": Kernel("reference", reference_conv.convnd, reference_conv.convnd_backward),
     "im2col": Kernel("im2col", im2col.convnd, im2col.convnd_backward),
     "pointwise": Kernel("pointwise", pointwise.convnd, pointwise.convnd_backward),
-    "winograd": Kernel("winograd", winograd.conv2d, winograd.conv2d_backward),
-    "winograd2": Kernel("winograd2", winograd.conv2d_tile2, winograd.conv2d_backward),
+    "winograd": Kernel("winograd", winograd.conv2d, winograd.conv2d_backward, winograd.conv2d_inference),
+    "winograd2": Kernel("winograd2", winograd.conv2d_tile2, winograd.conv2d_backward,
+                        winograd.conv2d_tile2_inference),
     "depthwise": Kernel("depthwise", depthwise.conv2d, depthwise.conv2d_backward),
 }
+
+
+def _conv_kernel(name: str) -> Kernel:
+    """CONV_KERNELS[name], with its inference forward as the forward inside :func:`no_grad`."""
+    kernel = CONV_KERNELS[name]
+    if kernel.inference is not None and not is_grad_enabled():
+        return kernel._replace(forward=kernel.inference)
+    return kernel
 
 
 def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *, name="conv", out=None,
@@ -257,7 +268,7 @@ def conv(x, weight, stride, padding, dilation, groups, fit="error", algorithm="a
     measured = dispatch_policy() == "measure" or measure.pinning()
     if measured and algorithm == "auto" and not _state["reference"]:
         chosen = _measured(chosen, (x, weight, bias, stride, padding, dilation, groups, fit), pads, name)
-    return CONV_KERNELS[chosen]
+    return _conv_kernel(chosen)
 
 
 def _measured(rule, args, pads, name) -> str:
@@ -274,6 +285,6 @@ def _measured(rule, args, pads, name) -> str:
     entry = measure.conv_entry(x, weight, stride, pads, dilation, groups, backward=backward)
     sample = (x[:MEASURE_IMAGES], *args[1:])  # timed on the first images: the choice holds for the batch
     chosen = measure.choose(entry, names, lambda: measure.runs(
-        {n: CONV_KERNELS[n] for n in names}, sample, {"name": name}, backward=backward),
+        {n: _conv_kernel(n) for n in names}, sample, {"name": name}, backward=backward),
         measure=dispatch_policy() == "measure")
     return chosen or rule
