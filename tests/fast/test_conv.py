@@ -72,7 +72,10 @@ def test_every_fast_kernel_equals_the_reference_kernel(case):
     # im2col's backward takes dW as one multiply from ONE_MULTIPLY_MIN_FILTERS numbers (larger than these
     # cases' filters): the same cases once more with that path for every size
     one_multiply = mock.patch.object(im2col_module, "ONE_MULTIPLY_MIN_FILTERS", -1)
-    for name, context in [*((name, contextlib.nullcontext()) for name in names), ("im2col", one_multiply)]:
+    # and with the forward's row bands of one output row each (on large images only, otherwise)
+    bands = mock.patch.object(im2col_module, "COLUMNS_PER_PART", 1)
+    for name, context in [*((name, contextlib.nullcontext()) for name in names), ("im2col", one_multiply),
+                          ("im2col", bands)]:
         with context:
             got = _run(dispatch.CONV_KERNELS[name], case, x, w, b, dy)
         for ours, theirs, what in zip(got, expected, ("y", "dx", "dw", "db")):

@@ -54,6 +54,18 @@ def plan(spatial, kernel_size, stride, dilation, pads, out):
                 flat=flat, out=tuple(out), kernel=tuple(kernel_size), tap_steps=(D_h * Wq, D_w))
 
 
+def band(plan, first, stop):
+    """The plan of output rows ``first`` to ``stop`` alone: its taps read flat channels shifted by
+    ``first * plan["row"]`` (pass ``xp[..., first * plan["row"]:]``), each still one contiguous slice.
+
+    >>> p = plan((5, 5), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (5, 5))
+    >>> b = band(p, 2, 4)
+    >>> b["wide"], b["out"], b["offsets"] == p["offsets"]
+    (14, (2, 5), True)
+    """
+    return dict(plan, wide=(stop - first) * plan["row"], out=(stop - first, plan["out"][1]))
+
+
 def _phases(buffer, plan, pads, spatial):
     """For each phase: (its plane in ``buffer``, the rows and columns of it the input covers, the
     input's pixels that land there as slices)."""

@@ -115,13 +115,31 @@ def _columns(x, pads, kernel_size, stride, dilation, out, groups):
     return cols.reshape(N, groups, -1, math.prod(out))
 
 
-def _flat_columns(x, plan, pads, groups, *, side_by_side=False):
+def _flat_padded(x, plan, pads):
+    """x zero-padded (and split into phases) as flat channels (N, C, flat), in scratch memory."""
+    return flat.pad_into(workspace("conv.xp", (*x.shape[:2], plan["flat"]), x.dtype), x, plan, pads)
+
+
+def _bands(plan, per_image, images):
+    """(first, stop) output rows of the parts of one image's wide grid: all of them, unless a part holds
+    one image whose columns exceed COLUMNS_PER_PART (ResNet's stem: 7.6 MB); then row bands of about that
+    size, each gathered and multiplied while in cache (the stem's forward 0.82-0.90x the time with bands
+    of 28-38 of its 112 rows, whole images 1.0x, one and two threads; AMD EPYC AVX-512)."""
+    rows = plan["out"][0]
+    count = max(1, min(rows, -(-per_image // COLUMNS_PER_PART))) if images == 1 else 1
+    step = max(1, -(-rows // count))
+    return [(first, min(first + step, rows)) for first in range(0, rows, step)] or [(0, 0)]
+
+
+def _flat_columns(x, plan, pads, groups, *, side_by_side=False, xp=None):
     """im2col on the wide grid of cnnkit.fast.flat, in scratch memory: (N, G, C/G * prod(F), wide), or
     with ``side_by_side`` the images' columns next to each other, (G, C/G * prod(F), N * wide), so that a
     batch part is ONE matrix multiply per group (dW = dy @ cols^T without a multiply per image and a sum;
-    the forward's per-image multiplies write NCHW output directly and measured faster)."""
+    the forward's per-image multiplies write NCHW output directly and measured faster).
+    ``xp``: x already padded by :func:`_flat_padded` (``plan`` may then be a :func:`cnnkit.fast.flat.band`
+    of it, with xp shifted to the band's first row)."""
     N, C = x.shape[:2]
-    xp = flat.pad_into(workspace("conv.xp", (N, C, plan["flat"]), x.dtype), x, plan, pads)
+    xp = _flat_padded(x, plan, pads) if xp is None else xp
     if not side_by_side:
         cols = workspace(COLUMNS, (N, C, *plan["kernel"], plan["wide"]), x.dtype)
         return flat.gather(xp, plan, out=cols).reshape(N, groups, -1, plan["wide"])
@@ -160,14 +178,21 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
                 y_rows += bias
             y[part].transpose(0, 2, 3, 1)[...] = y_rows.reshape(-1, out[0], wide["row"], K)[:, :, :out[1]]
             return
-        if wide is not None:  # 2-D: columns on the wide grid (cnnkit.fast.flat)
-            cols = _flat_columns(x[part], wide, pads, G)
-            y_wide = workspace("conv.y", (len(cols), G, Kg, wide["wide"]), x.dtype)
-            np.matmul(w, cols, out=y_wide)
-            y[part] = flat.from_wide(y_wide.reshape(len(cols), K, -1), wide)
-        else:  # (G,Kg,CF) @ (n,G,CF,L) -> (n,G,Kg,L): already NCHW order
-            cols = _columns(x[part], pads, F, stride, dilation, out, G)
-            np.matmul(w, cols, out=y[part].reshape(-1, G, Kg, L))
+        if wide is not None:  # 2-D: columns on the wide grid (cnnkit.fast.flat), in row bands
+            xp = _flat_padded(x[part], wide, pads)
+            for first, stop in _bands(wide, C * math.prod(F) * wide["wide"], part.stop - part.start):
+                band = flat.band(wide, first, stop)
+                cols = _flat_columns(x[part], band, pads, G, xp=xp[..., first * wide["row"]:])
+                y_wide = workspace("conv.y", (len(cols), G, Kg, band["wide"]), x.dtype)
+                np.matmul(w, cols, out=y_wide)
+                y_band = y[part][:, :, first:stop]
+                y_band[...] = flat.from_wide(y_wide.reshape(len(cols), K, -1), band)
+                if shift is not None:  # while the band is in cache, on its thread (not one more pass)
+                    y_band += shift
+            return
+        # (G,Kg,CF) @ (n,G,CF,L) -> (n,G,Kg,L): already NCHW order
+        cols = _columns(x[part], pads, F, stride, dilation, out, G)
+        np.matmul(w, cols, out=y[part].reshape(-1, G, Kg, L))
         if shift is not None:  # while the part is in cache, on its thread (not one more pass over y)
             y[part] += shift
 
