@@ -311,8 +311,7 @@ def staggered(shape, dtype, name: str | None = None) -> np.ndarray:
     A matrix multiply with a few dozen long rows (Winograd's tile transforms: 36 rows in, 36 or 16 out)
     reads and writes all of its rows at the same column at once. Rows a multiple of 4 KB apart all fall in
     one set of the 8-way L1 cache and evict each other; a row stride of an odd number of lines puts them in
-    different sets. The transform (36 x 36) @ (36, 12288) ran 1.7x faster with its rows 64 bytes longer
-    (docs/performance.md, session 9).
+    different sets (measured: docs/performance.md, session 9).
 
     >>> a = staggered((36, 1024), np.float32)
     >>> a.shape, a.strides[0] // 64 % 2, a.strides[1]

@@ -123,8 +123,7 @@ def _flat_padded(x, plan, pads):
 def _bands(plan, per_image, images):
     """(first, stop) output rows of the parts of one image's wide grid: all of them, unless a part holds
     one image whose columns exceed COLUMNS_PER_PART (ResNet's stem: 7.6 MB); then row bands of about that
-    size, each gathered and multiplied while in cache (the stem's forward 0.82-0.90x the time with bands
-    of 28-38 of its 112 rows, whole images 1.0x, one and two threads; AMD EPYC AVX-512)."""
+    size, each gathered and multiplied while in cache (measured: docs/performance.md, session 9)."""
     rows = plan["out"][0]
     count = max(1, min(rows, -(-per_image // COLUMNS_PER_PART))) if images == 1 else 1
     step = max(1, -(-rows // count))

@@ -142,7 +142,7 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
 
     U = _filters(mats["G2"], weight, G)  # G w G^T: (alpha^2, G, C/G, K/G)
     # B^T d B of every tile, kept for dweight. Here and below, arrays of (tile position, ...) rows that one
-    # multiply reads or writes all at once are staggered (cnnkit.runtime.staggered): 0.68-0.97x the time.
+    # multiply reads or writes all at once are staggered (cnnkit.runtime.staggered; docs/performance.md).
     V = staggered((alpha * alpha, N * T, G, Cg), dtype) if keep else None
     cropped = (Ho, Wo) != (th * m, tw * m)  # tiles hang over the edge: whole tiles to scratch, then a crop
     shape = (N, th, m, tw, m, K)
