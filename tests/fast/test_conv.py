@@ -86,9 +86,12 @@ def test_every_fast_kernel_equals_the_reference_kernel(case):
             np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-9, err_msg=f"{name} {what}")
         if name not in WINOGRAD:  # Winograd computes dx with dW (they share the transformed dy)
             assert _run(dispatch.CONV_KERNELS[name], case, x, w, b, dy, input_grad=False)[1] is None
-    if x.ndim == 4:  # channels-last input (a Winograd layer's output): the same numbers
-        for name in names:
-            got = _run(dispatch.CONV_KERNELS[name], case, ck.layout.channels_last(x), w, b, dy)
+    if x.ndim == 4:  # channels-last input (a Winograd layer's output): the same numbers, and im2col's
+        # channels-last columns (from LAST_COLUMNS_MIN_CHANNELS channels on; here from 1)
+        last = mock.patch.object(im2col_module, "LAST_COLUMNS_MIN_CHANNELS", 1)
+        for name, context in [*((name, contextlib.nullcontext()) for name in names), ("im2col", last)]:
+            with context:
+                got = _run(dispatch.CONV_KERNELS[name], case, ck.layout.channels_last(x), w, b, dy)
             for ours, theirs, what in zip(got, expected, ("y", "dx", "dw", "db")):
                 if theirs is not None:
                     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-9,

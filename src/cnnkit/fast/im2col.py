@@ -30,9 +30,15 @@ import math
 import numpy as np
 
 from cnnkit.fast import flat
-from cnnkit.fast.tuning import COLUMNS_PER_PART, ONE_MULTIPLY_MIN_FILTERS, THREADED_MIN_MACS, THREADED_PARTS
+from cnnkit.fast.tuning import (
+    COLUMNS_PER_PART,
+    LAST_COLUMNS_MIN_CHANNELS,
+    ONE_MULTIPLY_MIN_FILTERS,
+    THREADED_MIN_MACS,
+    THREADED_PARTS,
+)
 from cnnkit.geometry import conv_setup, window_slices
-from cnnkit.layout import is_channels_last
+from cnnkit.layout import is_channels_last, pad_into
 from cnnkit.runtime import COLUMNS, batch_parts, elementwise_threads, over_parts, workspace
 
 
@@ -115,6 +121,19 @@ def _columns(x, pads, kernel_size, stride, dilation, out, groups):
     return cols.reshape(N, groups, -1, math.prod(out))
 
 
+def _last_columns(x, kernel_size, stride, dilation, pads, out):
+    """im2col of channels-last x (n, C, H, W) as rows (n * H_out * W_out, F_h * F_w * C), in scratch
+    memory: padded channels-last, then one copy per tap of runs of C contiguous numbers."""
+    (top, bottom), (left, right) = pads
+    n, C, H, W = x.shape
+    xp = pad_into(workspace("conv.xp", (n, H + top + bottom, W + left + right, C), x.dtype),
+                  x.transpose(0, 2, 3, 1), top, left)
+    cols = workspace(COLUMNS, (n, *out, *kernel_size, C), x.dtype)
+    for i, k in itertools.product(*map(range, kernel_size)):
+        cols[:, :, :, i, k] = xp[(*window_slices((i, k), dilation, stride, out), slice(None))]
+    return cols.reshape(n * math.prod(out), -1)
+
+
 def _flat_padded(x, plan, pads):
     """x zero-padded (and split into phases) as flat channels (N, C, flat), in scratch memory."""
     return flat.pad_into(workspace("conv.xp", (*x.shape[:2], plan["flat"]), x.dtype), x, plan, pads)
@@ -163,13 +182,24 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     # a Winograd layer) stays channels-last, and a residual sum never meets two layouts (a sum across
     # layouts reads one term across its cache lines: 5-10x slower than the sum itself, measured)
     rows = wide is not None and G == 1 and is_channels_last(x) and C > 1
-    y = np.empty((N, *out, K), x.dtype).transpose(0, 3, 1, 2) if rows else np.empty((N, K, *out), x.dtype)
-    parts, threads = _parts(weight.shape, N, L, C * math.prod(F) * (wide["wide"] if wide is not None else L))
+    # strided, with many channels: the columns themselves channels-last, (positions, F_h F_w C), no phases
+    last = rows and C >= LAST_COLUMNS_MIN_CHANNELS and any(s > 1 for s in stride)
+    y_last = np.empty((N, *out, K), x.dtype) if rows else None  # channels-last memory behind y
+    y = y_last.transpose(0, 3, 1, 2) if rows else np.empty((N, K, *out), x.dtype)
+    per_image = C * math.prod(F) * (L if wide is None or last else wide["wide"])
+    parts, threads = _parts(weight.shape, N, L, per_image)
 
     shift = None if bias is None else bias.reshape(K, *(1,) * len(out))
+    w_last = weight.transpose(0, 2, 3, 1).reshape(K, -1) if last else None  # (K, F_h F_w C): a copy
 
     def work(i):
         part = parts[i]
+        if last:  # (n * L, F_h F_w C) @ (F_h F_w C, K) straight into channels-last y
+            y_rows = y_last[part].reshape(-1, K)
+            np.matmul(_last_columns(x[part], F, stride, dilation, pads, out), w_last.T, out=y_rows)
+            if bias is not None:
+                y_rows += bias
+            return
         if rows:  # (n * wide, CF) @ (CF, K): channels-last rows, the bias added to each
             cols = _flat_columns(x[part], wide, pads, G, side_by_side=True)
             y_rows = np.matmul(cols[0].T, w[0].T, out=workspace("conv.y", (cols.shape[-1], K), x.dtype))

@@ -32,6 +32,11 @@ COLUMNS_PER_PART = 1 << 19
 # on 7 layers of batch 8-64 (the 7x7 stem, strided 3x3, 5x5; AMD EPYC AVX-512, two threads); an uneven
 # or one-per-thread split (batch 2, 3, 5) was 1.05-1.29x slower.
 THREADED_PARTS, THREADED_MIN_MACS = 4096, 32_000_000
+# Strided im2col layers on channels-last input with at least this many channels gather channels-last
+# columns (each tap copies runs of C numbers: no phases, no wide grid): faster on strided 3x3 layers of
+# 32-512 channels, slower on a 5x5 layer of 16 (runs of 64 bytes); stride-1 layers were not faster
+# (docs/performance.md, session 9).
+LAST_COLUMNS_MIN_CHANNELS = 32
 # im2col's backward lays a batch part's columns side by side so that dW is one multiply, for filter
 # matrices (K/G x C/G*F*F) of more than ONE_MULTIPLY_MIN_FILTERS numbers (0.75-0.9x the backward's time on
 # (8,256,14,512,3,2,1), (32,32,16,16,3), LeNet's conv2); smaller ones take a multiply per image and a sum:
