@@ -154,19 +154,26 @@ PAIRS |= {"batch_norm": (reference_norm, norm)}
 PAIRS |= {op: (reference_activation, activation) for op in ("relu", "relu6", "leaky_relu", "elu", "sigmoid",
                                                              "tanh", "softmax", "add")}
 _BACKWARD = {"relu6": "relu_backward"}  # relu6's gradient is relu's: dy where the mask holds
-# fast forwards that skip what only a backward reads (under no_grad): ReLU's mask, max pooling's switches
-_INFERENCE = {"relu": "relu_inference", "max_poolnd": "max_poolnd_inference"}
 
 
 def kernel(op: str, algorithm="auto", *, name=None) -> Kernel:
     """The kernel of an op with a reference and one fast kernel (pooling, normalization, activations):
-    the fast one, unless ``algorithm="reference"`` or inside :func:`reference_mode`."""
+    the fast one, unless ``algorithm="reference"`` or inside :func:`reference_mode`. A fast module's
+    ``<op>_inference`` (ReLU without its mask, max pooling without its switches) is the forward inside
+    :func:`no_grad`."""
     check_algorithm(algorithm, ALGORITHMS, name=name or op)
     reference = algorithm == "reference" or algorithm == "auto" and _state["reference"]
     module = PAIRS[op][0 if reference else 1]
-    forward = op if reference or is_grad_enabled() else _INFERENCE.get(op, op)
-    return Kernel("reference" if reference else "fast", getattr(module, forward),
-                  getattr(module, _BACKWARD.get(op, f"{op}_backward")))
+    return _for_grad_mode(Kernel("reference" if reference else "fast", getattr(module, op),
+                                 getattr(module, _BACKWARD.get(op, f"{op}_backward")),
+                                 None if reference else getattr(module, f"{op}_inference", None)))
+
+
+def _for_grad_mode(chosen: Kernel) -> Kernel:
+    """``chosen``, with its inference forward (if it has one) as the forward inside :func:`no_grad`."""
+    if chosen.inference is not None and not is_grad_enabled():
+        return chosen._replace(forward=chosen.inference)
+    return chosen
 
 
 def run(op: str, algorithm, *args, **kwargs):
@@ -198,10 +205,7 @@ CONV_KERNELS = {
 
 def _conv_kernel(name: str) -> Kernel:
     """CONV_KERNELS[name], with its inference forward as the forward inside :func:`no_grad`."""
-    kernel = CONV_KERNELS[name]
-    if kernel.inference is not None and not is_grad_enabled():
-        return kernel._replace(forward=kernel.inference)
-    return kernel
+    return _for_grad_mode(CONV_KERNELS[name])
 
 
 def choose_algorithm(weight_shape, stride, dilation, groups, algorithm="auto", *, name="conv", out=None,
