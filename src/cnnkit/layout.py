@@ -105,6 +105,20 @@ def pad_into(buffer: np.ndarray, x: np.ndarray, top: int, left: int) -> np.ndarr
     return buffer
 
 
+def pad_last(x: np.ndarray, pads, scratch: str) -> np.ndarray:
+    """x (N, C, H, W) zero-padded by ``pads`` ((top, bottom), (left, right)) as channels-last memory
+    (N, H_p, W_p, C) in the workspace ``scratch`` (:func:`cnnkit.runtime.workspace`): :func:`pad_into` of
+    x's channels-last view, which is free when x is channels-last already.
+
+    >>> pad_last(np.ones((1, 2, 2, 2)), ((1, 0), (0, 1)), "doc.pad")[0, :, :, 1].tolist()
+    [[0.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 1.0, 0.0]]
+    """
+    (top, bottom), (left, right) = pads
+    N, C, H, W = x.shape
+    buffer = workspace(scratch, (N, H + top + bottom, W + left + right, C), x.dtype)
+    return pad_into(buffer, x.transpose(0, 2, 3, 1), top, left)
+
+
 def copy_planes(out: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
     """``np.copyto(out, x)``, for copies between NCHW and channels-last memory (``axis``: the channels).
 

@@ -30,7 +30,7 @@ import numpy as np
 from cnnkit.fast import flat
 from cnnkit.fast.tuning import DEPTHWISE_CHANNELS_LAST_POSITIONS, DEPTHWISE_ITEM_ELEMENTS
 from cnnkit.geometry import conv_setup
-from cnnkit.layout import pad_into
+from cnnkit.layout import pad_last
 from cnnkit.runtime import CHUNK_BYTES, batch_slices, elementwise_threads, over_batch, over_parts, workspace
 
 
@@ -158,14 +158,6 @@ def _image_chunks(x, pads):
     return batch_slices(N, max(1, min(CHUNK_BYTES // per_image, -(-N // elementwise_threads()))))
 
 
-def _padded_last(x, images, pads):
-    """x[images] (n, C, H, W) zero-padded into this thread's scratch as (n, H_p, W_p, C)."""
-    (top, bottom), (left, right) = pads
-    n, C, H, W = x[images].shape
-    xp = workspace("depthwise.last", (n, H + top + bottom, W + left + right, C), x.dtype)
-    return pad_into(xp, x[images].transpose(0, 2, 3, 1), top, left)
-
-
 def _channels_last(x, weight, bias, stride, dilation, pads, out):
     """The forward on channels-last memory (see the module doc): y is an NCHW view of (N, H_out, W_out, C)."""
     N, C = x.shape[:2]
@@ -175,7 +167,8 @@ def _channels_last(x, weight, bias, stride, dilation, pads, out):
 
     def work(i):
         images = chunks[i]
-        views = _tap_views(_padded_last(x, images, pads), weight.shape[2:], stride, dilation, out)
+        xp = pad_last(x[images], pads, "depthwise.last")
+        views = _tap_views(xp, weight.shape[2:], stride, dilation, out)
         acc, product = y[images], workspace("depthwise.product", y[images].shape, x.dtype)
         np.multiply(views[0], taps[0], out=acc)
         for view, w in zip(views[1:], taps[1:], strict=True):
@@ -202,7 +195,7 @@ def _channels_last_backward(dy, cache, input_grad):
 
     def work(i):
         images = chunks[i]
-        xp = _padded_last(x, images, pads)
+        xp = pad_last(x[images], pads, "depthwise.last")
         g = dy_last[images]
         dw = np.stack([np.einsum("nhwc,nhwc->c", g, view)
                        for view in _tap_views(xp, weight.shape[2:], cache["stride"], cache["dilation"], out)])

@@ -38,7 +38,7 @@ from cnnkit.fast.tuning import (
     THREADED_PARTS,
 )
 from cnnkit.geometry import conv_setup, window_slices
-from cnnkit.layout import is_channels_last, pad_into
+from cnnkit.layout import is_channels_last, pad_last
 from cnnkit.runtime import COLUMNS, batch_parts, elementwise_threads, over_parts, workspace
 
 
@@ -124,10 +124,8 @@ def _columns(x, pads, kernel_size, stride, dilation, out, groups):
 def _last_columns(x, kernel_size, stride, dilation, pads, out):
     """im2col of channels-last x (n, C, H, W) as rows (n * H_out * W_out, F_h * F_w * C), in scratch
     memory: padded channels-last, then one copy per tap of runs of C contiguous numbers."""
-    (top, bottom), (left, right) = pads
-    n, C, H, W = x.shape
-    xp = pad_into(workspace("conv.xp", (n, H + top + bottom, W + left + right, C), x.dtype),
-                  x.transpose(0, 2, 3, 1), top, left)
+    n, C = x.shape[:2]
+    xp = pad_last(x, pads, "conv.xp")
     cols = workspace(COLUMNS, (n, *out, *kernel_size, C), x.dtype)
     for i, k in itertools.product(*map(range, kernel_size)):
         cols[:, :, :, i, k] = xp[(*window_slices((i, k), dilation, stride, out), slice(None))]
