@@ -195,6 +195,7 @@ def winograd_conv2d_backward(dy, cache):
     threaded = elementwise_threads() > 1 and Cg * (K // G) <= WINOGRAD_THREADED_PARTS_BACKWARD
     parts = _batch_parts(N, T, alpha * alpha * T * max(C, K), elementwise_threads() if threaded else 1)
     dx = np.empty((N, H, W, C), dtype)
+    dU_shape = (alpha * alpha, G, K // G, Cg)
 
     def work(i, out=None):  # one part: its slice of dx, and its share of dU (returned; in ``out`` if given)
         part, tiles = parts[i]
@@ -206,8 +207,8 @@ def winograd_conv2d_backward(dy, cache):
         dM = _transform(mats["AT2"].T, dY, out=staggered((alpha * alpha, n * T * K), dtype, "winograd.a"))
         dM = dM.reshape(alpha * alpha, n * T, G, K // G).transpose(0, 2, 1, 3)  # A dY A^T: (a^2, G, P, K/G)
 
-        V_t = V[:, tiles].transpose(0, 2, 3, 1)  # (alpha^2, G, C/G, P)
-        dU_part = np.matmul(V_t, dM, out=out)
+        # dU as (alpha^2, G, K/G, C/G): the filters' own order, so that dweight needs no 5-axis transpose
+        dU_part = np.matmul(dM.transpose(0, 1, 3, 2), V[:, tiles].transpose(0, 2, 1, 3), out=out)
         dV = staggered((alpha * alpha, n * T, G, Cg), dtype, "winograd.b")
         np.matmul(dM, U.transpose(0, 1, 3, 2), out=dV.transpose(0, 2, 1, 3))
         dd = _transform(mats["BT2"].T, dV, out=staggered((alpha * alpha, n * T * C), dtype, "winograd.a"))
@@ -230,20 +231,20 @@ def winograd_conv2d_backward(dy, cache):
 
     if threaded:  # parts on threads, each returning its own share (36 C K / G numbers: 2.4 MB at 128 x 128)
         shares = over_parts(work, len(parts))
-        dU = sum(shares[1:], shares[0]) if shares else np.zeros(U.shape, dtype)  # no parts: an empty batch
+        dU = sum(shares[1:], shares[0]) if shares else np.zeros(dU_shape, dtype)  # no parts: an empty batch
     else:  # one stream, summed in scratch memory: a fresh 10 MB array per call was as slow as the multiply
-        dU = workspace("winograd.dU", U.shape, dtype)  # (alpha^2, G, C/G, K/G)
+        dU = workspace("winograd.dU", dU_shape, dtype)
         if not parts:  # an empty batch: the first part would have written dU
             dU.fill(0)
         for i in range(len(parts)):
             if i == 0:
                 work(0, out=dU)
             else:
-                dU += work(i, out=workspace("winograd.dU_part", U.shape, dtype))
-    dw = np.matmul(mats["G2"].T, dU.reshape(alpha * alpha, -1),  # G^T dU G: (9, G * C/G * K/G)
+                dU += work(i, out=workspace("winograd.dU_part", dU_shape, dtype))
+    dw = np.matmul(mats["G2"].T, dU.reshape(alpha * alpha, -1),  # G^T dU G: (9, G * K/G * C/G)
                    out=workspace("winograd.dw", (9, dU[0].size), dtype))
     dweight = np.empty((K, Cg, 3, 3), dtype)  # the result: fresh memory, filled from the scratch
-    dweight.reshape(G, K // G, Cg, 3, 3)[...] = dw.reshape(3, 3, G, Cg, K // G).transpose(2, 4, 3, 0, 1)
+    dweight.reshape(-1, 9)[...] = dw.T  # (G * K/G * C/G, 9) is (K, C/G, 3, 3) already
     return dx.transpose(0, 3, 1, 2), dweight, db
 
 
