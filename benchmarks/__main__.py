@@ -62,15 +62,34 @@ def main(argv=None, prog="python -m benchmarks") -> int:
                         help="only the conv and zoo cases whose label contains one of these, e.g. 'g=64' "
                              "'(8,256' 'resnet50'")
     parser.add_argument("--budget", type=float, default=1.5, help="seconds of repeated runs per case")
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="markdown report path, '-' for none")
+    parser.add_argument("--output", help="markdown report path, '-' for none (default: docs/performance.md, "
+                                         "with --isa docs/performance-<isa>.md)")
     parser.add_argument("--no-before", action="store_true",
                         help=f"skip the 'before' columns (the engine's kernel at commit {baseline.COMMIT})")
     parser.add_argument("--notes", default="", help="a sentence on the conditions, printed in the report")
+    parser.add_argument("--isa", choices=("native", *harness.ISA_ENVIRONMENT), default="native",
+                        help="hold NumPy, its BLAS and PyTorch to this instruction set (avx2: what an "
+                             "AVX2-only CPU runs; this CPU's cores and caches stay): the process restarts "
+                             "with each library's switch set")
     args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = str(DEFAULT_OUTPUT if args.isa == "native"
+                          else DEFAULT_OUTPUT.with_name(f"performance-{args.isa}.md"))
+    try:
+        environment = harness.isa_environment(args.isa)
+    except ValueError as e:
+        parser.error(str(e))
+    if environment is not None:  # the switches act when a library loads: start again with them set
+        root = str(Path(__file__).resolve().parents[1])
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [root, environment.get("PYTHONPATH")]))
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "benchmarks",
+                                   *(argv if argv is not None else sys.argv[1:])], environment)
 
     import torch
     from threadpoolctl import threadpool_limits
 
+    from cnnkit.io import atomic_write
     from cnnkit.runtime import keep_freed_memory, set_elementwise_threads
 
     info = harness.machine()
@@ -95,14 +114,19 @@ def main(argv=None, prog="python -m benchmarks") -> int:
             sections.append(((clock, threads), run_suites(suites, before=before, budget=args.budget,
                                                         cases=args.cases, threads=threads)))
 
-    notes = args.notes + (f" **{warning}**" if warning else "")
+    held = "" if args.isa == "native" else (
+        f"Every library held to {args.isa.upper()} on a CPU that has more (`--isa {args.isa}`, "
+        f"\"SIMD in use\" below): an emulation of the instruction set; the cores, caches and clock are this "
+        f"machine's. ")
+    notes = held + args.notes + (f" **{warning}**" if warning else "")
     shown = list(argv if argv is not None else sys.argv[1:])
     if "--notes" in shown:  # the notes are printed below the command, not inside it
         del shown[shown.index("--notes"):shown.index("--notes") + 2]
     command = "python -m benchmarks " + " ".join(shown)
-    text = report.render(info, sections, command=command.strip(), notes=notes.strip())
+    text = report.render(info, sections, command=command.strip(), notes=notes.strip(),
+                         analysis=args.isa == "native")
     if args.output != "-":
-        Path(args.output).write_text(text)
+        atomic_write(args.output, lambda f: f.write(text.encode()))  # a report stopped midway: the old one
         print(f"wrote {args.output}")
     return 0
 

@@ -23,6 +23,8 @@ def load(commit: str = COMMIT):
                                 capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
+    # its geometry helpers have moved since, same names and signatures (the engine-room restructuring)
+    source = source.replace("from cnnkit.analysis.shapes import", "from cnnkit.geometry import")
     module = types.ModuleType(f"cnnkit_conv_{commit}")
     exec(compile(source, f"{commit}:src/cnnkit/functional/conv.py", "exec"), module.__dict__)
     return module

@@ -96,6 +96,51 @@ def torch_gemm_peak(n: int = 2048, runs: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
+# ``python -m benchmarks --isa avx2``: every library held to AVX2 through its own switch, on a CPU that has
+# AVX-512 -- what the issue's AVX2 machines run (OpenBLAS's Haswell kernel, NumPy's x86-64-v3 loops,
+# PyTorch's AVX2 kernels in ATen, oneDNN and MKL). The cores, caches and clock stay this machine's: an
+# emulation of the instruction set, not of another CPU. Set before any library loads (the process starts
+# again with them: see benchmarks.__main__).
+ISA_ENVIRONMENT = {
+    "avx2": {"OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+}
+# NumPy's loops above AVX2 (it refuses to disable what it did not find, so only those it found)
+ISA_NUMPY_ABOVE = {"avx2": ("X86_V4", "AVX512_ICL", "AVX512_SPR")}
+ISA_MARK = "CNNKIT_BENCH_ISA"  # names the --isa whose environment this process runs in
+
+
+def isa_environment(isa: str, environ=None) -> dict | None:
+    """The environment to run ``--isa isa`` in, or None when ``environ`` (default: os.environ) is it
+    already (or ``isa`` is "native").
+
+    Raises:
+        ValueError: the CPU cannot run ``isa`` (no AVX2: not an x86-64 CPU of the last ten years).
+    """
+    if isa == "native":
+        return None
+    environ = dict(os.environ if environ is None else environ)
+    if environ.get(ISA_MARK) == isa:
+        return None
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    if not __cpu_features__.get(isa.upper()):
+        raise ValueError(f"--isa {isa}: this CPU has no {isa.upper()} ({cpu_model()}); use --isa native.")
+    above = [f for f in ISA_NUMPY_ABOVE[isa] if __cpu_features__.get(f)]
+    return {**environ, **ISA_ENVIRONMENT[isa], ISA_MARK: isa,
+            **({"NPY_DISABLE_CPU_FEATURES": " ".join(above)} if above else {})}
+
+
+def simd_in_use() -> str:
+    """The vector instruction sets the libraries run, which ``--isa`` may hold below the CPU's flags."""
+    import torch
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    found = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+    return (f"NumPy {' '.join(found) or 'baseline only'}; PyTorch {torch.backends.cpu.get_cpu_capability()}"
+            + (f" (--isa {os.environ[ISA_MARK]})" if ISA_MARK in os.environ else ""))
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -122,6 +167,7 @@ def machine() -> dict:
     info = {
         "cpu": cpu_model(),
         "SIMD flags": _simd_flags(),
+        "SIMD in use": simd_in_use(),
         "logical cores": os.cpu_count(),
         "load average (1, 5, 15 min)": " ".join(f"{v:.2f}" for v in os.getloadavg()),
         "python": platform.python_version(),
@@ -152,7 +198,8 @@ def machine() -> dict:
 
 def slow_blas_warning() -> str | None:
     """A sentence when the environment is known to slow OpenBLAS down, else None."""
-    bad = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ]
+    chosen = ISA_ENVIRONMENT.get(os.environ.get(ISA_MARK, ""), {})  # --isa's own kernel is no accident
+    bad = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v in os.environ and v not in chosen]
     if bad:
         return (f"{' and '.join(bad)} set: OpenBLAS may pick a slower kernel. Run "
                 f"`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks` for honest numbers.")

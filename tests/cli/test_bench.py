@@ -14,7 +14,7 @@ from cnnkit.cli import bench
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS_OPTIONS = {"--help", "--suites", "--configs", "--cases", "--budget", "--output", "--no-before",
-                   "--notes"}
+                   "--notes", "--isa"}
 
 
 def options_in(text):
@@ -106,3 +106,47 @@ def test_bad_harness_options_exit_2(capsys, args, monkeypatch):
     monkeypatch.chdir(ROOT)
     code, _, err = run_main(args, capsys)
     assert code == 2 and "invalid choice: 'nope'" in err and "cnnkit bench: error:" in err
+
+
+def test_isa_avx2_restarts_with_every_library_held_to_avx2(monkeypatch):
+    pytest.importorskip("torch", reason="the benchmark suite times cnnkit against PyTorch")
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import harness
+
+    assert harness.isa_environment("native", {}) is None
+    from numpy._core._multiarray_umath import __cpu_features__
+    if not __cpu_features__.get("AVX2"):
+        with pytest.raises(ValueError, match="this CPU has no AVX2"):
+            harness.isa_environment("avx2", {})
+        return
+    env = harness.isa_environment("avx2", {"PATH": "/bin"})
+    assert env["PATH"] == "/bin" and env["OPENBLAS_CORETYPE"] == "Haswell" and env[harness.ISA_MARK] == "avx2"
+    assert harness.isa_environment("avx2", env) is None  # already restarted: runs here
+    # the real thing: a process started with it runs NumPy, OpenBLAS and PyTorch on AVX2 kernels
+    code = ("from benchmarks import harness; from threadpoolctl import threadpool_info; "
+            "print(harness.simd_in_use()); "
+            "print([p.get('architecture') for p in threadpool_info() if p['user_api'] == 'blas'])")
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, check=True).stdout
+    assert "X86_V4" not in out and "AVX512" not in out, out
+    assert "PyTorch AVX2 (--isa avx2)" in out and "Haswell" in out, out
+
+
+def test_the_before_kernel_still_loads_and_computes_what_ours_does(monkeypatch):
+    """`python -m benchmarks` (without --no-before) times commit 921ff98's convolution beside today's."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import baseline
+
+    old = baseline.load()
+    if old is None:
+        pytest.skip("no git history here (a shallow clone or an unpacked archive)")
+    import numpy as np
+
+    import cnnkit as ck
+
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.standard_normal(s) for s in ((2, 3, 9, 9), (4, 3, 3, 3), (4,)))
+    y_old, cache = old.convnd(x, w, b, stride=2, padding=1)
+    y, _ = ck.functional.conv2d(x, w, b, stride=2, padding=1)
+    np.testing.assert_allclose(y_old, y, rtol=1e-10, atol=1e-12)
+    assert old.convnd_backward(np.ones_like(y), cache)[1].shape == w.shape
