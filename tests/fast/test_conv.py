@@ -352,13 +352,13 @@ def test_depthwise_items_and_threads_give_the_same_result(stride, dilation, path
     assert no_dx[1] is None and np.array_equal(no_dx[2], split[2]) and np.array_equal(no_dx[3], db)
 
 
-@pytest.mark.parametrize("channels", [8, 96])  # 96: only the backward's parts go on the threads
+@pytest.mark.parametrize("channels", [8, 96])
 def test_winograd_threaded_parts_give_the_same_result(channels):
     """Small layers run the batch parts of forward and backward on the elementwise threads (one-thread
     BLAS each); two parts here."""
     from cnnkit import runtime as batching
 
-    assert channels ** 2 <= winograd.WINOGRAD_THREADED_PARTS_BACKWARD
+    assert channels ** 2 <= winograd.WINOGRAD_THREADED_PARTS
     rng = np.random.default_rng(9)
     x = rng.standard_normal((6, channels, 9, 7)).astype(np.float32)
     w = rng.standard_normal((channels, channels, 3, 3)).astype(np.float32)

@@ -44,14 +44,13 @@ LAST_COLUMNS_MIN_CHANNELS = 32
 # AVX-512, one and two threads).
 ONE_MULTIPLY_MIN_FILTERS = 1024
 # Winograd: tile-array elements per batch part (2 MB of float32), at least this many tiles per part (fewer
-# spend more in Python than in BLAS), and layers with C/G * K/G at most this run their parts on threads
-# (below it the NumPy transforms outweigh the multiplies; above, a two-thread BLAS wins).
-WINOGRAD_PART_ELEMENTS, WINOGRAD_MIN_PART_TILES, WINOGRAD_THREADED_PARTS = 1 << 19, 256, 32 * 32
-# ... and the backward's parts up to this C/G * K/G, where its transforms of dy and dx weigh more: two
-# threads, fwd+bwd 0.83-1.00x the time with a two-thread BLAS on 8 layers of 64-128 channels (batch 8-64,
-# 14-56 pixels, two runs; the forward alone was 0.83-1.09x: noise, so it keeps 32 * 32). AMD EPYC AVX-512
-# only: an AVX2 machine's slower multiplies should favour the threads more; check there.
-WINOGRAD_THREADED_PARTS_BACKWARD = 128 * 128
+# spend more in Python than in BLAS), and layers with C/G * K/G at most this run their parts, forward and
+# backward, on threads with a one-thread BLAS each (their multiplies, 36 of (P, C) @ (C, K), are too small
+# for two BLAS threads; the NumPy transforms between them run on both cores too). Two threads: backward
+# 0.83-1.00x the time on 8 layers of 64-128 channels (session 8), forward 0.70-0.98x on 4 such layers
+# (NCHW and channels-last input, 4 runs, AMD EPYC AVX-512 and its AVX2 kernels; session 10); 256-512
+# channels measured no faster (a two-thread BLAS keeps them).
+WINOGRAD_PART_ELEMENTS, WINOGRAD_MIN_PART_TILES, WINOGRAD_THREADED_PARTS = 1 << 19, 256, 128 * 128
 # Winograd's transformed filters (4x the weights for F(4x4, 3x3)) are kept while the weights stay the same
 # (cnnkit.runtime.derived) for layers of at least this many weights (256 x 256 x 3 x 3: 1.5-2 ms to make
 # on one core, up to 20 ms for 512 x 512, against ~0.1-1 ms to compare the weights with a snapshot).

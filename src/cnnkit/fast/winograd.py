@@ -38,7 +38,6 @@ from cnnkit.fast.tuning import (
     WINOGRAD_MIN_PART_TILES,
     WINOGRAD_PART_ELEMENTS,
     WINOGRAD_THREADED_PARTS,
-    WINOGRAD_THREADED_PARTS_BACKWARD,
 )
 from cnnkit.geometry import conv_setup
 from cnnkit.layout import pad_into
@@ -192,7 +191,7 @@ def winograd_conv2d_backward(dy, cache):
 
     dy = dy.transpose(0, 2, 3, 1)  # (N, H_out, W_out, K): free when dy came from a channels-last layer
     # smaller layers' parts on the threads, each returning its share of dU; one thread sums them in place
-    threaded = elementwise_threads() > 1 and Cg * (K // G) <= WINOGRAD_THREADED_PARTS_BACKWARD
+    threaded = elementwise_threads() > 1 and Cg * (K // G) <= WINOGRAD_THREADED_PARTS
     parts = _batch_parts(N, T, alpha * alpha * T * max(C, K), elementwise_threads() if threaded else 1)
     dx = np.empty((N, H, W, C), dtype)
     dU_shape = (alpha * alpha, G, K // G, Cg)
