@@ -164,9 +164,11 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
         M = staggered((alpha * alpha, n * T, G, Kg), dtype, "winograd.a")
         np.matmul(V_part.transpose(0, 2, 1, 3), U, out=M.transpose(0, 2, 1, 3))  # per position: (P,C) @ (C,K)
         Y = _transform(mats["AT2"], M, out=staggered((m * m, n * T * K), dtype, "winograd.b"))  # A^T M A
-        if bias is not None:  # while the part is in cache, on its thread (not one more pass over y)
-            Y.reshape(m * m, -1, K)[...] += bias  # (not (-1, K): Y's rows are staggered, that would copy)
-        y[part] = Y.reshape(m, m, n, th, tw, K).transpose(2, 3, 0, 4, 1, 5)
+        tiles_out = Y.reshape(m, m, n, th, tw, K).transpose(2, 3, 0, 4, 1, 5)  # to (n, th, m, tw, m, K)
+        if bias is None:
+            y[part] = tiles_out
+        else:  # added while the part is in cache, on its thread, in the same pass as the copy out
+            np.add(tiles_out, bias, out=y[part])
 
     over_parts(work, len(parts), threaded=threaded)
     y = y.reshape(N, th * m, tw * m, K)
