@@ -110,6 +110,16 @@ ISA_NUMPY_ABOVE = {"avx2": ("X86_V4", "AVX512_ICL", "AVX512_SPR")}
 ISA_MARK = "CNNKIT_BENCH_ISA"  # names the --isa whose environment this process runs in
 
 
+def _numpy_cpu() -> tuple[dict, list]:
+    """NumPy's (CPU features found, SIMD targets compiled in): ``numpy._core`` from NumPy 2, ``numpy.core``
+    before."""
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as umath
+    return umath.__cpu_features__, list(umath.__cpu_dispatch__)
+
+
 def isa_environment(isa: str, environ=None) -> dict | None:
     """The environment to run ``--isa isa`` in, or None when ``environ`` (default: os.environ) is it
     already (or ``isa`` is "native").
@@ -122,11 +132,10 @@ def isa_environment(isa: str, environ=None) -> dict | None:
     environ = dict(os.environ if environ is None else environ)
     if environ.get(ISA_MARK) == isa:
         return None
-    from numpy._core._multiarray_umath import __cpu_features__
-
-    if not __cpu_features__.get(isa.upper()):
+    features, _ = _numpy_cpu()
+    if not features.get(isa.upper()):
         raise ValueError(f"--isa {isa}: this CPU has no {isa.upper()} ({cpu_model()}); use --isa native.")
-    above = [f for f in ISA_NUMPY_ABOVE[isa] if __cpu_features__.get(f)]
+    above = [f for f in ISA_NUMPY_ABOVE[isa] if features.get(f)]
     return {**environ, **ISA_ENVIRONMENT[isa], ISA_MARK: isa,
             **({"NPY_DISABLE_CPU_FEATURES": " ".join(above)} if above else {})}
 
@@ -134,9 +143,9 @@ def isa_environment(isa: str, environ=None) -> dict | None:
 def simd_in_use() -> str:
     """The vector instruction sets the libraries run, which ``--isa`` may hold below the CPU's flags."""
     import torch
-    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
-    found = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
+    features, dispatched = _numpy_cpu()
+    found = [f for f in dispatched if features.get(f)]
     return (f"NumPy {' '.join(found) or 'baseline only'}; PyTorch {torch.backends.cpu.get_cpu_capability()}"
             + (f" (--isa {os.environ[ISA_MARK]})" if ISA_MARK in os.environ else ""))
 
