@@ -51,10 +51,9 @@ def render(info: dict, sections, *, command: str, notes: str = "", analysis: boo
                 f"and PyTorch all limited to {threads} thread{'s' if threads > 1 else ''}; "
                 f"load average at the end of this part: {results['load']}.", ""]
         out += _render_results(results)
-    if analysis and ANALYSIS.exists():
-        out += [ANALYSIS.read_text()]
-    elif ANALYSIS.exists():
-        out += ["How to read these numbers, and what they say: docs/performance.md (benchmarks/analysis.md)."]
+    if ANALYSIS.exists():  # the analysis itself, or where it is
+        out += [ANALYSIS.read_text() if analysis else
+                "How to read these numbers, and what they say: docs/performance.md (benchmarks/analysis.md)."]
     return "\n".join(out).rstrip() + "\n"
 
 

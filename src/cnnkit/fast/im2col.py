@@ -147,19 +147,18 @@ def _bands(plan, per_image, images):
     return [(first, min(first + step, rows)) for first in range(0, rows, step)] or [(0, 0)]
 
 
-def _flat_columns(x, plan, pads, groups, *, side_by_side=False, xp=None):
-    """im2col on the wide grid of cnnkit.fast.flat, in scratch memory: (N, G, C/G * prod(F), wide), or
-    with ``side_by_side`` the images' columns next to each other, (G, C/G * prod(F), N * wide), so that a
-    batch part is ONE matrix multiply per group (dW = dy @ cols^T without a multiply per image and a sum;
-    the forward's per-image multiplies write NCHW output directly and measured faster).
-    ``xp``: x already padded by :func:`_flat_padded` (``plan`` may then be a :func:`cnnkit.fast.flat.band`
-    of it, with xp shifted to the band's first row)."""
-    N, C = x.shape[:2]
-    xp = _flat_padded(x, plan, pads) if xp is None else xp
+def _flat_columns(xp, plan, groups, *, side_by_side=False):
+    """im2col on the wide grid of cnnkit.fast.flat of padded flat channels ``xp`` (N, C, flat) from
+    :func:`_flat_padded` (for a :func:`cnnkit.fast.flat.band` of its plan, ``xp`` shifted to the band's
+    first row), in scratch memory: (N, G, C/G * prod(F), wide), or with ``side_by_side`` the images'
+    columns next to each other, (G, C/G * prod(F), N * wide), so that a batch part is ONE matrix multiply
+    per group (dW = dy @ cols^T without a multiply per image and a sum; the forward's per-image
+    multiplies write NCHW output directly and measured faster)."""
+    N, C = xp.shape[:2]
     if not side_by_side:
-        cols = workspace(COLUMNS, (N, C, *plan["kernel"], plan["wide"]), x.dtype)
+        cols = workspace(COLUMNS, (N, C, *plan["kernel"], plan["wide"]), xp.dtype)
         return flat.gather(xp, plan, out=cols).reshape(N, groups, -1, plan["wide"])
-    cols = workspace(COLUMNS, (C, *plan["kernel"], N, plan["wide"]), x.dtype)
+    cols = workspace(COLUMNS, (C, *plan["kernel"], N, plan["wide"]), xp.dtype)
     flat.gather(xp, plan, out=np.moveaxis(cols, -2, 0))  # written as (N, C, F_h, F_w, wide)
     return cols.reshape(groups, -1, N * plan["wide"])
 
@@ -199,7 +198,7 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
                 y_rows += bias
             return
         if rows:  # (n * wide, CF) @ (CF, K): channels-last rows, the bias added to each
-            cols = _flat_columns(x[part], wide, pads, G, side_by_side=True)
+            cols = _flat_columns(_flat_padded(x[part], wide, pads), wide, G, side_by_side=True)
             y_rows = np.matmul(cols[0].T, w[0].T, out=workspace("conv.y", (cols.shape[-1], K), x.dtype))
             if bias is not None:
                 y_rows += bias
@@ -209,7 +208,7 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
             xp = _flat_padded(x[part], wide, pads)
             for first, stop in _bands(wide, C * math.prod(F) * wide["wide"], part.stop - part.start):
                 band = flat.band(wide, first, stop)
-                cols = _flat_columns(x[part], band, pads, G, xp=xp[..., first * wide["row"]:])
+                cols = _flat_columns(xp[..., first * wide["row"]:], band, G)
                 y_wide = workspace("conv.y", (len(cols), G, Kg, band["wide"]), x.dtype)
                 np.matmul(w, cols, out=y_wide)
                 y_band = y[part][:, :, first:stop]
@@ -253,12 +252,12 @@ def convnd_backward(dy, cache, *, input_grad=True):
         part = parts[i]
         n = part.stop - part.start
         if wide is not None and one_multiply:  # the forward's wide-grid columns, rebuilt: (G, CF, n*wide)
-            cols = _flat_columns(x[part], wide, pads, G, side_by_side=True)
+            cols = _flat_columns(_flat_padded(x[part], wide, pads), wide, G, side_by_side=True)
             dy_part = flat.to_wide(workspace("conv.y", (K, n, out[0], wide["row"]), dy.dtype),
                                    dy[part].swapaxes(0, 1), wide)
             dy_part = dy_part.reshape(G, Kg, -1)  # zeros in the scratch columns: they add nothing below
         elif wide is not None:  # the same per image: (n, G, CF, wide), a multiply each, then a sum
-            cols = _flat_columns(x[part], wide, pads, G)
+            cols = _flat_columns(_flat_padded(x[part], wide, pads), wide, G)
             dy_part = flat.to_wide(workspace("conv.y", (n, K, out[0], wide["row"]), dy.dtype), dy[part], wide)
             dy_part = dy_part.reshape(n, G, Kg, -1)
         else:  # (n, G, CF, L), a multiply per image, then a sum (a single tensordot over (n, L) would first
