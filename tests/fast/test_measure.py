@@ -7,6 +7,9 @@ timings: the tests say what the dispatch does with measurements, not how fast an
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import warnings
 
@@ -241,7 +244,8 @@ def test_a_corrupt_file_is_measured_again_and_rewritten(monkeypatch, clock):
 
 def test_the_key_names_the_machine_and_the_versions():
     info = measure.machine()
-    assert set(info) == {"cpu", "flags", "blas", "numpy", "cnnkit"} and info["numpy"] == np.__version__
+    assert set(info) == {"cpu", "flags", "blas", "numpy", "numpy_simd", "cnnkit"}
+    assert info["numpy"] == np.__version__
     key = measure.cache_key(info)
     assert len(key) == 16 and measure.cache_key(dict(info)) == key == measure.cache_key()
     for field in info:
@@ -320,3 +324,16 @@ def test_resume_uses_the_kernels_the_run_measured(monkeypatch, clock, tmp_path):
     assert not measure.pinning()  # fit put the pins back
     monkeypatch.setattr(measure, "pin", lambda saved: lambda: None)
     assert not resumed()  # without the pins the resumed run measures afresh, picks im2col, and differs
+
+
+def test_the_key_follows_the_simd_numpy_runs():
+    """NPY_DISABLE_CPU_FEATURES (as ``benchmarks --isa avx2`` sets it) holds NumPy's loops below the CPU:
+    the same CPU, flags and BLAS then get another cache file."""
+    found = measure.machine()["numpy_simd"].split()
+    if not found:
+        pytest.skip("NumPy runs no dispatched SIMD target on this CPU (or does not say which)")
+    script = "from cnnkit.fast import measure; print(measure.machine()['numpy_simd'], measure.cache_key())"
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": found[-1]}
+    simd, key = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                               check=True).stdout.rsplit(maxsplit=1)
+    assert found[-1] not in simd.split() and key != measure.cache_key()

@@ -12,10 +12,11 @@ made before, else the rules.
 
 Choices persist in ``~/.cache/cnnkit/dispatch-<key>.json`` (``$CNNKIT_CACHE_DIR`` or
 ``$XDG_CACHE_HOME/cnnkit`` when set), one file per machine and software: ``key`` hashes the CPU model,
-its SIMD flags, NumPy's BLAS kernel (threadpoolctl) and the NumPy and cnnkit versions, so an upgrade or
-another machine measures afresh. The file is safe to delete (the shapes are measured again), written
-atomically (a temporary file renamed over it: a reader never sees half a file, and concurrent writers
-each leave a whole one), and a file that cannot be read is ignored with one warning and rewritten.
+its SIMD flags, NumPy's BLAS kernel (threadpoolctl), the SIMD targets NumPy runs, and the NumPy and cnnkit
+versions, so an upgrade, another machine or a NumPy held to fewer instructions measures afresh. The file
+is safe to delete (the shapes are measured again), written atomically (a temporary file renamed over
+it: a reader never sees half a file, and concurrent writers each leave a whole one), and a file that
+cannot be read is ignored with one warning and rewritten.
 
 A checkpoint keeps the kernels its run chose (:func:`record`); a resumed run on the same machine uses them
 again (:func:`pin`), so resuming stays bitwise exact even when the cache file was deleted meanwhile.
@@ -64,12 +65,15 @@ reset()
 
 def machine() -> dict[str, str]:
     """What the fastest kernel depends on besides the shape: CPU model, SIMD flags, NumPy's BLAS kernel,
-    NumPy and cnnkit versions (read once per process)."""
+    NumPy's version and the SIMD targets its loops run (fewer than the CPU has under
+    ``NPY_DISABLE_CPU_FEATURES``, as ``python -m benchmarks --isa avx2`` sets it), cnnkit's version (read
+    once per process)."""
     if _state["machine"] is None:
         flags = (_cpu_field("flags") or _cpu_field("Features")).split()  # x86 / ARM names of the line
         _state["machine"] = {"cpu": _cpu_field("model name") or platform.processor() or platform.machine(),
                              "flags": " ".join(sorted(f for f in flags if f.startswith(_SIMD))),
-                             "blas": _blas_kernel(), "numpy": np.__version__, "cnnkit": _cnnkit_version()}
+                             "blas": _blas_kernel(), "numpy": np.__version__, "numpy_simd": _numpy_simd(),
+                             "cnnkit": _cnnkit_version()}
     return dict(_state["machine"])
 
 
@@ -282,6 +286,17 @@ def _blas_kernel() -> str:
         if pool.get("user_api") == "blas":
             return f"{pool.get('internal_api')} {pool.get('version')} {pool.get('architecture')}"
     return "none"
+
+
+def _numpy_simd() -> str:
+    """The SIMD targets NumPy compiled in that it runs on this CPU now, e.g. "X86_V3 X86_V4"; '' when this
+    NumPy does not say (its CPU tables are private: numpy._core from NumPy 2, numpy.core before)."""
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # pragma: no cover - NumPy 1.x
+        from numpy.core import _multiarray_umath as umath
+    features, targets = getattr(umath, "__cpu_features__", {}), getattr(umath, "__cpu_dispatch__", [])
+    return " ".join(t for t in targets if features.get(t))
 
 
 def _cnnkit_version() -> str:
