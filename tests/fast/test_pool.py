@@ -78,11 +78,12 @@ def test_phase_layout_max_pool_matches_a_naive_loop(k, s, p, size):
 
 @pytest.mark.parametrize("k, s, p, fit", [(2, 2, 0, "error"), (2, 2, 1, "crop"), (3, 3, 1, "pad"),
                                           ((2, 3), (2, 3), 0, "pad"), (1, 2, 0, "crop")])
-@pytest.mark.parametrize("dy_layout", ["NCHW", "channels-last"])
+@pytest.mark.parametrize("dy_layout", ["NCHW", "channels-last", "neither"])
 def test_channels_last_max_pool_matches_the_reference_kernel(k, s, p, fit, dy_layout, restore_runtime):
     """Non-overlapping windows on channels-last input read the input in place (no NCHW phases) and write
     channels-last y, switches and dx: the reference kernel's numbers bit for bit, ties (small integers),
-    NaN and -inf included, whichever layout dy comes in; the no_grad forward gives the same y."""
+    NaN and -inf included, whichever memory order dy comes in (NCHW, channels-last, or (N, C, W, H)
+    memory: copied into the switches' order first); the no_grad forward gives the same y."""
     from cnnkit.functional import max_pool2d, max_pool2d_backward
     from cnnkit.layout import channels_last, is_channels_last
 
@@ -97,7 +98,8 @@ def test_channels_last_max_pool_matches_the_reference_kernel(k, s, p, fit, dy_la
     np.testing.assert_array_equal(y, y_ref)
     assert is_channels_last(y) and not y.flags.c_contiguous
     dy = rng.standard_normal(y.shape).astype(np.float32)
-    dy = channels_last(dy) if dy_layout == "channels-last" else np.ascontiguousarray(dy)
+    dy = {"channels-last": channels_last, "NCHW": np.ascontiguousarray,
+          "neither": lambda a: np.ascontiguousarray(a.swapaxes(2, 3)).swapaxes(2, 3)}[dy_layout](dy)
     dx = max_pool2d_backward(dy, cache)
     np.testing.assert_array_equal(dx, max_pool2d_backward(dy, cache_ref))
     assert is_channels_last(dx)

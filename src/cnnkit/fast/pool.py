@@ -33,7 +33,7 @@ import numpy as np
 from cnnkit.fast.activation import keep_where
 from cnnkit.fast.im2col import pad, unpad
 from cnnkit.geometry import padding_pairs, pool_geometry, window_slices
-from cnnkit.layout import copy_as, empty_as, is_channels_last, memory_order
+from cnnkit.layout import copy_as, empty_as, memory_order
 from cnnkit.reference.pool import window_divisor
 from cnnkit.runtime import COLUMNS, over_batch, workspace
 
@@ -372,7 +372,7 @@ def max_poolnd_backward(dy, cache):
     g, switches = cache["geometry"], cache["switches"]
     x_shape = _padded_shape(cache["padded_shape"], g, -1)
     layout = _Phases(x_shape[2:], g)
-    if is_channels_last(switches) != is_channels_last(dy):  # dy in the switches' layout: one pass over it
+    if memory_order(dy) != memory_order(switches):  # dy in the switches' layout: one pass over it
         dy = copy_as(switches, dy)
     return _over_chunks(x_shape, dy.dtype,  # dx in the switches' layout (channels-last: see _max_pool)
                         lambda b, dx: _scatter_chunk(dx, g, layout, (dy[b], switches[b]), _winners), switches)

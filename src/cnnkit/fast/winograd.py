@@ -75,14 +75,17 @@ def _transform(L2, t, out=None):
     return np.matmul(L2, t.reshape(L2.shape[1], -1), out=out)
 
 
-def _batch_parts(N, tiles_per_image, elements_per_image, threads=1):
-    """(images, tiles) slice pairs cutting the batch into parts (see cnnkit.fast.tuning), at least
-    ``threads`` of them when the batch has the images for it."""
+def _batch_parts(N, tiles_per_image, elements_per_image, filters):
+    """(images, tiles) slice pairs cutting the batch into parts (see cnnkit.fast.tuning), and whether they
+    run on the elementwise threads, each with a one-thread BLAS: when there are threads and a layer's
+    ``filters`` (C/G * K/G) are at most WINOGRAD_THREADED_PARTS; then at least one part per thread when the
+    batch has the images for it."""
+    threads = elementwise_threads() if filters <= WINOGRAD_THREADED_PARTS else 1
     step = max(1, WINOGRAD_PART_ELEMENTS // elements_per_image,
                -(-WINOGRAD_MIN_PART_TILES // tiles_per_image))
     step = max(1, min(step, -(-N // threads)))
     return [(images, slice(images.start * tiles_per_image, images.stop * tiles_per_image))
-            for images in batch_slices(N, step)]
+            for images in batch_slices(N, step)], threads > 1
 
 
 def _filter_transform(G2, weight, groups, out=None):
@@ -146,8 +149,7 @@ def winograd_conv2d(x, weight, bias=None, pads=((0, 0), (0, 0)), groups=1, tile=
     cropped = (Ho, Wo) != (th * m, tw * m)  # tiles hang over the edge: whole tiles to scratch, then a crop
     shape = (N, th, m, tw, m, K)
     y = workspace("winograd.y", shape, dtype) if cropped else np.empty(shape, dtype)
-    threaded = Cg * Kg <= WINOGRAD_THREADED_PARTS
-    parts = _batch_parts(N, T, alpha * alpha * T * max(C, K), elementwise_threads() if threaded else 1)
+    parts, threaded = _batch_parts(N, T, alpha * alpha * T * max(C, K), Cg * Kg)
 
     def work(i):  # one part of the batch; parts may run on threads (scratch memory is per thread)
         part, tiles = parts[i]
@@ -193,8 +195,7 @@ def winograd_conv2d_backward(dy, cache):
 
     dy = dy.transpose(0, 2, 3, 1)  # (N, H_out, W_out, K): free when dy came from a channels-last layer
     # smaller layers' parts on the threads, each returning its share of dU; one thread sums them in place
-    threaded = elementwise_threads() > 1 and Cg * (K // G) <= WINOGRAD_THREADED_PARTS
-    parts = _batch_parts(N, T, alpha * alpha * T * max(C, K), elementwise_threads() if threaded else 1)
+    parts, threaded = _batch_parts(N, T, alpha * alpha * T * max(C, K), Cg * (K // G))
     dx = np.empty((N, H, W, C), dtype)
     dU_shape = (alpha * alpha, G, K // G, Cg)
 
