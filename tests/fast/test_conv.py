@@ -72,8 +72,8 @@ def test_every_fast_kernel_equals_the_reference_kernel(case):
     # im2col's backward takes dW as one multiply from ONE_MULTIPLY_MIN_FILTERS numbers (larger than these
     # cases' filters): the same cases once more with that path for every size
     one_multiply = mock.patch.object(im2col_module, "ONE_MULTIPLY_MIN_FILTERS", -1)
-    # and with the forward's row bands of one output row each (on large images only, otherwise)
-    bands = mock.patch.object(im2col_module, "COLUMNS_PER_PART", 1)
+    # and with row bands of one output row each, forward and backward (on large images only, otherwise)
+    bands = mock.patch.multiple(im2col_module, COLUMNS_PER_PART=1, BACKWARD_BAND_COLUMNS=1)
     for name, context in [*((name, contextlib.nullcontext()) for name in names), ("im2col", one_multiply),
                           ("im2col", bands)]:
         with context:

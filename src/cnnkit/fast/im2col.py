@@ -12,11 +12,13 @@ The idea, in three parts:
 - 2-D layers gather their columns on the wide grid of :mod:`cnnkit.fast.flat`: one long slice per tap
   instead of H_out short rows (on LeNet's and CIFAR's small maps NumPy spent more time starting inner
   loops than in them); strided layers first split their input into phases, where each tap is a slice
-  again. In backward, for filter matrices above ONE_MULTIPLY_MIN_FILTERS numbers, the columns of a part's
-  images lie side by side, (C * F_h * F_w, n * wide), so that dW is one matrix multiply per part (where a
-  multiply per image and a sum cost up to 1.25x as much for large layers; for small filter matrices the
-  one long multiply of a few rows is the slower one); the forward multiplies per image, straight into
-  NCHW output (side by side it needed a transposing copy out: 3-16% slower on one thread).
+  again; a single image whose columns exceed a part (ResNet's stem) is gathered and multiplied in bands
+  of output rows, forward and backward. In backward, for filter matrices above ONE_MULTIPLY_MIN_FILTERS
+  numbers, the columns of a part's images lie side by side, (C * F_h * F_w, n * wide), so that dW is one
+  matrix multiply per part (where a multiply per image and a sum cost up to 1.25x as much for large
+  layers; for small filter matrices the one long multiply of a few rows is the slower one); the forward
+  multiplies per image, straight into NCHW output (side by side it needed a transposing copy out: 3-16%
+  slower on one thread).
 - layers whose filter matrix is small multiply little per column copied, and larger ones copy on one core
   while BLAS's threads wait: their batch parts run on the elementwise threads, each with a one-thread
   BLAS (:func:`cnnkit.runtime.over_parts`), the larger ones when the parts fall evenly (:func:`_parts`).
@@ -31,6 +33,7 @@ import numpy as np
 
 from cnnkit.fast import flat
 from cnnkit.fast.tuning import (
+    BACKWARD_BAND_COLUMNS,
     COLUMNS_PER_PART,
     LAST_COLUMNS_MIN_CHANNELS,
     ONE_MULTIPLY_MIN_FILTERS,
@@ -137,12 +140,13 @@ def _flat_padded(x, plan, pads):
     return flat.pad_into(workspace("conv.xp", (*x.shape[:2], plan["flat"]), x.dtype), x, plan, pads)
 
 
-def _bands(plan, per_image, images):
+def _bands(plan, per_image, images, size):
     """(first, stop) output rows of the parts of one image's wide grid: all of them, unless a part holds
-    one image whose columns exceed COLUMNS_PER_PART (ResNet's stem: 7.6 MB); then row bands of about that
-    size, each gathered and multiplied while in cache (measured: docs/performance.md, session 9)."""
+    one image whose columns exceed ``size`` numbers (ResNet's stem: 7.6 MB); then row bands of about that
+    size, each gathered and multiplied while in cache (measured: docs/performance.md, sessions 9 and 11;
+    the backward's bands are BACKWARD_BAND_COLUMNS)."""
     rows = plan["out"][0]
-    count = max(1, min(rows, -(-per_image // COLUMNS_PER_PART))) if images == 1 else 1
+    count = max(1, min(rows, -(-per_image // size))) if images == 1 else 1
     step = max(1, -(-rows // count))
     return [(first, min(first + step, rows)) for first in range(0, rows, step)] or [(0, 0)]
 
@@ -206,7 +210,8 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
             return
         if wide is not None:  # 2-D: columns on the wide grid (cnnkit.fast.flat), in row bands
             xp = _flat_padded(x[part], wide, pads)
-            for first, stop in _bands(wide, C * math.prod(F) * wide["wide"], part.stop - part.start):
+            for first, stop in _bands(wide, C * math.prod(F) * wide["wide"], part.stop - part.start,
+                                      COLUMNS_PER_PART):
                 band = flat.band(wide, first, stop)
                 cols = _flat_columns(xp[..., first * wide["row"]:], band, G)
                 y_wide = workspace("conv.y", (len(cols), G, Kg, band["wide"]), x.dtype)
@@ -226,6 +231,14 @@ def convnd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, fit=
     cache = dict(x=x, weight=weight, pads=pads, stride=stride, dilation=dilation, out=out, groups=groups,
                  has_bias=bias is not None, wide=wide)
     return y, cache
+
+
+def _dw(cols, dy_part):
+    """A part's dW = dy @ cols^T, multiplied as its transpose cols @ dy^T (OpenBLAS runs a product of a few
+    columns (CF x Kg) 1.0-1.9x faster than one of a few rows (Kg x CF), never slower, measured): (G, Kg, CF)
+    from columns side by side (G, CF, L), or summed over the images of (n, G, CF, L)."""
+    dw_t = np.matmul(cols, dy_part.swapaxes(-1, -2))
+    return (dw_t if dw_t.ndim == 3 else dw_t.sum(axis=0)).swapaxes(-1, -2)
 
 
 def convnd_backward(dy, cache, *, input_grad=True):
@@ -250,40 +263,50 @@ def convnd_backward(dy, cache, *, input_grad=True):
 
     def work(i):  # one batch part: its share of dW (returned) and its slice of dx
         part = parts[i]
-        n = part.stop - part.start
-        if wide is not None and one_multiply:  # the forward's wide-grid columns, rebuilt: (G, CF, n*wide)
-            cols = _flat_columns(_flat_padded(x[part], wide, pads), wide, G, side_by_side=True)
-            dy_part = flat.to_wide(workspace("conv.y", (K, n, out[0], wide["row"]), dy.dtype),
-                                   dy[part].swapaxes(0, 1), wide)
-            dy_part = dy_part.reshape(G, Kg, -1)  # zeros in the scratch columns: they add nothing below
-        elif wide is not None:  # the same per image: (n, G, CF, wide), a multiply each, then a sum
-            cols = _flat_columns(_flat_padded(x[part], wide, pads), wide, G)
-            dy_part = flat.to_wide(workspace("conv.y", (n, K, out[0], wide["row"]), dy.dtype), dy[part], wide)
-            dy_part = dy_part.reshape(n, G, Kg, -1)
-        else:  # (n, G, CF, L), a multiply per image, then a sum (a single tensordot over (n, L) would first
-            # copy both operands into (n*L)-major order: 2-4x slower)
-            cols, dy_part = _columns(x[part], pads, F, stride, dilation, out, G), dy_g[part]
-        # dW = dy @ cols^T, multiplied as its transpose cols @ dy^T: OpenBLAS runs a product of a few
-        # columns (CF x Kg) 1.0-1.9x faster than one of a few rows (Kg x CF), never slower (measured)
-        dw_t = np.matmul(cols, dy_part.swapaxes(-1, -2))
-        dw_part = (dw_t if dw_t.ndim == 3 else dw_t.sum(axis=0)).swapaxes(-1, -2)
-        if not input_grad:
+        if wide is None:  # (n, G, CF, L), a multiply per image, then a sum (a single tensordot over (n, L)
+            # would first copy both operands into (n*L)-major order: 2-4x slower)
+            cols, n = _columns(x[part], pads, F, stride, dilation, out, G), part.stop - part.start
+            dw_part = _dw(cols, dy_g[part])
+            if input_grad:
+                dcols = np.matmul(w_t, dy_g[part], out=workspace(COLUMNS, cols.shape, dy.dtype))
+                dxp = col2im(dcols.reshape(n, C, math.prod(F), *out), (n, C, *padded), F, stride, dilation,
+                             out, buffer=workspace("conv.xp", (n, C, *padded), dy.dtype))
+                dx[part] = unpad(dxp, pads)
             return dw_part
-        # W^T @ dy, into the columns' own scratch buffer: they are dead once dW has them
-        dcols = np.matmul(w_t, dy_part, out=workspace(COLUMNS, cols.shape, dy.dtype))
-        if wide is not None:  # col2im: one long slice-add per tap, of the (n, C, wide) columns of tap t
-            T = len(wide["offsets"])
+        # 2-D: the forward's wide-grid columns, rebuilt in the forward's row bands (one band unless the
+        # part is one image whose columns exceed COLUMNS_PER_PART: ResNet's stem)
+        n, xp = part.stop - part.start, _flat_padded(x[part], wide, pads)
+        bands = _bands(wide, C * math.prod(F) * wide["wide"], n, BACKWARD_BAND_COLUMNS)
+        dw_part, dxp = None, None
+        for first, stop in bands:
+            band, shift = flat.band(wide, first, stop), first * wide["row"]
+            cols = _flat_columns(xp[..., shift:], band, G, side_by_side=one_multiply)
+            dy_band = dy[part][:, :, first:stop]
+            if one_multiply:  # (G, CF, n*wide): zeros in dy's scratch columns add nothing below
+                dy_part = flat.to_wide(workspace("conv.y", (K, n, stop - first, wide["row"]), dy.dtype),
+                                       dy_band.swapaxes(0, 1), band).reshape(G, Kg, -1)
+            else:  # (n, G, CF, wide): a multiply per image, then a sum
+                dy_part = flat.to_wide(workspace("conv.y", (n, K, stop - first, wide["row"]), dy.dtype),
+                                       dy_band, band).reshape(n, G, Kg, -1)
+            dw_band = _dw(cols, dy_part)
+            if dw_part is None:
+                dw_part = dw_band
+            else:
+                dw_part += dw_band
+            if not input_grad:
+                continue
+            # W^T @ dy, into the columns' own scratch buffer: they are dead once dW has them
+            dcols = np.matmul(w_t, dy_part, out=workspace(COLUMNS, cols.shape, dy.dtype))
+            T = len(wide["offsets"])  # col2im: one long slice-add per tap, of the (n, C, wide) columns
             dcols = (dcols.reshape(C, T, n, -1).transpose(1, 2, 0, 3) if one_multiply
                      else dcols.reshape(n, C, T, -1).transpose(2, 0, 1, 3))
-            dxp = workspace("conv.xp", (n, C, wide["flat"]), dy.dtype)
-            dxp.fill(0)
+            if dxp is None:  # one band: x's padded scratch is dead now; bands still read it
+                dxp = workspace("conv.xp" if len(bands) == 1 else "conv.dxp", xp.shape, dy.dtype)
+                dxp.fill(0)
             for t, offset in enumerate(wide["offsets"]):
-                flat.tap(dxp, offset, wide)[...] += dcols[t]
+                flat.tap(dxp[..., shift:], offset, band)[...] += dcols[t]
+        if input_grad:
             flat.unpad(dxp, wide, pads, spatial, out=dx[part])
-        else:
-            dxp = col2im(dcols.reshape(n, C, math.prod(F), *out), (n, C, *padded), F, stride, dilation, out,
-                         buffer=workspace("conv.xp", (n, C, *padded), dy.dtype))
-            dx[part] = unpad(dxp, pads)
         return dw_part
 
     partial = over_parts(work, len(parts), threaded=threads > 1)

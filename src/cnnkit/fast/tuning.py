@@ -25,6 +25,11 @@ MEASURE_IMAGES = 32
 # -- batch parts and chunks: cache-sized pieces of work --
 # im2col elements per batch part: ~2 MB of float32, written and multiplied while in cache.
 COLUMNS_PER_PART = 1 << 19
+# ... and per row band of one image's backward, when its columns exceed that (the stem, 5x5 layers on large
+# images): twice a forward band, whose size made the 4 backward multiplies of each band too small on one
+# thread (new/old 0.98-1.25x); at this size 0.76-1.04x on one thread, 0.80-1.03x on two, over 3 layers and
+# 3 runs, and 2-3x less scratch memory than whole images' columns (AMD EPYC AVX-512, session 11).
+BACKWARD_BAND_COLUMNS = 2 * COLUMNS_PER_PART
 # Filter matrices of at most THREADED_PARTS numbers multiply little per column copied, so their batch parts
 # run on the elementwise threads with a one-thread BLAS, if the layer has THREADED_MIN_MACS multiply-adds
 # to share (fwd+bwd 0.61-0.91x the time on (64, 3, 32, 32) with 3x3 and 5x5 filters; LeNet-5's lost).
