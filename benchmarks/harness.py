@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnnkit.fast.measure import numpy_cpu, numpy_simd
+
 
 @dataclass
 class Timing:
@@ -110,16 +112,6 @@ ISA_NUMPY_ABOVE = {"avx2": ("X86_V4", "AVX512_ICL", "AVX512_SPR")}
 ISA_MARK = "CNNKIT_BENCH_ISA"  # names the --isa whose environment this process runs in
 
 
-def _numpy_cpu() -> tuple[dict, list]:
-    """NumPy's (CPU features found, SIMD targets compiled in): ``numpy._core`` from NumPy 2, ``numpy.core``
-    before."""
-    try:
-        from numpy._core import _multiarray_umath as umath
-    except ImportError:  # NumPy 1.x
-        from numpy.core import _multiarray_umath as umath
-    return umath.__cpu_features__, list(umath.__cpu_dispatch__)
-
-
 def isa_environment(isa: str, environ=None) -> dict | None:
     """The environment to run ``--isa isa`` in, or None when ``environ`` (default: os.environ) is it
     already (or ``isa`` is "native").
@@ -132,7 +124,7 @@ def isa_environment(isa: str, environ=None) -> dict | None:
     environ = dict(os.environ if environ is None else environ)
     if environ.get(ISA_MARK) == isa:
         return None
-    features, _ = _numpy_cpu()
+    features, _ = numpy_cpu()
     if not features.get(isa.upper()):
         raise ValueError(f"--isa {isa}: this CPU has no {isa.upper()} ({cpu_model()}); use --isa native.")
     above = [f for f in ISA_NUMPY_ABOVE[isa] if features.get(f)]
@@ -144,9 +136,7 @@ def simd_in_use() -> str:
     """The vector instruction sets the libraries run, which ``--isa`` may hold below the CPU's flags."""
     import torch
 
-    features, dispatched = _numpy_cpu()
-    found = [f for f in dispatched if features.get(f)]
-    return (f"NumPy {' '.join(found) or 'baseline only'}; PyTorch {torch.backends.cpu.get_cpu_capability()}"
+    return (f"NumPy {numpy_simd() or 'baseline only'}; PyTorch {torch.backends.cpu.get_cpu_capability()}"
             + (f" (--isa {os.environ[ISA_MARK]})" if ISA_MARK in os.environ else ""))
 
 

@@ -11,6 +11,7 @@ import pytest
 from test_cli import assert_one_line, run_main
 
 from cnnkit.cli import bench
+from cnnkit.fast.measure import numpy_cpu
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS_OPTIONS = {"--help", "--suites", "--configs", "--cases", "--budget", "--output", "--no-before",
@@ -114,7 +115,7 @@ def test_isa_avx2_restarts_with_every_library_held_to_avx2(monkeypatch):
     from benchmarks import harness
 
     assert harness.isa_environment("native", {}) is None
-    if not harness._numpy_cpu()[0].get("AVX2"):
+    if not numpy_cpu()[0].get("AVX2"):
         with pytest.raises(ValueError, match="this CPU has no AVX2"):
             harness.isa_environment("avx2", {})
         return

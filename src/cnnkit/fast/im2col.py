@@ -273,8 +273,8 @@ def convnd_backward(dy, cache, *, input_grad=True):
                              out, buffer=workspace("conv.xp", (n, C, *padded), dy.dtype))
                 dx[part] = unpad(dxp, pads)
             return dw_part
-        # 2-D: the forward's wide-grid columns, rebuilt in the forward's row bands (one band unless the
-        # part is one image whose columns exceed COLUMNS_PER_PART: ResNet's stem)
+        # 2-D: the forward's wide-grid columns, rebuilt in row bands (one band unless the part is one image
+        # whose columns exceed BACKWARD_BAND_COLUMNS: ResNet's stem)
         n, xp = part.stop - part.start, _flat_padded(x[part], wide, pads)
         bands = _bands(wide, C * math.prod(F) * wide["wide"], n, BACKWARD_BAND_COLUMNS)
         dw_part, dxp = None, None

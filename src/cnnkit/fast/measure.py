@@ -42,8 +42,8 @@ from cnnkit.fast.tuning import MEASURE_BUDGET, MEASURE_ROUNDS
 from cnnkit.layout import is_channels_last
 from cnnkit.runtime import blas_thread_count, elementwise_threads
 
-__all__ = ["cache_key", "cache_path", "choose", "clock", "conv_entry", "fastest", "machine", "pin", "pinning",
-           "read_choices", "record", "reset", "runs", "write_choices"]
+__all__ = ["cache_key", "cache_path", "choose", "clock", "conv_entry", "fastest", "machine", "numpy_cpu",
+           "numpy_simd", "pin", "pinning", "read_choices", "record", "reset", "runs", "write_choices"]
 
 clock = time.perf_counter  # the timer; tests put a fake clock here to decide which kernel is "faster"
 FORMAT = 1
@@ -72,7 +72,7 @@ def machine() -> dict[str, str]:
         flags = (_cpu_field("flags") or _cpu_field("Features")).split()  # x86 / ARM names of the line
         _state["machine"] = {"cpu": _cpu_field("model name") or platform.processor() or platform.machine(),
                              "flags": " ".join(sorted(f for f in flags if f.startswith(_SIMD))),
-                             "blas": _blas_kernel(), "numpy": np.__version__, "numpy_simd": _numpy_simd(),
+                             "blas": _blas_kernel(), "numpy": np.__version__, "numpy_simd": numpy_simd(),
                              "cnnkit": _cnnkit_version()}
     return dict(_state["machine"])
 
@@ -288,14 +288,20 @@ def _blas_kernel() -> str:
     return "none"
 
 
-def _numpy_simd() -> str:
-    """The SIMD targets NumPy compiled in that it runs on this CPU now, e.g. "X86_V3 X86_V4"; '' when this
-    NumPy does not say (its CPU tables are private: numpy._core from NumPy 2, numpy.core before)."""
+def numpy_cpu() -> tuple[dict, list]:
+    """NumPy's (CPU features it found, SIMD targets compiled in); empty when this NumPy does not say (its
+    CPU tables are private: numpy._core from NumPy 2, numpy.core before). The benchmarks' ``--isa`` reads
+    them too."""
     try:
         from numpy._core import _multiarray_umath as umath
     except ImportError:  # pragma: no cover - NumPy 1.x
         from numpy.core import _multiarray_umath as umath
-    features, targets = getattr(umath, "__cpu_features__", {}), getattr(umath, "__cpu_dispatch__", [])
+    return getattr(umath, "__cpu_features__", {}), list(getattr(umath, "__cpu_dispatch__", []))
+
+
+def numpy_simd() -> str:
+    """The SIMD targets NumPy compiled in that it runs on this CPU now, e.g. "X86_V3 X86_V4" ('' if none)."""
+    features, targets = numpy_cpu()
     return " ".join(t for t in targets if features.get(t))
 
 
